@@ -1,0 +1,124 @@
+# floe — build, test, demo.  `make demo` and `make test` are the two entry
+# points of the README; both install what is missing first (scripts/deps.sh).
+
+CC       ?= cc
+PYTHON   ?= /usr/bin/python3
+BUILD    ?= build
+TS_VER   := 0.23.6
+TS_DIR   := third_party/node_modules/tree-sitter-python
+
+WARN     := -Wall -Wextra -Wshadow -Wconversion -Wmissing-prototypes -Werror
+CSTD     := -std=c11 -D_GNU_SOURCE
+OPT      ?= -O2 -g
+INCS     := -Isrc
+PY_INC   := $(shell $(PYTHON) -c 'import sysconfig;print(sysconfig.get_paths()["include"])' 2>/dev/null)
+LIBS     := -luv -ljansson -lsqlite3 -ltree-sitter -lm -lpthread
+
+# Our sources: every .c under src/ except the CLI entry point.
+SRC_ALL  := $(sort $(wildcard src/*/*.c))
+SRC_MAIN := src/cli/main.c
+SRC_LIB  := $(filter-out $(SRC_MAIN),$(SRC_ALL))
+OBJ_LIB  := $(SRC_LIB:%.c=$(BUILD)/%.o)
+TS_OBJ   := $(BUILD)/ts/parser.o $(BUILD)/ts/scanner.o
+
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+.PHONY: all deps build test test-unit test-unit-san test-e2e test-fuzz demo bench fuzz clean ext
+
+all: build
+build: $(BUILD)/floe ext
+
+deps:
+	@scripts/deps.sh
+
+# --- tree-sitter-python grammar, from npm at build time (not committed) -----
+$(TS_DIR)/src/parser.c:
+	@scripts/fetch-grammar.sh $(TS_VER)
+
+$(BUILD)/ts/%.o: $(TS_DIR)/src/parser.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O2 -g -fPIC -I$(TS_DIR)/src -w -c $(TS_DIR)/src/$*.c -o $@
+
+$(BUILD)/ts-san/%.o: $(TS_DIR)/src/parser.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O1 -g -fPIC -I$(TS_DIR)/src -w $(SAN) -c $(TS_DIR)/src/$*.c -o $@
+
+# --- our code ----------------------------------------------------------------
+$(BUILD)/src/%.o: src/%.c $(TS_DIR)/src/parser.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(OPT) $(WARN) $(INCS) -fPIC -MMD -MP -c $< -o $@
+
+$(BUILD)/floe: $(BUILD)/src/cli/main.o $(OBJ_LIB) $(TS_OBJ)
+	$(CC) $(OPT) -o $@ $^ $(LIBS)
+
+# --- CPython extension (kernel side hot paths) -------------------------------
+EXT_SRC := $(sort $(wildcard python/ext/*.c))
+EXT_SO  := python/floe_kernel/_floe$(shell $(PYTHON) -c 'import sysconfig;print(sysconfig.get_config_var("EXT_SUFFIX"))' 2>/dev/null)
+ext: $(EXT_SO)
+$(EXT_SO): $(EXT_SRC) $(wildcard src/store/*.h src/store/*.c)
+	@if [ -n "$(EXT_SRC)" ]; then \
+	  echo "  CC  $@"; \
+	  $(CC) $(CSTD) -O2 -g -shared -fPIC -Wall -Wextra -Werror -Wno-missing-field-initializers \
+	    -Wno-cast-function-type -I$(PY_INC) $(INCS) $(EXT_SRC) $(EXT_LIB_SRC) -o $@; \
+	else touch $@; fi
+
+# --- unit tests ----------------------------------------------------------------
+$(BUILD)/unit-registry.h: $(UNIT_SRC)
+	@mkdir -p $(BUILD)
+	@sed -n 's/^TEST(\([A-Za-z0-9_]*\)).*/TEST_ENTRY(\1)/p' $(UNIT_SRC) > $@
+
+$(BUILD)/unit_tests: tests/unit/runner.c $(UNIT_SRC) $(BUILD)/unit-registry.h $(OBJ_LIB) $(TS_OBJ)
+	$(CC) $(CSTD) $(OPT) -Wall -Wextra -Werror $(INCS) -I$(BUILD) -Itests/unit -o $@ \
+	  tests/unit/runner.c $(UNIT_SRC) $(OBJ_LIB) $(TS_OBJ) $(LIBS)
+
+# The same, under ASan + UBSan: everything rebuilt with sanitizers.
+SAN_OBJ := $(SRC_LIB:%.c=$(BUILD)/san/%.o)
+$(BUILD)/san/src/%.o: src/%.c $(TS_DIR)/src/parser.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) -O1 -g $(WARN) $(INCS) $(SAN) -MMD -MP -c $< -o $@
+
+$(BUILD)/unit_tests_san: tests/unit/runner.c $(UNIT_SRC) $(BUILD)/unit-registry.h $(SAN_OBJ) $(BUILD)/ts-san/parser.o $(BUILD)/ts-san/scanner.o
+	$(CC) $(CSTD) -O1 -g -Wall -Wextra -Werror $(SAN) $(INCS) -I$(BUILD) -Itests/unit -o $@ \
+	  tests/unit/runner.c $(UNIT_SRC) $(SAN_OBJ) $(BUILD)/ts-san/parser.o $(BUILD)/ts-san/scanner.o $(LIBS)
+
+test-unit: $(BUILD)/unit_tests
+	$(BUILD)/unit_tests
+
+test-unit-san: $(BUILD)/unit_tests_san
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/unit_tests_san
+
+# --- fuzzing (libFuzzer, clang) ------------------------------------------------
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_TIME ?= 10
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(SRC_LIB) $(TS_DIR)/src/parser.c
+	@mkdir -p $(dir $@)
+	clang $(CSTD) -O1 -g -fsanitize=fuzzer,address,undefined $(INCS) -I$(TS_DIR)/src -w -o $@ $< \
+	  $(SRC_LIB) $(TS_DIR)/src/parser.c $(TS_DIR)/src/scanner.c $(LIBS)
+
+fuzz: $(FUZZ_BIN)
+	@scripts/run-fuzz.sh $(FUZZ_TIME) $(FUZZ_BIN)
+
+test-fuzz: $(FUZZ_BIN)
+	@scripts/run-fuzz.sh 3 $(FUZZ_BIN)
+
+# --- end to end ----------------------------------------------------------------
+test-e2e: build
+	FLOE=$(abspath $(BUILD)/floe) FLOE_PYTHON=$(PYTHON) $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
+
+test: deps
+	@$(MAKE) --no-print-directory build test-unit test-unit-san test-fuzz test-e2e
+
+demo: deps
+	@$(MAKE) --no-print-directory build
+	$(PYTHON) bench/synthetic.py --demo
+
+bench: deps
+	@$(MAKE) --no-print-directory build
+	@scripts/bench-all.sh
+
+clean:
+	rm -rf $(BUILD) python/floe_kernel/_floe*.so
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

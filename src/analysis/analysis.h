@@ -1,0 +1,57 @@
+/* analysis.h — static provenance prediction for notebook cells.
+ *
+ * Each code cell is parsed with tree-sitter-python (after IPython syntax —
+ * %magic, %%cell, !cmd, x? — is recognised and neutralised) and walked with
+ * Python's scoping rules, giving what the cell reads and writes at the top
+ * level. The notebook-level pass links every read to the most recent
+ * preceding writer(s) in notebook order, following calls into functions
+ * defined in earlier cells (a cell that reads `f` also reads what `f`'s body
+ * reads from globals, transitively).
+ *
+ * Ownership: an_cell and an_graph own all their strings; free with
+ * an_cell_free / an_graph_free. Name sets are sorted and unique. */
+#ifndef FLOE_ANALYSIS_H
+#define FLOE_ANALYSIS_H
+
+#include <stddef.h>
+#include "util/util.h"
+
+/* A function or class defined at the top level of a cell, with the free
+ * global names its body reads, rebinds (via `global`) and mutates. */
+typedef struct an_def {
+    char *name;
+    strvec reads, writes, mutates;
+} an_def;
+
+typedef struct an_cell {
+    strvec reads;        /* names read before (or without) being bound here */
+    strvec writes;       /* names (re)bound at top level */
+    strvec deletes;      /* names deleted at top level (`del x`) */
+    strvec mutates;      /* names possibly mutated in place */
+    strvec open_world;   /* reasons the prediction may be incomplete */
+    an_def *defs;        /* top-level def/class in this cell */
+    size_t ndefs;
+    int syntax_error_line;  /* 1-based line of the first syntax error, or 0 */
+} an_cell;
+
+/* Analyses one cell's source. Returns 0 (a syntax error is not a failure:
+ * it sets syntax_error_line and an open_world reason) or -ENOMEM/-EINVAL. */
+int an_analyze(const char *src, size_t len, an_cell *out);
+void an_cell_free(an_cell *c);
+
+/* Cell i reads `names` from cell `from` (from < to). */
+typedef struct an_edge { size_t from, to; strvec names; } an_edge;
+
+typedef struct an_graph {
+    an_edge *edges;
+    size_t nedges;
+    /* per cell, the effective reads after following function calls */
+    strvec *eff_reads;
+    size_t ncells;
+} an_graph;
+
+/* Builds the graph over n analysed cells (code cells in notebook order). */
+int an_build_graph(const an_cell *cells, size_t n, an_graph *g);
+void an_graph_free(an_graph *g);
+
+#endif

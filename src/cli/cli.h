@@ -1,0 +1,16 @@
+/* cli.h — the subcommands of the floe command line. Each takes the argv
+ * after the subcommand name (argv[0] is the subcommand) and returns the
+ * process exit status: 0 ok, 1 a cell failed, 2 usage or input error. */
+#ifndef FLOE_CLI_H
+#define FLOE_CLI_H
+
+int cmd_run(int argc, char **argv);
+int cmd_deps(int argc, char **argv);
+int cmd_trace(int argc, char **argv);
+int cmd_artifact(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_cache(int argc, char **argv);
+
+#define FLOE_VERSION "0.1.0"
+
+#endif

@@ -1,0 +1,2 @@
+/* nb.c — placeholder */
+#include "nb/nb.h"
