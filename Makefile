@@ -52,16 +52,17 @@ $(BUILD)/src/%.o: src/%.c $(TS_DIR)/src/parser.c
 $(BUILD)/floe: $(BUILD)/src/cli/main.o $(OBJ_LIB) $(TS_OBJ)
 	$(CC) $(OPT) -o $@ $^ $(LIBS)
 
-# --- CPython extension (kernel side hot paths) -------------------------------
-EXT_SRC := $(sort $(wildcard python/ext/*.c))
-EXT_SO  := python/floe_kernel/_floe$(shell $(PYTHON) -c 'import sysconfig;print(sysconfig.get_config_var("EXT_SUFFIX"))' 2>/dev/null)
+# --- CPython extensions (kernel side hot paths) ------------------------------
+# Each python/ext/NAME.c becomes python/floe_kernel/NAME<EXT_SUFFIX>, linked
+# with the C sources it shares with floe (util, Arrow codec).
+EXT_SUFFIX  := $(shell $(PYTHON) -c 'import sysconfig;print(sysconfig.get_config_var("EXT_SUFFIX"))' 2>/dev/null)
+EXT_SRC     := $(sort $(wildcard python/ext/*.c))
+EXT_LIB_SRC := src/util/util.c $(sort $(wildcard src/store/arrow*.c))
+EXT_SO      := $(EXT_SRC:python/ext/%.c=python/floe_kernel/%$(EXT_SUFFIX))
 ext: $(EXT_SO)
-$(EXT_SO): $(EXT_SRC) $(wildcard src/store/*.h src/store/*.c)
-	@if [ -n "$(EXT_SRC)" ]; then \
-	  echo "  CC  $@"; \
-	  $(CC) $(CSTD) -O2 -g -shared -fPIC -Wall -Wextra -Werror -Wno-missing-field-initializers \
-	    -Wno-cast-function-type -I$(PY_INC) $(INCS) $(EXT_SRC) $(EXT_LIB_SRC) -o $@; \
-	else touch $@; fi
+python/floe_kernel/%$(EXT_SUFFIX): python/ext/%.c $(EXT_LIB_SRC) $(wildcard src/store/*.h src/util/*.h)
+	$(CC) $(CSTD) -O2 -g -shared -fPIC -Wall -Wextra -Werror -Wno-missing-field-initializers \
+	  -Wno-cast-function-type -I$(PY_INC) $(INCS) $< $(EXT_LIB_SRC) -o $@
 
 # --- unit tests ----------------------------------------------------------------
 $(BUILD)/unit-registry.h: $(UNIT_SRC)
