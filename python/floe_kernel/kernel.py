@@ -1,0 +1,239 @@
+"""One cell kernel: runs cells sent by floe in the shared IPython shell.
+
+In monolithic mode one kernel runs every cell with one namespace. In the
+isolated modes a fresh kernel (forked from the zygote) runs one cell: it
+imports the artifacts floe lists, runs the cell, and exports every top-level
+name the cell bound, rebound, deleted or mutated in place. A read that the
+static prediction missed is resolved lazily: the cell's builtins mapping
+asks floe for the name on a miss (see LazyBuiltins)."""
+import builtins
+import os
+import re
+import sys
+import time
+
+from . import store
+
+_INTERNAL = re.compile(r"^(_|__|___|_i|_ii|_iii|_i\d+|_\d+|_oh|_ih|_dh|In|Out|get_ipython|exit|quit|__\w*__)$")
+
+
+def _now():
+    return time.monotonic_ns() // 1000
+
+
+class LazyBuiltins(dict):
+    """The builtins mapping of a cell's globals. Holds the real builtins; a
+    name found neither in the globals nor here is asked of floe, imported
+    into the globals, and returned (or raises KeyError -> NameError)."""
+
+    def __init__(self, resolver):
+        super().__init__(builtins.__dict__)
+        self._resolver = resolver
+
+    def __missing__(self, name):
+        return self._resolver(name)
+
+
+class FileInputs:
+    """Records the regular files a cell opens for reading (audit hook), so
+    the cache can invalidate the cell when one of them changes. Files of the
+    Python installation and of floe's run directory are not inputs."""
+
+    recording = None
+    skip = ()
+
+    @classmethod
+    def install(cls):
+        prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, "/usr/lib/python3", "/usr/share", "/proc",
+                    "/sys", "/dev", os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
+        try:
+            import site
+            prefixes.update(site.getsitepackages())
+        except Exception:  # noqa: BLE001
+            pass
+        cls.skip = tuple(os.path.join(p, "") for p in prefixes if p)
+        sys.addaudithook(cls._hook)
+
+    @classmethod
+    def _hook(cls, event, args):
+        rec = cls.recording
+        if rec is None or event != "open":
+            return
+        path, mode = args[0], args[1]
+        if not isinstance(path, str) or (mode and any(ch in mode for ch in "wax+")):
+            return
+        if isinstance(args[2], int) and args[2] & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            return
+        path = os.path.abspath(path)
+        if not path.startswith(cls.skip):
+            rec.add(path)
+
+
+class Kernel:
+    shell = None
+    base = frozenset()
+
+    @classmethod
+    def prepare(cls):
+        """Builds the shell once, in the zygote, before any fork."""
+        from .shell import CellShell
+        cls.shell = CellShell()
+        # One throw-away cell so that lazy imports and caches inside IPython
+        # are filled before forking: every kernel then starts warm.
+        try:
+            cls.shell.run_cell("pass", 0, lambda msg: None)
+        except Exception:  # noqa: BLE001 - warm-up is best effort
+            pass
+        cls.base = frozenset(cls.shell.user_ns)
+        FileInputs.install()
+
+    def __init__(self, chan):
+        self.chan = chan
+        self.events = []
+        self.reads = []
+        self.run_dir = None
+
+    def serve(self):
+        while True:
+            try:
+                msg = self.chan.recv()
+            except EOFError:
+                return
+            op = msg.get("op")
+            if op == "run":
+                self.chan.send(self.run(msg))
+            elif op == "exit":
+                return
+
+    # --- protocol helpers -------------------------------------------------------
+    def _emit(self, msg):
+        self.chan.send(msg)
+
+    def _ask(self, name):
+        """Asks floe for the artifact of `name` visible to this cell."""
+        self.chan.send({"op": "need", "name": name})
+        while True:
+            msg = self.chan.recv()
+            if msg.get("op") == "value" and msg.get("name") == name:
+                return msg
+            if msg.get("op") == "exit":
+                os._exit(0)
+
+    def _import(self, name, info):
+        ns = self.shell.user_ns
+        t0 = _now()
+        value = store.load(info, ns, self.shell, self._resolve_main)
+        ns[name] = value
+        self.events.append({"name": "import:" + name, "start": t0, "dur": _now() - t0,
+                            "args": {"codec": info.get("codec"), "bytes": info.get("bytes", 0)}})
+        return value
+
+    def _resolve(self, name):
+        """Lazy miss: a name the prediction did not import."""
+        if _INTERNAL.match(name):
+            raise KeyError(name)
+        reply = self._ask(name)
+        self.reads.append(name)
+        art = reply.get("artifact")
+        if not art:
+            raise KeyError(name)
+        value = self._import(name, art)
+        self.imported[name] = store.fingerprint(value) if art.get("codec") not in ("code", "module") else None
+        self.before[name] = id(value)
+        return value
+
+    def _resolve_main(self, name):
+        ns = self.shell.user_ns
+        if name in ns:
+            return ns[name]
+        try:
+            return self._resolve(name)
+        except KeyError:
+            raise AttributeError("floe: no artifact for __main__.%s" % name) from None
+
+    # --- running a cell ----------------------------------------------------------
+    def run(self, msg):
+        self.events = []
+        self.reads = []
+        ice = msg.get("ice", False)
+        ns = self.shell.user_ns
+        self.imported = {}
+        self.before = {}
+        t_start = _now()
+        if ice:
+            self.run_dir = msg["run_dir"]
+            err = self._import_all(msg.get("imports", []))
+            if err is not None:
+                return err
+            if msg.get("lazy", True):
+                ns["__builtins__"] = LazyBuiltins(self._resolve)
+            self.before = {k: id(v) for k, v in ns.items() if k not in self.base and not _INTERNAL.match(k)}
+        t0 = _now()
+        files = FileInputs.recording = set()
+        try:
+            res = self.shell.run_cell(msg["code"], msg["count"], self._emit)
+        finally:
+            FileInputs.recording = None
+        t1 = _now()
+        self.events.append({"name": "compute", "start": t0, "dur": t1 - t0, "args": {}})
+        out = {"op": "done", "cell": msg.get("cell"), "status": res.get("status", "ok"),
+               "outputs": res.get("outputs", []), "display_ids": res.get("display_ids", {}),
+               "ename": res.get("ename"), "evalue": res.get("evalue"),
+               "t_start": t_start, "t_compute": t0, "t_end": t1}
+        if ice:
+            ns["__builtins__"] = builtins
+            out["exports"], out["deletes"], out["unmovable"] = self._export(msg)
+            out["reads"] = self.reads
+            rd = self.run_dir.rstrip("/") + "/"
+            out["files"] = sorted(f for f in files if not f.startswith(rd))
+        out["events"] = self.events
+        out["t_done"] = _now()
+        return out
+
+    def _import_all(self, imports):
+        ns = self.shell.user_ns
+        for imp in imports:
+            name = imp["name"]
+            try:
+                value = self._import(name, imp)
+            except Exception as e:  # noqa: BLE001 - report which artifact failed
+                return {"op": "done", "status": "import-error", "name": name,
+                        "evalue": "%s: %s" % (type(e).__name__, e), "outputs": [], "events": self.events}
+            if imp.get("codec") not in ("code", "module"):
+                self.imported[name] = store.fingerprint(value)
+        del ns  # noqa: F821 - keep the function short-lived
+        return None
+
+    def _export(self, msg):
+        ns = self.shell.user_ns
+        source = self.shell.transform_source(msg["code"]) if hasattr(self.shell, "transform_source") \
+            else msg["code"]
+        defs = store.cell_defs(source)
+        version = msg["version"]
+        exports, unmovable = [], []
+        for name, value in list(ns.items()):
+            if name in self.base or _INTERNAL.match(name):
+                continue
+            changed = self.before.get(name) != id(value)
+            if not changed and name in self.imported and self.imported[name] is not None:
+                changed = store.fingerprint(value) != self.imported[name]
+            if not changed:
+                continue
+            t0 = _now()
+            base = os.path.join(self.run_dir, "%s@%d" % (name, version))
+            try:
+                art = store.dump(name, value, base, source, msg["count"], defs)
+            except store.Unmovable as e:
+                unmovable.append({"name": name, "type": _type_name(value), "reason": str(e)})
+                continue
+            art["name"] = name
+            exports.append(art)
+            self.events.append({"name": "export:" + name, "start": t0, "dur": _now() - t0,
+                                "args": {"codec": art["codec"], "bytes": art.get("bytes", 0)}})
+        deletes = [k for k in self.before if k not in ns]
+        return exports, deletes, unmovable
+
+
+def _type_name(v):
+    t = type(v)
+    return t.__name__ if t.__module__ == "builtins" else "%s.%s" % (t.__module__, t.__qualname__)

@@ -1,0 +1,225 @@
+"""floe's kernel process: the zygote and the cell kernels it forks.
+
+floe starts `python -m floe_kernel.main` with FLOE_FD naming a connected
+socket. The process imports the preload set once (IPython, numpy, pandas...),
+builds the IPython shell, says hello, and then serves requests:
+
+  zygote:  {"op":"fork"} with a socket fd attached (SCM_RIGHTS) -> forks a
+           kernel that talks over that fd; replies {"op":"forked","pid":N};
+           reports {"op":"exited","pid":N,"status":S} when a kernel ends.
+  kernel:  {"op":"run", ...} -> runs one cell (see cell.py), replies with
+           {"op":"done", ...}; {"op":"exit"} ends it.
+
+Every process dies with its parent (PR_SET_PDEATHSIG) so nothing outlives
+floe."""
+import os
+import select
+import signal
+import socket
+import sys
+import time
+
+from . import proto
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except Exception:
+        pass
+    # the parent may already be gone (race between fork and prctl)
+    if os.getppid() == 1:
+        os._exit(1)
+
+
+def language_info():
+    import platform
+    return {
+        "codemirror_mode": {"name": "ipython", "version": 3},
+        "file_extension": ".py",
+        "mimetype": "text/x-python",
+        "name": "python",
+        "nbconvert_exporter": "python",
+        "pygments_lexer": "ipython3",
+        "version": platform.python_version(),
+    }
+
+
+# Modules whose import has visible effects: never preloaded automatically.
+_NO_AUTO = {"this", "antigravity", "__hello__", "__phello__", "floe_kernel"}
+
+
+def _safe_auto(name):
+    """A module the notebook imports is preloaded only if it is installed
+    outside the notebook's directory (a local module may be written by the
+    notebook itself, e.g. with %%writefile) and has no import side effects."""
+    import importlib.util
+    if name in _NO_AUTO:
+        return False
+    try:
+        spec = importlib.util.find_spec(name)
+    except Exception:  # noqa: BLE001 - broken finders: skip
+        return False
+    if spec is None:
+        return False
+    origin = spec.origin or (list(spec.submodule_search_locations or [""])[0])
+    if not origin or origin in ("built-in", "frozen"):
+        return True
+    here = os.path.realpath(os.getcwd()) + os.sep
+    return not os.path.realpath(origin).startswith(here)
+
+
+def preload(mods):
+    """Imports the preload set ("?name": only if _safe_auto); returns
+    {module: error} for failures of the explicit ones."""
+    import importlib
+    failed = {}
+    for m in mods:
+        auto = m.startswith("?")
+        m = m.lstrip("?")
+        if auto and not _safe_auto(m):
+            continue
+        try:
+            importlib.import_module(m)
+        except BaseException as e:  # noqa: BLE001 - report any import failure
+            if not auto:
+                failed[m] = "%s: %s" % (type(e).__name__, e)
+    return failed
+
+
+def _reseed():
+    """A forked kernel must not share its parent's random state."""
+    import random
+    random.seed()
+    np = sys.modules.get("numpy")
+    if np is not None:
+        try:
+            np.random.seed(int.from_bytes(os.urandom(4), "little"))
+        except Exception:
+            pass
+
+
+class Zygote:
+    def __init__(self, chan, kernel_factory):
+        self.chan = chan
+        self.sock = socket.socket(fileno=os.dup(chan.fd))
+        self.kernel_factory = kernel_factory
+        self.children = set()
+        self.rpipe, self.wpipe = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(self.wpipe)
+        signal.signal(signal.SIGCHLD, lambda *a: None)
+        # Ctrl-C is floe's to handle: it interrupts the kernels it chooses
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def _recv_fork(self):
+        """Reads one frame, returning (msg, fd or None)."""
+        hdr, fds, _, _ = socket.recv_fds(self.sock, 4, 1)
+        if not hdr:
+            raise EOFError
+        while len(hdr) < 4:
+            more = self.sock.recv(4 - len(hdr))
+            if not more:
+                raise EOFError
+            hdr += more
+        n = int.from_bytes(hdr, "big")
+        body = b""
+        while len(body) < n:
+            more = self.sock.recv(n - len(body))
+            if not more:
+                raise EOFError
+            body += more
+        import json
+        return json.loads(body), (fds[0] if fds else None)
+
+    def _reap(self):
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            self.children.discard(pid)
+            self.chan.send({"op": "exited", "pid": pid, "status": _status(status)})
+
+    def serve(self):
+        while True:
+            r, _, _ = select.select([self.chan.fd, self.rpipe], [], [])
+            if self.rpipe in r:
+                try:
+                    os.read(self.rpipe, 4096)
+                except BlockingIOError:
+                    pass
+                self._reap()
+            if self.chan.fd in r:
+                try:
+                    msg, fd = self._recv_fork()
+                except EOFError:
+                    os._exit(0)
+                if msg.get("op") == "exit":
+                    os._exit(0)
+                if msg.get("op") == "fork" and fd is not None:
+                    self._fork(fd)
+
+    def _fork(self, fd):
+        pid = os.fork()
+        if pid == 0:
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            _die_with_parent()
+            os.close(self.rpipe)
+            os.close(self.wpipe)
+            self.sock.close()
+            os.close(self.chan.fd)
+            _reseed()
+            try:
+                self.kernel_factory(proto.Channel(fd)).serve()
+            finally:
+                sys.stdout.flush() if sys.stdout else None
+                os._exit(0)
+        os.close(fd)
+        self.children.add(pid)
+        self.chan.send({"op": "forked", "pid": pid, "t": time.monotonic_ns() // 1000})
+
+
+def _status(st):
+    if os.WIFSIGNALED(st):
+        return {"signal": os.WTERMSIG(st)}
+    return {"code": os.WEXITSTATUS(st)}
+
+
+def main():
+    # as ipykernel does, before anything imports matplotlib
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    fd = int(os.environ.get("FLOE_FD", "3"))
+    chan = proto.Channel(fd)
+    os.set_inheritable(fd, False)
+    mods = [m for m in os.environ.get("FLOE_PRELOAD", "IPython").split(",") if m]
+    required = ["IPython"]
+    failed = preload(required + [m for m in mods if m not in required])
+    missing = {m: e for m, e in failed.items() if m in required}
+    if missing:
+        chan.send({"op": "error", "missing": sorted(missing), "detail": missing,
+                   "python": sys.executable})
+        return 3
+    from .kernel import Kernel
+    Kernel.prepare()
+    chan.send({"op": "hello", "pid": os.getpid(), "language_info": language_info(),
+               "preload_failed": failed, "python": sys.executable,
+               "version": sys.version.split()[0]})
+    # Objects that exist now are shared by every forked kernel: keep the
+    # collector from walking (and so copying) their pages in each child.
+    import gc
+    gc.collect()
+    gc.freeze()
+    Zygote(chan, Kernel).serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Framed JSON messages between floe (C) and a kernel process.
+
+A frame is a 4-byte big-endian length followed by that many bytes of UTF-8
+JSON. Artifact payloads never travel here, only their file names."""
+import json
+import os
+import struct
+
+_HDR = struct.Struct(">I")
+MAX_FRAME = 1 << 30
+
+
+class Channel:
+    """A blocking framed channel over a connected socket file descriptor."""
+
+    def __init__(self, fd):
+        self.fd = fd
+
+    def send(self, msg):
+        data = json.dumps(msg, ensure_ascii=False, separators=(",", ":"),
+                          default=_json_default).encode("utf-8", "surrogatepass")
+        frame = _HDR.pack(len(data)) + data
+        view = memoryview(frame)
+        while view:
+            n = os.write(self.fd, view)
+            view = view[n:]
+
+    def _read_exact(self, n):
+        chunks = []
+        while n:
+            b = os.read(self.fd, min(n, 1 << 20))
+            if not b:
+                raise EOFError("floe closed the channel")
+            chunks.append(b)
+            n -= len(b)
+        return b"".join(chunks)
+
+    def recv(self):
+        (n,) = _HDR.unpack(self._read_exact(4))
+        if n > MAX_FRAME:
+            raise ValueError("frame too large: %d" % n)
+        return json.loads(self._read_exact(n).decode("utf-8", "surrogatepass"))
+
+
+def _json_default(o):
+    # numpy scalars and other odd values in outputs' metadata
+    try:
+        return o.item()
+    except Exception:
+        return repr(o)

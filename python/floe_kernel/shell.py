@@ -1,0 +1,299 @@
+"""Jupyter fidelity inside a floe kernel.
+
+CellShell wraps one IPython InteractiveShell configured the way ipykernel
+configures its ZMQInteractiveShell, and turns what a cell prints, displays,
+returns and raises into the nbformat outputs nbclient would store:
+
+* streams: ipykernel's OutStream buffers writes and flushes a batch 0.2 s
+  after its first write, or when a display, result or error is published
+  (stdout first, then stderr); nbclient stores one output per message and
+  does not merge them. We batch the same way, by time.
+* execute_result / display_data / update_display_data / clear_output(wait)
+  follow nbclient: a display id updates every output that carries it, in
+  this cell and (through the engine) in earlier cells.
+* errors: the structured traceback IPython produces, as ipykernel sends it.
+* input() raises StdinNotImplementedError, as with nbclient (no stdin).
+* matplotlib uses the inline backend (MPLBACKEND as ipykernel sets it), so
+  figures arrive as image/png display_data at the end of the cell.
+"""
+import base64
+import builtins
+import os
+import sys
+import threading
+import time
+
+os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+
+from IPython.core.displayhook import DisplayHook  # noqa: E402
+from IPython.core.displaypub import DisplayPublisher  # noqa: E402
+from IPython.core.history import HistoryManager  # noqa: E402
+from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
+
+FLUSH_INTERVAL = 0.2      # ipykernel's OutStream.flush_interval
+OUTPUT_LIMIT = int(os.environ.get("FLOE_OUTPUT_LIMIT", str(10 * 1024 * 1024)))
+
+
+def _encode(data):
+    """ipykernel's encode_images + json_clean for a mime bundle."""
+    out = {}
+    for k, v in (data or {}).items():
+        if isinstance(v, (bytes, bytearray)):
+            v = base64.b64encode(v).decode("ascii")
+        out[k] = v
+    return out
+
+
+class Cell:
+    """The outputs of the cell being run, kept as nbclient keeps them."""
+
+    def __init__(self, emit):
+        self.emit = emit
+        self.outputs = []
+        self.display_ids = {}
+        self.clear_pending = False
+        self.stream_bytes = 0
+        self.truncated = False
+
+    def add(self, out, display_id=None):
+        if self.clear_pending:
+            self.outputs[:] = []
+            self.display_ids = {k: [] for k in self.display_ids}
+            self.clear_pending = False
+        if display_id:
+            self.display_ids.setdefault(display_id, []).append(len(self.outputs))
+        self.outputs.append(out)
+
+    def update(self, display_id, data, metadata):
+        for i in self.display_ids.get(display_id, ()):
+            self.outputs[i]["data"] = data
+            self.outputs[i]["metadata"] = metadata
+        # earlier cells (another kernel's outputs) are the engine's to update
+        self.emit({"op": "update_display", "display_id": display_id, "data": data, "metadata": metadata})
+
+    def clear(self, wait):
+        if wait:
+            self.clear_pending = True
+        else:
+            self.outputs[:] = []
+            self.display_ids = {k: [] for k in self.display_ids}
+
+
+class OutStream:
+    """sys.stdout / sys.stderr of a kernel: batches like ipykernel."""
+
+    encoding = "UTF-8"
+    errors = "strict"
+
+    def __init__(self, name, shell):
+        self.name = name
+        self.shell = shell
+        self.buf = []
+        self.started = None
+        self.lock = threading.RLock()
+
+    # the file-like surface code expects
+    def isatty(self):
+        return False
+
+    def readable(self):
+        return False
+
+    def writable(self):
+        return True
+
+    def seekable(self):
+        return False
+
+    @property
+    def closed(self):
+        return False
+
+    def fileno(self):
+        return 1 if self.name == "stdout" else 2
+
+    def write(self, s):
+        if not isinstance(s, str):
+            raise TypeError("write() argument must be str, not %s" % type(s).__name__)
+        with self.lock:
+            now = time.monotonic()
+            if self.buf and now - self.started >= FLUSH_INTERVAL:
+                self.shell._flush_streams(until=self.started + FLUSH_INTERVAL)
+            if not self.buf:
+                self.started = now
+            self.buf.append(s)
+        return len(s)
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        with self.lock:
+            self.shell._flush_due()
+            self._publish()
+
+    def _publish(self):
+        if not self.buf:
+            return
+        text = "".join(self.buf)
+        self.buf = []
+        self.started = None
+        self.shell._stream_output(self.name, text)
+
+
+class _DisplayHook(DisplayHook):
+    """execute_result, as ipykernel's ZMQShellDisplayHook sends it."""
+
+    def start_displayhook(self):
+        self.msg = {"data": {}, "metadata": {}}
+
+    def write_output_prompt(self):
+        self.msg["execution_count"] = self.prompt_count
+
+    def write_format_data(self, format_dict, md_dict=None):
+        self.msg["data"] = _encode(format_dict)
+        self.msg["metadata"] = md_dict or {}
+
+    def finish_displayhook(self):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        if self.msg["data"]:
+            self.shell.floe._result(self.msg)
+        self.msg = None
+
+
+class _DisplayPublisher(DisplayPublisher):
+    def publish(self, data, metadata=None, source=None, *, transient=None, update=False, **kwargs):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.shell.floe._display(_encode(data), metadata or {}, transient or {}, update)
+
+    def clear_output(self, wait=False):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.shell.floe._clear(wait)
+
+
+class _Shell(InteractiveShell):
+    displayhook_class = _DisplayHook
+    display_pub_class = _DisplayPublisher
+
+    def _showtraceback(self, etype, evalue, stb):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.floe._error(etype, evalue, stb)
+
+    def enable_gui(self, gui=None):  # no event loops in a batch kernel
+        pass
+
+
+def _no_stdin(prompt=""):
+    from IPython.core.error import StdinNotImplementedError
+    raise StdinNotImplementedError("raw_input was called, but this frontend does not support input requests.")
+
+
+class CellShell:
+    def __init__(self):
+        HistoryManager.enabled = False
+        kw = {}
+        try:  # ipykernel's compiler names cells as it does (SyntaxError messages)
+            from ipykernel.compiler import XCachingCompiler
+            kw["compiler_class"] = XCachingCompiler
+        except Exception:  # noqa: BLE001 - plain IPython without ipykernel
+            pass
+        self.shell = _Shell.instance(**kw)
+        self.shell.floe = self
+        self.shell.history_manager.enabled = False
+        self.compile = self.shell.compile
+        self.cell = None
+        self.stdout = OutStream("stdout", self)
+        self.stderr = OutStream("stderr", self)
+        self.error = None
+        # a kernel process has no stdin: input() fails as under nbclient
+        builtins.input = _no_stdin
+
+    @property
+    def user_ns(self):
+        return self.shell.user_ns
+
+    def transform_source(self, code):
+        return self.shell.transform_cell(code)
+
+    # --- what the hooks report --------------------------------------------------
+    def _flush_streams(self, until=None):
+        """Publishes pending stream batches in the order ipykernel would:
+        by their flush deadline (until given) or stdout before stderr."""
+        pending = [s for s in (self.stdout, self.stderr) if s.buf]
+        if until is not None:
+            pending = [s for s in pending if s.started + FLUSH_INTERVAL <= until + 1e-9]
+            pending.sort(key=lambda s: s.started)
+        for s in pending:
+            s._publish()
+
+    def _flush_due(self):
+        """Publishes the batches whose timer would already have fired."""
+        now = time.monotonic()
+        self._flush_streams(until=now - FLUSH_INTERVAL + FLUSH_INTERVAL)
+
+    def _stream_output(self, name, text):
+        cell = self.cell
+        if cell is None:
+            return
+        if cell.truncated:
+            return
+        if cell.stream_bytes + len(text) > OUTPUT_LIMIT:
+            keep = max(0, OUTPUT_LIMIT - cell.stream_bytes)
+            text = text[:keep] + "\n[floe: output truncated at %d bytes; set FLOE_OUTPUT_LIMIT to keep more]\n" % \
+                OUTPUT_LIMIT
+            cell.truncated = True
+        cell.stream_bytes += len(text)
+        cell.add({"output_type": "stream", "name": name, "text": text})
+
+    def _result(self, msg):
+        if self.cell is None:
+            return
+        out = {"output_type": "execute_result", "data": msg["data"], "metadata": msg["metadata"],
+               "execution_count": msg.get("execution_count")}
+        self.cell.add(out)
+
+    def _display(self, data, metadata, transient, update):
+        cell = self.cell
+        if cell is None:
+            return
+        display_id = transient.get("display_id")
+        if display_id:
+            cell.update(display_id, data, metadata)
+        if update:
+            return
+        cell.add({"output_type": "display_data", "data": data, "metadata": metadata}, display_id)
+
+    def _clear(self, wait):
+        if self.cell is not None:
+            self.cell.clear(wait)
+
+    def _error(self, etype, evalue, stb):
+        self.error = (etype.__name__, str(evalue))
+        if self.cell is not None:
+            self.cell.add({"output_type": "error", "ename": str(etype.__name__), "evalue": str(evalue),
+                           "traceback": list(stb)})
+
+    # --- running --------------------------------------------------------------------
+    def run_cell(self, code, execution_count, emit):
+        cell = self.cell = Cell(emit)
+        self.error = None
+        saved = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = self.stdout, self.stderr
+        try:
+            self.shell.execution_count = execution_count
+            res = self.shell.run_cell(code, store_history=True, silent=False)
+        finally:
+            self.stdout.flush()
+            self.stderr.flush()
+            sys.stdout, sys.stderr = saved
+            self.cell = None
+        ok = res.success and self.error is None
+        ename, evalue = self.error if self.error else (None, None)
+        return {"status": "ok" if ok else "error", "outputs": cell.outputs,
+                "display_ids": {k: v for k, v in cell.display_ids.items() if v},
+                "ename": ename, "evalue": evalue}

@@ -1,0 +1,231 @@
+"""Artifact codecs on the kernel side: write a value to the run's shared-
+memory directory at the end of a cell, read it back in another kernel.
+
+Codecs, cheapest first:
+  module  an imported module, re-imported by name (no file)
+  code    a def/class of the cell, re-executed from the cell's source in the
+          reader's namespace, compiled under the cell's own "Cell In[N]"
+          file name so tracebacks read as in Jupyter (no file)
+  arrow   pandas DataFrame/Series as an Arrow IPC file (arrow_codec), mapped
+          zero-copy by readers
+  pickle  pickle protocol 5; out-of-band buffers (numpy arrays, pandas
+          blocks) are laid out 64-byte aligned in the file and mapped
+          copy-on-write by readers, so they are not copied either
+A value none of these can carry raises Unmovable with the reason."""
+import ast
+import io
+import mmap
+import os
+import pickle
+import struct
+import types
+import zlib
+
+MAGIC = b"FLOEPK5\0"
+ALIGN = 64
+
+
+class Unmovable(Exception):
+    """The value cannot be moved between isolated kernels."""
+
+
+def _align(n):
+    return (n + ALIGN - 1) & ~(ALIGN - 1)
+
+
+# --- pickle protocol 5 with out-of-band buffers ------------------------------
+
+def _write_pickle(value, path):
+    bufs = []
+    try:
+        data = pickle.dumps(value, protocol=5, buffer_callback=bufs.append)
+    except Exception as e:  # noqa: BLE001 - any pickling failure
+        raise Unmovable("%s: %s" % (type(e).__name__, e)) from None
+    raws = [b.raw() for b in bufs]
+    header = struct.pack("<8sQI", MAGIC, len(data), len(raws))
+    table_len = 16 * len(raws)
+    off = _align(len(header) + table_len + len(data))
+    entries = []
+    for r in raws:
+        entries.append((off, r.nbytes))
+        off = _align(off + r.nbytes)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        with os.fdopen(fd, "wb", closefd=False) as f:
+            f.write(header)
+            for o, n in entries:
+                f.write(struct.pack("<QQ", o, n))
+            f.write(data)
+            for (o, n), r in zip(entries, raws):
+                f.seek(o)
+                f.write(r)
+            f.truncate(off if raws else f.tell())
+    finally:
+        os.close(fd)
+    return os.path.getsize(path)
+
+
+class _Unpickler(pickle.Unpickler):
+    resolve_main = None
+
+    def find_class(self, module, name):
+        if module == "__main__" and self.resolve_main is not None:
+            return self.resolve_main(name)
+        return super().find_class(module, name)
+
+
+def _map(path):
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        size = os.fstat(fd).st_size
+        if size == 0:
+            return None
+        return mmap.mmap(fd, size, flags=mmap.MAP_PRIVATE,
+                         prot=mmap.PROT_READ | mmap.PROT_WRITE)
+    finally:
+        os.close(fd)
+
+
+def _read_pickle(path, resolve_main):
+    m = _map(path)
+    view = memoryview(m)
+    magic, dlen, nbuf = struct.unpack_from("<8sQI", view, 0)
+    if magic != MAGIC:
+        raise ValueError("%s: not a floe pickle artifact" % path)
+    pos = 20
+    bufs = []
+    for _ in range(nbuf):
+        o, n = struct.unpack_from("<QQ", view, pos)
+        pos += 16
+        bufs.append(view[o:o + n])
+    data = view[pos:pos + dlen]
+    u = _Unpickler(io.BytesIO(data), buffers=bufs)
+    u.resolve_main = resolve_main
+    return u.load()
+
+
+# --- code: def/class re-executed from the cell's source ---------------------
+
+def cell_defs(source):
+    """Top-level def/class statements of a (transformed) cell: name -> lineno."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return {}
+    out = {}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out[node.name] = node.lineno
+    return out
+
+
+def exec_code(info, ns, shell):
+    """Re-executes one def/class of a cell in ns, under the cell's file name."""
+    src = info["source"]
+    tree = ast.parse(src)
+    node = next(n for n in tree.body if getattr(n, "lineno", None) == info["lineno"])
+    filename = shell.compile.cache(src, info["count"]) if shell is not None else "<floe>"
+    code = compile(ast.Module(body=[node], type_ignores=[]), filename, "exec")
+    exec(code, ns)
+    return ns[info["name"]]
+
+
+def defined_here(value, name, defs):
+    if name not in defs:
+        return False
+    if isinstance(value, (types.FunctionType, type)):
+        return getattr(value, "__module__", None) == "__main__" and \
+            getattr(value, "__name__", None) == name
+    return False
+
+
+# --- dispatch -----------------------------------------------------------------
+
+_arrow = None
+
+
+def _arrow_codec():
+    global _arrow
+    if _arrow is None:
+        try:
+            from . import arrow_codec
+            _arrow = arrow_codec
+        except Exception:  # noqa: BLE001 - codec not built: pickle instead
+            _arrow = False
+    return _arrow
+
+
+def _is_frame(value):
+    t = type(value)
+    return t.__module__.startswith("pandas.") and t.__name__ in ("DataFrame", "Series")
+
+
+def dump(name, value, path_base, cell_source, count, defs):
+    """Exports one value; returns the artifact description (JSON-able)."""
+    if isinstance(value, types.ModuleType):
+        return {"codec": "module", "module": value.__name__, "bytes": 0}
+    if defined_here(value, name, defs):
+        return {"codec": "code", "source": cell_source, "count": count,
+                "lineno": defs[name], "name": name, "bytes": len(cell_source)}
+    note = None
+    if _is_frame(value):
+        ac = _arrow_codec()
+        if ac:
+            path = path_base + ".arrow"
+            try:
+                meta = ac.dump(value, path)
+                d = {"codec": "arrow", "path": path, "bytes": os.path.getsize(path)}
+                if isinstance(meta, dict):
+                    d.update({k: v for k, v in meta.items() if k not in d})
+                return d
+            except Exception as e:  # noqa: BLE001 - unsupported dtype: pickle
+                note = "arrow: %s" % e
+    path = path_base + ".pkl"
+    n = _write_pickle(value, path)
+    d = {"codec": "pickle", "path": path, "bytes": n}
+    if note:
+        d["fallback"] = note
+    return d
+
+
+def load(info, ns, shell, resolve_main):
+    codec = info["codec"]
+    if codec == "module":
+        import importlib
+        return importlib.import_module(info["module"])
+    if codec == "code":
+        return exec_code(info, ns, shell)
+    if codec == "arrow":
+        return _arrow_codec().load(info["path"])
+    if codec == "pickle":
+        return _read_pickle(info["path"], resolve_main)
+    if codec == "unmovable":
+        raise Unmovable("'%s' (a %s) was made by cell %s and cannot be moved to another isolated "
+                        "kernel (%s); run this notebook with --mode monolithic, or recreate the value "
+                        "in the cell that uses it" % (info.get("name"), info.get("type"),
+                                                        info.get("cell"), info.get("reason")))
+    raise ValueError("unknown codec %r" % codec)
+
+
+# --- mutation detection -------------------------------------------------------
+
+_IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), frozenset,
+              types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type)
+
+
+def fingerprint(value):
+    """A cheap content hash to see whether a value was mutated in place, or
+    None when the value cannot be mutated (or cannot be fingerprinted)."""
+    if isinstance(value, _IMMUTABLE):
+        return None
+    if isinstance(value, tuple) and all(isinstance(v, _IMMUTABLE) for v in value):
+        return None
+    bufs = []
+    try:
+        data = pickle.dumps(value, protocol=5, buffer_callback=bufs.append)
+    except Exception:  # noqa: BLE001 - unpicklable: identity only
+        return None
+    h = zlib.crc32(data)
+    for b in bufs:
+        h = zlib.crc32(b.raw(), h)
+    return (len(data), len(bufs), h)

@@ -1,0 +1,75 @@
+/* kpool.h — the kernel pool: one Python zygote that has imported the
+ * preload set, and the cell kernels it forks on request.
+ *
+ * floe starts the zygote (`python -m floe_kernel.main`) over a socketpair;
+ * to get a kernel, floe makes a new socketpair and passes one end to the
+ * zygote (SCM_RIGHTS), which forks a child that serves that socket. Every
+ * process dies with its parent (PR_SET_PDEATHSIG), so kernels never outlive
+ * floe. The pool owns all kernels; a kernel is released back with
+ * kpool_release (it is told to exit) and reported dead through on_dead. */
+#ifndef FLOE_KPOOL_H
+#define FLOE_KPOOL_H
+
+#include <jansson.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "kernel/chan.h"
+
+typedef struct kpool kpool;
+
+typedef enum { K_STARTING, K_IDLE, K_BUSY, K_DEAD } kernel_state;
+
+typedef struct kernel {
+    int id;               /* stable number, used as the trace row */
+    pid_t pid;            /* 0 until the zygote confirms the fork */
+    chan *ch;
+    kpool *pool;
+    kernel_state state;
+    void *user;           /* the engine's cell, while busy */
+    int eof, exited, dead_reported, released;
+    int exit_code, exit_signal;
+    int64_t t_requested, t_forked;  /* monotonic us */
+    struct kernel *next;  /* pool list */
+} kernel;
+
+typedef struct kpool_cbs {
+    void (*on_ready)(kpool *p, json_t *hello, void *data);
+    void (*on_fail)(kpool *p, const char *message, void *data);
+    void (*on_forked)(kernel *k, void *data);
+    void (*on_msg)(kernel *k, json_t *msg, void *data);
+    void (*on_dead)(kernel *k, void *data);
+} kpool_cbs;
+
+typedef struct kpool_opts {
+    const char *python;     /* interpreter path */
+    const char *pythonpath; /* where floe_kernel lives */
+    const char *preload;    /* comma-separated modules */
+    const char *run_dir;    /* exported as FLOE_RUN_DIR */
+    const char *cwd;        /* kernels' working directory (the notebook's), or NULL */
+} kpool_opts;
+
+/* Starts the zygote. Returns 0 or -errno with a message in err. The pool
+ * calls on_ready (or on_fail) once the zygote has said hello. */
+int kpool_start(kpool **out, uv_loop_t *loop, const kpool_opts *o, const kpool_cbs *cbs, void *data,
+                char *err, size_t errlen);
+/* Requests a new kernel; returns it in K_STARTING (messages sent to it are
+ * queued by the socket until it runs). NULL on failure. */
+kernel *kpool_fork(kpool *p);
+/* Sends a message to a kernel. 0 or a negative error. */
+int kpool_send(kernel *k, json_t *msg);
+/* Signals a kernel's process (no-op if not yet forked or dead). */
+void kpool_signal(kernel *k, int sig);
+/* Tells a kernel to exit and forgets it once it is dead. */
+void kpool_release(kernel *k);
+/* Number of kernels not yet dead. */
+int kpool_live(const kpool *p);
+/* Stops the zygote and kills every kernel; the pool is freed when the loop
+ * has closed its handles. */
+void kpool_stop(kpool *p);
+pid_t kpool_zygote_pid(const kpool *p);
+/* Frees the pool and its kernels; call after kpool_stop once the loop has
+ * closed the channels. */
+void kpool_free(kpool *p);
+
+#endif

@@ -1,0 +1,626 @@
+/* engine.c — the run of one notebook (see engine.h).
+ *
+ * Every code cell is a `cellrun`. In the isolated modes a cell's scope is
+ * resolved against the cells before it in notebook order: the most recent
+ * finished cell that exported (or deleted) a name supplies it. A cell that
+ * is not finished yet and is predicted to write the name makes the reader
+ * wait; one predicted not to write it is passed over speculatively, and
+ * the read is recorded. When a cell finishes, every later cell that already
+ * read an older version of one of its exports is re-run (view-
+ * serializability in notebook order). */
+#include "sched/engine.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "analysis/analysis.h"
+#include "kernel/kpool.h"
+#include "store/cache.h"
+#include "sched/engine_internal.h"
+#include "trace/trace.h"
+#include "util/util.h"
+
+/* ---- scope resolution ------------------------------------------------------ */
+
+static json_t *find_export(cellrun *c, const char *name) {
+    size_t i;
+    json_t *a;
+    json_array_foreach(c->exports, i, a) {
+        if (!strcmp(json_string_value(json_object_get(a, "name")), name)) return a;
+    }
+    return NULL;
+}
+
+static int may_write(const cellrun *c, const char *name) {
+    return c->open_world || strvec_contains(&c->pred_writes, name);
+}
+
+/* Resolves `name` for cell k. Returns RES_FOUND (*art, *from set),
+ * RES_NONE (no writer; *from = tombstone cell or -1) or RES_WAIT (*from =
+ * the unfinished cell to wait for). */
+int engine_resolve(engine *e, size_t k, const char *name, json_t **art, long *from) {
+    for (size_t j = k; j-- > 0;) {
+        cellrun *c = &e->cells[j];
+        if (c->skip) continue;
+        if (c->state != C_DONE) {
+            if (may_write(c, name)) {
+                *from = (long)j;
+                return RES_WAIT;
+            }
+            continue;
+        }
+        json_t *a = find_export(c, name);
+        if (a) {
+            *art = a;
+            *from = (long)j;
+            return RES_FOUND;
+        }
+        if (strvec_contains(&c->deletes, name)) {
+            *from = (long)j;
+            return RES_NONE;
+        }
+    }
+    *from = -1;
+    return RES_NONE;
+}
+
+void engine_record_read(cellrun *c, const char *name, long from) {
+    for (size_t i = 0; i < c->nreads; i++)
+        if (!strcmp(c->reads[i].name, name)) {
+            c->reads[i].from = from;
+            return;
+        }
+    if (c->nreads == c->capreads) {
+        c->capreads = c->capreads ? c->capreads * 2 : 8;
+        c->reads = xrealloc(c->reads, c->capreads * sizeof *c->reads);
+    }
+    c->reads[c->nreads].name = xstrdup(name);
+    c->reads[c->nreads].from = from;
+    c->nreads++;
+}
+
+/* ---- cell lifecycle ------------------------------------------------------------ */
+
+void cell_reset_results(cellrun *c) {
+    json_decref(c->outputs);
+    json_decref(c->display_ids);
+    json_decref(c->exports);
+    c->outputs = json_array();
+    c->display_ids = json_object();
+    c->exports = json_array();
+    strvec_free(&c->deletes);
+    for (size_t i = 0; i < c->nreads; i++) free(c->reads[i].name);
+    c->nreads = 0;
+    free(c->ename);
+    free(c->evalue);
+    c->ename = c->evalue = NULL;
+    c->error = 0;
+    c->restored = 0;
+    c->timed_out = 0;
+    c->dead = 0;
+    free(c->need);
+    c->need = NULL;
+}
+
+static void invalidate(engine *e, size_t k, const char *why);
+static void after_done(engine *e, size_t k);
+
+/* A finished cell j exported or deleted `name`: later cells that read an
+ * older version are stale. */
+static void validate_readers(engine *e, size_t j, const char *name) {
+    for (size_t k = j + 1; k < e->ncells; k++) {
+        cellrun *c = &e->cells[k];
+        if (c->state != C_RUNNING && c->state != C_DONE) continue;
+        for (size_t i = 0; i < c->nreads; i++) {
+            if (strcmp(c->reads[i].name, name) != 0) continue;
+            if (c->reads[i].from < (long)j) {
+                char why[256];
+                snprintf(why, sizeof why, "cell %zu wrote '%s' after cell %zu read it", j, name, k);
+                invalidate(e, k, why);
+            }
+            break;
+        }
+    }
+}
+
+static void invalidate(engine *e, size_t k, const char *why) {
+    cellrun *c = &e->cells[k];
+    if (c->state == C_PENDING) return;
+    trace_complete(e->tr, "rerun", (int)k, c->kern ? c->kern->id : 0, time_mono_us(), 0, NULL);
+    e->stats.reruns++;
+    if (!e->o->quiet && getenv("FLOE_DEBUG")) fprintf(stderr, "floe: re-running cell %zu: %s\n", k, why);
+    if (c->state == C_RUNNING && c->kern) {
+        kernel *kn = c->kern;
+        c->kern = NULL;
+        kn->user = NULL;
+        kpool_signal(kn, SIGKILL);
+        kpool_release(kn);
+        e->running--;
+        if (c->parked) e->parked--;
+    }
+    int was_done = c->state == C_DONE;
+    c->state = C_PENDING;
+    c->parked = 0;
+    c->attempt++;
+    /* cells that read from this one are stale too */
+    if (was_done) {
+        for (size_t m = k + 1; m < e->ncells; m++) {
+            cellrun *d = &e->cells[m];
+            for (size_t i = 0; i < d->nreads; i++)
+                if (d->reads[i].from == (long)k) {
+                    invalidate(e, m, "its input was re-run");
+                    break;
+                }
+        }
+    }
+    cell_reset_results(c);
+}
+
+/* ---- building requests ------------------------------------------------------- */
+
+static void add_import(engine *e, size_t k, json_t *imports, const char *name) {
+    json_t *art = NULL;
+    long from;
+    int r = engine_resolve(e, k, name, &art, &from);
+    if (r == RES_WAIT) return; /* resolved lazily if the cell reads it */
+    engine_record_read(&e->cells[k], name, from);
+    if (r != RES_FOUND) return;
+    const char *codec = json_string_value(json_object_get(art, "codec"));
+    if (codec && !strcmp(codec, "unmovable")) {
+        e->cells[k].lazy_now = 1; /* fails only if the cell really reads it */
+        return;
+    }
+    json_array_append(imports, art);
+}
+
+/* Names visible to cell k: every name exported before it. */
+static void all_visible(engine *e, size_t k, strvec *out) {
+    for (size_t j = 0; j < k; j++) {
+        size_t i;
+        json_t *a;
+        json_array_foreach(e->cells[j].exports, i, a) strvec_push(out, json_string_value(json_object_get(a, "name")));
+    }
+    strvec_sort_unique(out);
+}
+
+static json_t *run_request(engine *e, size_t k) {
+    cellrun *c = &e->cells[k];
+    json_t *m = json_pack("{s:s,s:i,s:i,s:s,s:b}", "op", "run", "cell", (int)k, "count", c->count, "code",
+                          c->src, "ice", e->o->mode != MODE_MONOLITHIC);
+    if (e->o->mode == MODE_MONOLITHIC) return m;
+    json_t *imports = json_array();
+    c->lazy_now = 0;
+    if (c->open_world || c->lazy) {
+        strvec all = {0};
+        all_visible(e, k, &all);
+        for (size_t i = 0; i < all.n; i++) add_import(e, k, imports, all.v[i]);
+        strvec_free(&all);
+    } else {
+        for (size_t i = 0; i < c->pred_reads.n; i++) add_import(e, k, imports, c->pred_reads.v[i]);
+    }
+    json_object_set_new(m, "imports", imports);
+    json_object_set_new(m, "lazy", json_boolean(c->open_world || c->lazy || c->lazy_now || e->o->lazy_always));
+    json_object_set_new(m, "version", json_integer(++e->version));
+    json_object_set_new(m, "run_dir", json_string(e->run_dir));
+    return m;
+}
+
+/* ---- dispatch ------------------------------------------------------------------ */
+
+static int deps_done(engine *e, size_t k) {
+    cellrun *c = &e->cells[k];
+    if (e->o->mode == MODE_SERIAL || c->open_world) {
+        for (size_t j = 0; j < k; j++)
+            if (!e->cells[j].skip && e->cells[j].state != C_DONE) return 0;
+        return 1;
+    }
+    for (size_t j = 0; j < k; j++) {
+        cellrun *d = &e->cells[j];
+        if (d->skip || d->state == C_DONE) continue;
+        if (d->open_world) return 0;
+        for (size_t i = 0; i < c->pred_reads.n; i++)
+            if (strvec_contains(&d->pred_writes, c->pred_reads.v[i])) return 0;
+    }
+    return 1;
+}
+
+static kernel *take_kernel(engine *e) {
+    for (size_t i = 0; i < e->nidle; i++) {
+        kernel *k = e->idle[i];
+        e->idle[i] = e->idle[--e->nidle];
+        return k;
+    }
+    return kpool_fork(e->pool);
+}
+
+static void start_cell(engine *e, size_t k, kernel *kn) {
+    cellrun *c = &e->cells[k];
+    c->state = C_RUNNING;
+    c->kern = kn;
+    kn->user = c;
+    kn->state = K_BUSY;
+    c->t_dispatch = time_mono_us();
+    json_t *req = run_request(e, k);
+    kpool_send(kn, req);
+    json_decref(req);
+    e->running++;
+    engine_arm_timeout(e, c);
+    if (e->o->mode != MODE_MONOLITHIC) {
+        int64_t t0 = c->t_ready > kn->t_forked ? c->t_ready : kn->t_forked;
+        if (kn->t_forked && c->t_dispatch > t0)
+            trace_complete(e->tr, "wait", (int)k, kn->id, t0, c->t_dispatch - t0, NULL);
+    }
+}
+
+/* Keeps `want` kernels forked ahead of demand (isolated modes). */
+static void prefork(engine *e) {
+    if (e->o->mode == MODE_MONOLITHIC || e->stopping) return;
+    int want = e->o->mode == MODE_SERIAL ? 1 : e->o->jobs;
+    size_t left = 0;
+    for (size_t k = 0; k < e->ncells; k++) left += e->cells[k].state == C_PENDING && !e->cells[k].skip;
+    if ((size_t)want > left) want = (int)left;
+    while ((int)e->nidle + e->forking < want) {
+        kernel *kn = kpool_fork(e->pool);
+        if (!kn) return;
+        e->forking++;
+        kn->user = NULL;
+        e->stats.kernels++;
+    }
+}
+
+int engine_stop_index(engine *e) {
+    if (e->o->allow_errors) return (int)e->ncells;
+    for (size_t k = 0; k < e->ncells; k++) {
+        cellrun *c = &e->cells[k];
+        if (c->state == C_DONE && c->error && !c->raises) return (int)k;
+    }
+    return (int)e->ncells;
+}
+
+void engine_schedule(engine *e) {
+    if (e->stopping) return;
+    if (!e->t_ready) {
+        /* the zygote has not said hello: forks queue up, nothing starts */
+        prefork(e);
+        return;
+    }
+    int stop = engine_stop_index(e);
+    int limit = e->o->mode == MODE_PARALLEL ? e->o->jobs : 1;
+    for (size_t k = 0; k < e->ncells && (int)k <= stop; k++) {
+        cellrun *c = &e->cells[k];
+        if (c->state != C_PENDING || c->skip) continue;
+        if (e->running - e->parked >= limit) break;
+        if (!deps_done(e, k)) {
+            if (e->o->mode != MODE_PARALLEL) break;
+            continue;
+        }
+        if (!c->t_ready) c->t_ready = time_mono_us();
+        if (e->o->mode != MODE_MONOLITHIC && engine_cache_restore(e, k)) {
+            c->state = C_DONE;
+            e->stats.cells_restored++;
+            after_done(e, k);
+            continue;
+        }
+        if (e->o->mode == MODE_MONOLITHIC) {
+            if (e->mono_dead) {
+                engine_stop(e);
+                return;
+            }
+            if (!e->mono || e->mono->state != K_IDLE) break;
+            start_cell(e, k, e->mono);
+            break;
+        }
+        kernel *kn = take_kernel(e);
+        if (!kn) break;
+        start_cell(e, k, kn);
+    }
+    /* cells beyond a failure that are still running are dropped */
+    for (size_t k = (size_t)stop + 1; k < e->ncells; k++)
+        if (e->cells[k].state == C_RUNNING) invalidate(e, k, "an earlier cell failed");
+    prefork(e);
+    engine_check_finished(e);
+}
+
+/* ---- messages from kernels ---------------------------------------------------- */
+
+static void answer_need(engine *e, cellrun *c) {
+    json_t *art = NULL;
+    long from;
+    size_t k = (size_t)(c - e->cells);
+    int r = engine_resolve(e, k, c->need, &art, &from);
+    if (r == RES_WAIT) {
+        if (!c->parked) {
+            c->parked = 1;
+            e->parked++;
+            c->t_park = time_mono_us();
+        }
+        return;
+    }
+    if (c->parked) {
+        c->parked = 0;
+        e->parked--;
+        trace_complete(e->tr, "wait", (int)k, c->kern->id, c->t_park, time_mono_us() - c->t_park, NULL);
+    }
+    engine_record_read(c, c->need, from);
+    e->stats.lazy_reads++;
+    json_t *m = json_pack("{s:s,s:s}", "op", "value", "name", c->need);
+    if (r == RES_FOUND) json_object_set(m, "artifact", art);
+    kpool_send(c->kern, m);
+    json_decref(m);
+    free(c->need);
+    c->need = NULL;
+}
+
+/* Re-examines parked lazy reads after a cell finished. */
+static void wake_parked(engine *e) {
+    for (size_t k = 0; k < e->ncells; k++) {
+        cellrun *c = &e->cells[k];
+        if (c->state == C_RUNNING && c->parked && c->need) answer_need(e, c);
+    }
+}
+
+static void on_need(engine *e, cellrun *c, json_t *msg) {
+    free(c->need);
+    c->need = xstrdup(json_string_value(json_object_get(msg, "name")));
+    answer_need(e, c);
+}
+
+/* If a closed-world cell failed with NameError on a name an earlier cell
+ * wrote, the prediction missed a read: re-run it with lazy resolution. */
+static int missed_read(engine *e, size_t k) {
+    cellrun *c = &e->cells[k];
+    if (!c->error || c->lazy || c->open_world || e->o->mode == MODE_MONOLITHIC) return 0;
+    if (!c->ename || strcmp(c->ename, "NameError") != 0 || !c->evalue) return 0;
+    const char *q = strchr(c->evalue, '\'');
+    const char *q2 = q ? strchr(q + 1, '\'') : NULL;
+    if (!q2) return 0;
+    char *name = xstrndup(q + 1, (size_t)(q2 - q - 1));
+    json_t *art;
+    long from;
+    int r = engine_resolve(e, k, name, &art, &from);
+    free(name);
+    return r != RES_NONE;
+}
+
+static void finish_cell(engine *e, cellrun *c, json_t *msg) {
+    size_t k = (size_t)(c - e->cells);
+    kernel *kn = c->kern;
+    engine_disarm_timeout(e, c);
+    engine_take_results(e, c, msg);
+    engine_trace_cell(e, c, msg);
+    e->running--;
+    c->state = C_DONE;
+    c->kern = NULL;
+    if (e->o->mode == MODE_MONOLITHIC) {
+        kn->user = NULL;
+        kn->state = K_IDLE;
+    } else {
+        kpool_release(kn);
+    }
+    if (missed_read(e, k)) {
+        c->state = C_RUNNING; /* so invalidate() resets it */
+        e->running++;
+        c->kern = NULL;
+        invalidate(e, k, "a read the prediction missed");
+        c->lazy = 1;
+        e->running--;
+        engine_schedule(e);
+        return;
+    }
+    engine_hash_exports(e, c);
+    if (msg) engine_cache_store(e, c, msg);
+    e->stats.cells_run++;
+    if (getenv("FLOE_DEBUG"))
+        fprintf(stderr, "floe: cell %zu: ready->dispatch %lld us, dispatch->start %lld, import %lld, compute %lld, export %lld, done->floe %lld\n",
+                k, (long long)(c->t_dispatch - c->t_ready), (long long)(c->t_start - c->t_dispatch),
+                (long long)(c->t_compute - c->t_start), (long long)(c->t_end - c->t_compute),
+                (long long)(c->t_done - c->t_end), (long long)(time_mono_us() - c->t_done));
+    engine_progress(e, c);
+    after_done(e, k);
+    engine_schedule(e);
+}
+
+/* A cell's results are final: later cells that read older versions of what
+ * it wrote are stale, and parked reads may now be answered. */
+static void after_done(engine *e, size_t k) {
+    cellrun *c = &e->cells[k];
+    size_t i;
+    json_t *a;
+    json_array_foreach(c->exports, i, a) validate_readers(e, k, json_string_value(json_object_get(a, "name")));
+    for (size_t d = 0; d < c->deletes.n; d++) validate_readers(e, k, c->deletes.v[d]);
+    wake_parked(e);
+}
+
+static void on_kernel_msg(kernel *kn, json_t *msg, void *data) {
+    engine *e = data;
+    cellrun *c = kn->user;
+    const char *op = json_string_value(json_object_get(msg, "op"));
+    if (!op || !c) return;
+    if (!strcmp(op, "done")) finish_cell(e, c, msg);
+    else if (!strcmp(op, "need")) on_need(e, c, msg);
+    else if (!strcmp(op, "update_display")) engine_update_display(e, c, msg);
+}
+
+static void on_forked(kernel *kn, void *data) {
+    engine *e = data;
+    if (e->o->mode == MODE_MONOLITHIC) {
+        engine_schedule(e);
+        return;
+    }
+    trace_complete(e->tr, "fork", -1, kn->id, kn->t_requested, kn->t_forked - kn->t_requested, NULL);
+    if (kn->user == NULL && !kn->released) {
+        e->forking--;
+        if (e->nidle == e->capidle) {
+            e->capidle = e->capidle ? e->capidle * 2 : 8;
+            e->idle = xrealloc(e->idle, e->capidle * sizeof *e->idle);
+        }
+        e->idle[e->nidle++] = kn;
+    }
+    engine_schedule(e);
+}
+
+static void on_dead(kernel *kn, void *data) {
+    engine *e = data;
+    cellrun *c = kn->user;
+    for (size_t i = 0; i < e->nidle; i++)
+        if (e->idle[i] == kn) {
+            e->idle[i] = e->idle[--e->nidle];
+            break;
+        }
+    if (!c) {
+        engine_check_finished(e);
+        return;
+    }
+    engine_kernel_died(e, c, kn);
+    if (e->o->mode == MODE_MONOLITHIC) {
+        /* the one namespace is gone: nothing after this cell can run */
+        e->mono_dead = 1;
+    }
+    finish_cell(e, c, NULL);
+}
+
+static void on_ready(kpool *p, json_t *hello, void *data) {
+    engine *e = data;
+    (void)p;
+    json_decref(e->language_info);
+    e->language_info = json_incref(json_object_get(hello, "language_info"));
+    e->t_ready = time_mono_us();
+    free(e->cache_env);
+    e->cache_env = xasprintf("%s %s", json_string_value(json_object_get(hello, "python")),
+                             json_string_value(json_object_get(hello, "version")));
+    trace_complete(e->tr, "start", -1, 0, e->t0, e->t_ready - e->t0, NULL);
+    if (e->o->mode == MODE_MONOLITHIC) {
+        e->mono = kpool_fork(e->pool);
+        e->stats.kernels = 1;
+        return;
+    }
+    engine_schedule(e);
+}
+
+static void on_fail(kpool *p, const char *message, void *data) {
+    engine *e = data;
+    (void)p;
+    if (e->stopping) return;
+    fprintf(stderr, "floe: %s\n", message);
+    if (strstr(message, "missing module"))
+        fprintf(stderr, "floe: install it (Debian: apt-get install python3-ipython python3-numpy python3-pandas) "
+                        "or choose another interpreter with --python PATH or FLOE_PYTHON\n");
+    e->fatal = 2;
+    engine_stop(e);
+}
+
+static const kpool_cbs pool_cbs = {on_ready, on_fail, on_forked, on_kernel_msg, on_dead};
+
+/* ---- setup -------------------------------------------------------------------- */
+
+static void add_pred(strvec *dst, const strvec *src) {
+    for (size_t i = 0; i < src->n; i++) strvec_push(dst, src->v[i]);
+}
+
+/* Static prediction for every code cell. */
+static void predict(engine *e) {
+    an_cell *cells = xcalloc(e->ncells, sizeof *cells);
+    for (size_t k = 0; k < e->ncells; k++) {
+        const char *s = e->cells[k].src;
+        if (an_analyze(s, strlen(s), &cells[k]) < 0) strvec_push(&cells[k].open_world, "analysis failed");
+    }
+    an_graph g = {0};
+    int graph_ok = an_build_graph(cells, e->ncells, &g) == 0;
+    for (size_t k = 0; k < e->ncells; k++) {
+        cellrun *c = &e->cells[k];
+        add_pred(&c->pred_reads, graph_ok && g.eff_reads ? &g.eff_reads[k] : &cells[k].reads);
+        add_pred(&c->pred_reads, &cells[k].deletes);
+        add_pred(&c->pred_reads, &cells[k].mutates);
+        strvec_sort_unique(&c->pred_reads);
+        add_pred(&c->pred_writes, &cells[k].writes);
+        add_pred(&c->pred_writes, &cells[k].deletes);
+        add_pred(&c->pred_writes, &cells[k].mutates);
+        for (size_t d = 0; d < cells[k].ndefs; d++) add_pred(&c->pred_writes, &cells[k].defs[d].mutates);
+        strvec_sort_unique(&c->pred_writes);
+        c->open_world = cells[k].open_world.n > 0;
+    }
+    if (graph_ok) an_graph_free(&g);
+    for (size_t k = 0; k < e->ncells; k++) an_cell_free(&cells[k]);
+    free(cells);
+}
+
+static int is_blank(const char *s) {
+    for (; *s; s++)
+        if (*s != ' ' && *s != '\n' && *s != '\t' && *s != '\r') return 0;
+    return 1;
+}
+
+static void init_cells(engine *e) {
+    nb *n = e->nb;
+    e->ncells = nb_ncode(n);
+    e->cells = xcalloc(e->ncells ? e->ncells : 1, sizeof *e->cells);
+    int count = 0;
+    for (size_t k = 0; k < e->ncells; k++) {
+        cellrun *c = &e->cells[k];
+        c->idx = nb_code_cell(n, k);
+        c->src = nb_cell_source(n, c->idx);
+        if (!c->src) c->src = "";
+        c->skip = is_blank(c->src) || nb_cell_has_tag(n, c->idx, "skip-execution");
+        c->raises = nb_cell_has_tag(n, c->idx, "raises-exception");
+        c->count = c->skip ? 0 : ++count;
+        c->state = c->skip ? C_DONE : C_PENDING;
+        c->outputs = json_array();
+        c->display_ids = json_object();
+        c->exports = json_array();
+    }
+}
+
+static int make_run_dir(engine *e) {
+    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+    for (int i = 0; i < 100; i++) {
+        free(e->run_dir);
+        e->run_dir = xasprintf("%s/floe-%ld-%d", base, (long)getpid(), i);
+        if (mkdir(e->run_dir, 0700) == 0) return 0;
+        if (errno != EEXIST) break;
+    }
+    fprintf(stderr, "floe: cannot create a run directory in %s: %s\n", base, strerror(errno));
+    return -1;
+}
+
+int engine_run(nb *n, const run_opts *o, run_stats *stats) {
+    engine e;
+    memset(&e, 0, sizeof e);
+    e.nb = n;
+    e.o = o;
+    e.t0 = time_mono_us();
+    e.wall0 = time_wall_us();
+    e.tr = trace_new();
+    init_cells(&e);
+    if (o->mode != MODE_MONOLITHIC) predict(&e);
+    uv_loop_init(&e.loop);
+    e.loop.data = &e;
+    int rc = 2;
+    if (make_run_dir(&e) < 0) goto done;
+    if (o->cache_dir && o->mode != MODE_MONOLITHIC) {
+        char cerr[512];
+        if (cache_open(o->cache_dir, o->nb_name ? o->nb_name : "notebook", o->quiet, &e.cache, cerr, sizeof cerr) < 0) {
+            fprintf(stderr, "floe: %s (running without the cache)\n", cerr);
+            e.cache = NULL;
+        }
+    }
+    kpool_opts ko = {o->python, o->pythonpath, o->preload, e.run_dir, o->cwd};
+    char err[512];
+    if (kpool_start(&e.pool, &e.loop, &ko, &pool_cbs, &e, err, sizeof err) < 0) {
+        fprintf(stderr, "floe: %s\n", err);
+        goto done;
+    }
+    engine_signals_start(&e);
+    engine_schedule(&e);
+    uv_run(&e.loop, UV_RUN_DEFAULT);
+    rc = engine_finish(&e);
+done:
+    engine_cleanup(&e);
+    if (stats) *stats = e.stats;
+    return rc;
+}

@@ -1,0 +1,46 @@
+/* engine.h — runs a notebook: the cells, their kernels, the scope of
+ * artifacts, and the scheduling policy of each mode.
+ *
+ *   monolithic  one kernel runs every cell in order (Jupyter's model)
+ *   serial      every cell in a fresh kernel, one at a time, state moved
+ *               as versioned artifacts
+ *   parallel    like serial, but a cell starts as soon as the cells it is
+ *               predicted to read from are done; mispredictions are fixed
+ *               at run time (lazy reads, re-runs of stale readers)
+ *
+ * The engine owns a libuv loop for the duration of engine_run. Outputs are
+ * written into the nb model; the caller saves it. */
+#ifndef FLOE_ENGINE_H
+#define FLOE_ENGINE_H
+
+#include "nb/nb.h"
+
+typedef enum { MODE_PARALLEL, MODE_SERIAL, MODE_MONOLITHIC } run_mode;
+
+typedef struct run_opts {
+    run_mode mode;
+    int jobs;              /* kernels running at once (parallel) */
+    int allow_errors;
+    double timeout_s;      /* per cell, 0 = none */
+    int quiet;
+    int lazy_always;       /* every isolated cell resolves names lazily */
+    const char *python;
+    const char *pythonpath;
+    const char *preload;
+    const char *trace_path;
+    const char *nb_name;   /* for messages and the trace */
+    const char *cwd;       /* kernels' working directory: the notebook's */
+    const char *cache_dir; /* persistent cache, or NULL for none */
+} run_opts;
+
+typedef struct run_stats {
+    int cells_run, cells_restored, cells_failed, reruns, lazy_reads, kernels;
+    double wall_s;
+} run_stats;
+
+/* Runs every code cell of n. Returns 0 when all ran without (unexpected)
+ * error, 1 when a cell failed, 2 when the run could not start (message
+ * printed), 130/143 when interrupted by SIGINT/SIGTERM. */
+int engine_run(nb *n, const run_opts *o, run_stats *stats);
+
+#endif

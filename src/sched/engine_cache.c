@@ -1,0 +1,176 @@
+/* engine_cache.c — the engine's use of the persistent cache: hashing what
+ * cells export, storing finished cells, and restoring a cell without a
+ * kernel when an entry's recorded reads and files match the current run. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "sched/engine_internal.h"
+#include "store/cache.h"
+#include "store/hash.h"
+
+/* Tags or a source comment that keep a cell out of the cache. */
+static int always_run(engine *e, cellrun *c) {
+    return nb_cell_has_tag(e->nb, c->idx, "floe-always-run") || strstr(c->src, "# floe: always-run") != NULL;
+}
+
+/* Content hash of one artifact: its file, or its description. */
+static void hash_export(json_t *art) {
+    if (json_object_get(art, "hash")) return;
+    const char *path = json_string_value(json_object_get(art, "path"));
+    hash128 h;
+    if (path) {
+        if (hash_file(path, &h) < 0) return;
+    } else {
+        char *s = json_dumps(art, JSON_COMPACT | JSON_SORT_KEYS);
+        h = hash_bytes(s, strlen(s));
+        free(s);
+    }
+    char hex[33];
+    hash_hex(h, hex);
+    json_object_set_new(art, "hash", json_string(hex));
+}
+
+void engine_hash_exports(engine *e, cellrun *c) {
+    if (!e->cache) return;
+    size_t i;
+    json_t *art;
+    json_array_foreach(c->exports, i, art) hash_export(art);
+}
+
+static const char *export_hash(engine *e, long from, const char *name) {
+    if (from < 0) return NULL;
+    size_t i;
+    json_t *art;
+    json_array_foreach(e->cells[from].exports, i, art) {
+        if (!strcmp(json_string_value(json_object_get(art, "name")), name))
+            return json_string_value(json_object_get(art, "hash"));
+    }
+    return NULL;
+}
+
+static json_t *file_record(const char *path) {
+    struct stat st;
+    hash128 h;
+    if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) || hash_file(path, &h) < 0) return NULL;
+    char hex[33];
+    hash_hex(h, hex);
+    return json_pack("{s:s,s:I,s:I,s:s}", "path", path, "size", (json_int_t)st.st_size, "mtime",
+                     (json_int_t)(st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec), "hash", hex);
+}
+
+static void skey_of(engine *e, cellrun *c, char out[33]) {
+    cache_skey(c->src, e->cache_env ? e->cache_env : "", out);
+}
+
+void engine_cache_store(engine *e, cellrun *c, json_t *done) {
+    if (!e->cache || c->error || c->dead || always_run(e, c)) return;
+    size_t i;
+    json_t *art;
+    json_array_foreach(c->exports, i, art) {
+        const char *codec = json_string_value(json_object_get(art, "codec"));
+        if (!codec || !strcmp(codec, "unmovable") || !json_object_get(art, "hash")) return;
+    }
+    json_t *reads = json_object();
+    for (size_t r = 0; r < c->nreads; r++) {
+        const char *h = export_hash(e, c->reads[r].from, c->reads[r].name);
+        json_object_set_new(reads, c->reads[r].name, h ? json_string(h) : json_null());
+    }
+    json_t *files = json_array();
+    json_t *f;
+    json_array_foreach(json_object_get(done, "files"), i, f) {
+        json_t *rec = file_record(json_string_value(f));
+        if (rec) json_array_append_new(files, rec);
+    }
+    json_t *deletes = json_array();
+    for (size_t d = 0; d < c->deletes.n; d++) json_array_append_new(deletes, json_string(c->deletes.v[d]));
+    json_t *entry = json_pack("{s:o,s:o,s:O,s:O,s:O,s:o,s:i}", "reads", reads, "files", files, "outputs", c->outputs,
+                              "display_ids", c->display_ids, "exports", c->exports, "deletes", deletes, "cell",
+                              (int)(c - e->cells));
+    /* the stored copy gets cache paths; the run keeps its own */
+    json_t *copy = json_deep_copy(entry);
+    char skey[33];
+    skey_of(e, c, skey);
+    if (cache_store(e->cache, skey, copy) < 0 && !e->o->quiet)
+        fprintf(stderr, "floe: warning: could not store cell %zu in the cache\n", (size_t)(c - e->cells));
+    json_decref(copy);
+    json_decref(entry);
+}
+
+typedef struct match_ctx { engine *e; size_t k; } match_ctx;
+
+static int file_unchanged(json_t *rec) {
+    const char *path = json_string_value(json_object_get(rec, "path"));
+    struct stat st;
+    if (!path || stat(path, &st) < 0) return 0;
+    json_int_t mtime = (json_int_t)(st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec);
+    if (st.st_size == json_integer_value(json_object_get(rec, "size")) &&
+        mtime == json_integer_value(json_object_get(rec, "mtime")))
+        return 1;
+    hash128 h;
+    char hex[33];
+    if (hash_file(path, &h) < 0) return 0;
+    hash_hex(h, hex);
+    return !strcmp(hex, json_string_value(json_object_get(rec, "hash")));
+}
+
+static int entry_matches(json_t *entry, void *ud) {
+    match_ctx *m = ud;
+    const char *name;
+    json_t *want;
+    json_object_foreach(json_object_get(entry, "reads"), name, want) {
+        json_t *art = NULL;
+        long from;
+        int r = engine_resolve(m->e, m->k, name, &art, &from);
+        if (r == RES_WAIT) return 0;
+        const char *have = r == RES_FOUND ? json_string_value(json_object_get(art, "hash")) : NULL;
+        if (json_is_null(want) ? have != NULL : (!have || strcmp(have, json_string_value(want)) != 0)) return 0;
+    }
+    size_t i;
+    json_t *rec;
+    json_array_foreach(json_object_get(entry, "exports"), i, rec) {
+        const char *p = json_string_value(json_object_get(rec, "path"));
+        struct stat st;
+        if (p && stat(p, &st) < 0) return 0; /* object removed by gc */
+    }
+    json_array_foreach(json_object_get(entry, "files"), i, rec) {
+        if (!file_unchanged(rec)) return 0;
+    }
+    return 1;
+}
+
+int engine_cache_restore(engine *e, size_t k) {
+    cellrun *c = &e->cells[k];
+    if (!e->cache || always_run(e, c)) return 0;
+    char skey[33];
+    skey_of(e, c, skey);
+    match_ctx m = {e, k};
+    json_t *entry = NULL;
+    int64_t t0 = time_mono_us();
+    if (cache_lookup(e->cache, skey, entry_matches, &m, &entry) < 0 || !entry) return 0;
+    cell_reset_results(c);
+    json_decref(c->outputs);
+    json_decref(c->display_ids);
+    json_decref(c->exports);
+    c->outputs = json_incref(json_object_get(entry, "outputs"));
+    c->display_ids = json_incref(json_object_get(entry, "display_ids"));
+    c->exports = json_incref(json_object_get(entry, "exports"));
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(entry, "deletes"), i, v) strvec_push(&c->deletes, json_string_value(v));
+    const char *name;
+    json_object_foreach(json_object_get(entry, "reads"), name, v) {
+        json_t *art;
+        long from;
+        engine_resolve(e, k, name, &art, &from);
+        engine_record_read(c, name, from);
+    }
+    json_decref(entry);
+    int64_t t1 = time_mono_us();
+    c->t_start = c->t_compute = t0;
+    c->t_end = c->t_done = t1;
+    c->restored = 1;
+    trace_complete(e->tr, "restore", (int)k, 0, t0, t1 - t0, NULL);
+    return 1;
+}

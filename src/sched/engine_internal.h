@@ -1,0 +1,94 @@
+/* engine_internal.h — the engine's state, shared by engine.c (scheduling,
+ * scope) and engine_run.c (results, timeouts, signals, progress, finish). */
+#ifndef FLOE_ENGINE_INTERNAL_H
+#define FLOE_ENGINE_INTERNAL_H
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "kernel/kpool.h"
+#include "sched/engine.h"
+#include "trace/trace.h"
+#include "util/util.h"
+
+typedef enum { C_PENDING, C_RUNNING, C_DONE } cell_state;
+enum { RES_FOUND, RES_NONE, RES_WAIT };
+
+typedef struct cellread { char *name; long from; } cellread;
+
+typedef struct cellrun {
+    size_t idx;            /* index in the notebook's cells */
+    const char *src;       /* borrowed from the nb */
+    int count;             /* execution count, 0 if not executed */
+    int skip, raises;      /* empty or skip-execution; raises-exception */
+    cell_state state;
+    int attempt;
+    kernel *kern;
+    strvec pred_reads, pred_writes;
+    int open_world, lazy, lazy_now;
+    /* results of the current attempt */
+    json_t *outputs, *display_ids, *exports;
+    strvec deletes;
+    cellread *reads;
+    size_t nreads, capreads;
+    char *ename, *evalue;
+    int error, timed_out, dead, restored;
+    char *need;            /* a lazy read waiting for an answer */
+    int parked;
+    int64_t t_ready, t_dispatch, t_park, t_start, t_compute, t_end, t_done;
+    uv_timer_t timer;
+    int timer_init, timer_armed, interrupted;
+    struct engine *eng;
+} cellrun;
+
+typedef struct engine {
+    uv_loop_t loop;
+    nb *nb;
+    const run_opts *o;
+    cellrun *cells;
+    size_t ncells;
+    kpool *pool;
+    kernel *mono;
+    kernel **idle;
+    size_t nidle, capidle;
+    int forking, running, parked;
+    long version;
+    char *run_dir;
+    trace *tr;
+    json_t *language_info;
+    int64_t t0, wall0, t_ready;
+    int stopping, fatal, signal_count, signo, mono_dead;
+    uv_signal_t sigint, sigterm;
+    uv_timer_t progress;
+    int signals_on, progress_on, progress_shown;
+    run_stats stats;
+    struct cache *cache;
+    char *cache_env;
+} engine;
+
+int engine_resolve(engine *e, size_t k, const char *name, json_t **art, long *from);
+void engine_schedule(engine *e);
+int engine_stop_index(engine *e);
+void cell_reset_results(cellrun *c);
+void engine_record_read(cellrun *c, const char *name, long from);
+
+/* engine_cache.c */
+void engine_hash_exports(engine *e, cellrun *c);
+void engine_cache_store(engine *e, cellrun *c, json_t *done);
+int engine_cache_restore(engine *e, size_t k);
+
+/* engine_run.c */
+void engine_take_results(engine *e, cellrun *c, json_t *done);
+void engine_update_display(engine *e, cellrun *c, json_t *msg);
+void engine_kernel_died(engine *e, cellrun *c, kernel *kn);
+void engine_trace_cell(engine *e, cellrun *c, json_t *done);
+void engine_progress(engine *e, cellrun *c);
+void engine_arm_timeout(engine *e, cellrun *c);
+void engine_disarm_timeout(engine *e, cellrun *c);
+void engine_signals_start(engine *e);
+void engine_check_finished(engine *e);
+void engine_stop(engine *e);
+int engine_finish(engine *e);
+void engine_cleanup(engine *e);
+
+#endif

@@ -1,0 +1,141 @@
+"""Incremental re-runs (issue 8): what a re-run executes after an edit is
+exactly the affected set, and the output equals a full uncached run."""
+import json
+import os
+import subprocess
+
+import pytest
+
+FLOE = os.environ.get("FLOE", os.path.join(os.path.dirname(__file__), "..", "..", "build", "floe"))
+
+CELLS = [
+    "import time\nbase = 10\nrecord = []",                   # 0
+    "data = open('input.csv').read().split(',')",            # 1
+    "total = base + len(data)\nrecord.append('t')",          # 2
+    "other = base * 3",                                      # 3
+    "print('total', total, 'other', other)",                 # 4
+    "print('last', other + 1)",                              # 5
+]
+
+
+def write_nb(path, cells, tags=None):
+    tags = tags or {}
+    nb = {"cells": [{"cell_type": "code", "execution_count": None, "id": "c%d" % i,
+                     "metadata": {"tags": tags.get(i, [])}, "outputs": [], "source": src}
+                    for i, src in enumerate(cells)],
+          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path.write_text(json.dumps(nb))
+
+
+def run(path, *args, mode="serial"):
+    env = dict(os.environ)
+    env.pop("FLOE_NO_CACHE", None)
+    out = path.with_name("out.ipynb")
+    r = subprocess.run([FLOE, "run", str(path), "-o", str(out), "--mode", mode, "--preload", "IPython",
+                        "--trace", str(path.with_name("t.json")), *args],
+                       capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0, r.stderr
+    trace = json.loads(path.with_name("t.json").read_text())
+    ran = sorted({e["args"]["cell"] for e in trace["traceEvents"] if e.get("name") == "compute"})
+    restored = sorted({e["args"]["cell"] for e in trace["traceEvents"] if e.get("name") == "restore"})
+    return json.loads(out.read_text()), ran, restored
+
+
+def outputs(nb):
+    return [[o.get("text") for o in c["outputs"]] for c in nb["cells"]]
+
+
+def full_run(tmp_path, cells):
+    d = tmp_path / "full"
+    d.mkdir(exist_ok=True)
+    (d / "input.csv").write_text((tmp_path / "input.csv").read_text())
+    write_nb(d / "n.ipynb", cells)
+    nb, _, _ = run(d / "n.ipynb", "--no-cache")
+    return outputs(nb)
+
+
+@pytest.fixture
+def nbdir(tmp_path):
+    (tmp_path / "input.csv").write_text("a,b,c")
+    write_nb(tmp_path / "n.ipynb", CELLS)
+    return tmp_path
+
+
+@pytest.mark.parametrize("mode", ["serial", "parallel"])
+def test_rerun_unchanged_restores_everything(nbdir, mode):
+    nb1, ran1, _ = run(nbdir / "n.ipynb", mode=mode)
+    assert ran1 == list(range(len(CELLS)))
+    nb2, ran2, restored = run(nbdir / "n.ipynb", mode=mode)
+    assert ran2 == [] and restored == list(range(len(CELLS)))
+    assert outputs(nb2) == outputs(nb1)
+
+
+def test_edit_last_cell_runs_only_it(nbdir):
+    run(nbdir / "n.ipynb")
+    cells = CELLS[:-1] + ["print('last', other + 2)"]
+    write_nb(nbdir / "n.ipynb", cells)
+    nb, ran, _ = run(nbdir / "n.ipynb")
+    assert ran == [5]
+    assert outputs(nb) == full_run(nbdir, cells)
+
+
+def test_edit_middle_cell_runs_its_dependents(nbdir):
+    run(nbdir / "n.ipynb")
+    cells = list(CELLS)
+    cells[3] = "other = base * 4"
+    write_nb(nbdir / "n.ipynb", cells)
+    nb, ran, _ = run(nbdir / "n.ipynb")
+    assert ran == [3, 4, 5]
+    assert outputs(nb) == full_run(nbdir, cells)
+
+
+def test_changed_input_file(nbdir):
+    run(nbdir / "n.ipynb")
+    (nbdir / "input.csv").write_text("a,b,c,d,e")
+    nb, ran, _ = run(nbdir / "n.ipynb")
+    assert ran == [1, 2, 4]
+    assert outputs(nb) == full_run(nbdir, CELLS)
+    st = subprocess.run([FLOE, "status", str(nbdir / "n.ipynb")], capture_output=True, text=True)
+    assert "6 of 6 cells fresh" in st.stdout, st.stdout
+
+
+def test_status_reports_reasons(nbdir):
+    run(nbdir / "n.ipynb")
+    (nbdir / "input.csv").write_text("x")
+    cells = list(CELLS)
+    cells[5] = "print('edited')"
+    write_nb(nbdir / "n.ipynb", cells)
+    st = subprocess.run([FLOE, "status", str(nbdir / "n.ipynb"), "--json"], capture_output=True, text=True)
+    assert st.returncode == 0, st.stderr
+    s = json.loads(st.stdout)
+    states = [(c["index"], c["state"]) for c in s["cells"]]
+    assert states[0] == (0, "fresh") and states[3] == (3, "fresh")
+    assert states[1] == (1, "stale") and "input.csv" in s["cells"][1]["reason"]
+    assert states[5] == (5, "never run")
+
+
+def test_parameter_change_reruns_dependents(tmp_path):
+    write_nb(tmp_path / "p.ipynb", ["alpha = 1", "print(alpha * 2)", "print('indep')"], tags={0: ["parameters"]})
+    run(tmp_path / "p.ipynb", "-p", "alpha", "2")
+    nb, ran, _ = run(tmp_path / "p.ipynb", "-p", "alpha", "3")
+    assert ran == [1, 2] and "6\n" in outputs(nb)[2][0]  # injected cell is index 1
+
+
+def test_always_run_marker(nbdir):
+    cells = list(CELLS)
+    cells[3] = "# floe: always-run\nother = base * 3"
+    write_nb(nbdir / "n.ipynb", cells)
+    run(nbdir / "n.ipynb")
+    _, ran, _ = run(nbdir / "n.ipynb")
+    assert ran == [3]
+
+
+def test_cache_gc_and_clear(nbdir):
+    run(nbdir / "n.ipynb")
+    r = subprocess.run([FLOE, "cache", "gc", "--max-size", "0", "--cache-dir", str(nbdir / ".floe")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "0 bytes" in r.stdout.splitlines()[-1], r.stdout
+    r = subprocess.run([FLOE, "cache", "clear", "--cache-dir", str(nbdir / ".floe")], capture_output=True, text=True)
+    assert r.returncode == 0 and "0 entries" in r.stdout
+    _, ran, _ = run(nbdir / "n.ipynb")
+    assert ran == list(range(len(CELLS)))

@@ -1,0 +1,184 @@
+"""Engine behaviour in every mode: errors, timeouts, dead kernels, signals,
+parameters, and that nothing (process or shared-memory file) outlives a run."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+FLOE = os.environ.get("FLOE", os.path.join(os.path.dirname(__file__), "..", "..", "build", "floe"))
+MODES = ["monolithic", "serial", "parallel"]
+
+
+def kernel_pids():
+    pids = set()
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % p, "rb") as f:
+                if b"floe_kernel.main" in f.read():
+                    pids.add(int(p))
+        except OSError:
+            pass
+    return pids
+
+
+@pytest.fixture(autouse=True)
+def no_leftovers():
+    before_pids = kernel_pids()
+    before_shm = set(os.listdir("/dev/shm"))
+    yield
+    deadline = time.time() + 5
+    while time.time() < deadline and kernel_pids() - before_pids:
+        time.sleep(0.05)
+    assert not (kernel_pids() - before_pids), "kernel processes outlived the run"
+    left = [f for f in set(os.listdir("/dev/shm")) - before_shm if f.startswith("floe-")]
+    assert not left, "shared-memory files outlived the run: %s" % left
+
+
+def write_nb(path, cells, tags=None):
+    tags = tags or {}
+    nb = {"cells": [{"cell_type": "code", "execution_count": None, "id": "c%d" % i,
+                     "metadata": {"tags": tags.get(i, [])}, "outputs": [], "source": src}
+                    for i, src in enumerate(cells)],
+          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path.write_text(json.dumps(nb))
+
+
+def run(path, *args, timeout=120):
+    out = path.with_name("out.ipynb")
+    r = subprocess.run([FLOE, "run", str(path), "-o", str(out), "-q", "--preload", "IPython", *args],
+                       capture_output=True, text=True, timeout=timeout)
+    nb = json.loads(out.read_text()) if out.exists() else None
+    return r, nb
+
+
+def texts(cell):
+    return "".join(o.get("text", "") for o in cell["outputs"] if o["output_type"] == "stream")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_first_error_stops(tmp_path, mode):
+    p = tmp_path / "e.ipynb"
+    write_nb(p, ["x = 1\nprint(x)", "1/0", "print('after')"])
+    r, nb = run(p, "--mode", mode)
+    assert r.returncode == 1, r.stderr
+    cells = nb["cells"]
+    assert texts(cells[0]) == "1\n" and cells[0]["execution_count"] == 1
+    assert cells[1]["outputs"][-1]["ename"] == "ZeroDivisionError" and cells[1]["execution_count"] == 2
+    assert cells[2]["outputs"] == [] and cells[2]["execution_count"] is None
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_allow_errors_and_tags(tmp_path, mode):
+    p = tmp_path / "e.ipynb"
+    write_nb(p, ["x = 1", "raise ValueError('tagged')", "y = x + 1\n1/0", "print(y)", "print('skipped')", "   "],
+             tags={1: ["raises-exception"], 4: ["skip-execution"]})
+    r, nb = run(p, "--mode", mode, "--allow-errors")
+    assert r.returncode == 0, r.stderr
+    c = nb["cells"]
+    assert c[1]["outputs"][-1]["ename"] == "ValueError"
+    assert c[2]["outputs"][-1]["ename"] == "ZeroDivisionError"
+    assert texts(c[3]) == "2\n"          # the write before the error is seen, as in Jupyter
+    assert c[4]["outputs"] == [] and c[4]["execution_count"] is None
+    assert c[5]["execution_count"] is None
+    assert [x["execution_count"] for x in c[:4]] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_raises_exception_tag_does_not_stop(tmp_path, mode):
+    p = tmp_path / "e.ipynb"
+    write_nb(p, ["raise KeyError('k')", "print('still')"], tags={0: ["raises-exception"]})
+    r, nb = run(p, "--mode", mode)
+    assert r.returncode == 0, r.stderr
+    assert texts(nb["cells"][1]) == "still\n"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_timeout(tmp_path, mode):
+    p = tmp_path / "t.ipynb"
+    write_nb(p, ["print('before')", "while True:\n    pass", "print('after')"])
+    t0 = time.time()
+    r, nb = run(p, "--mode", mode, "--timeout", "1")
+    assert time.time() - t0 < 30
+    assert r.returncode == 1, r.stderr
+    outs = nb["cells"][1]["outputs"]
+    assert outs[-1]["ename"] == "CellTimeoutError", outs
+    assert nb["cells"][2]["outputs"] == []
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("how", ["import os; os._exit(3)", "import ctypes; ctypes.string_at(0)",
+                                 "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"])
+def test_dead_kernel(tmp_path, mode, how):
+    p = tmp_path / "d.ipynb"
+    write_nb(p, ["a = 1", how, "print('after')"])
+    r, nb = run(p, "--mode", mode)
+    assert r.returncode == 1, r.stderr
+    err = nb["cells"][1]["outputs"][-1]
+    assert err["ename"] == "DeadKernelError" and "Kernel died" in err["evalue"], err
+    assert nb["cells"][2]["outputs"] == []
+
+
+@pytest.mark.parametrize("mode", ["serial", "parallel"])
+def test_dead_kernel_allow_errors_runs_independent_cells(tmp_path, mode):
+    p = tmp_path / "d.ipynb"
+    write_nb(p, ["a = 1", "import os; os._exit(3)", "print(a + 1)"])
+    r, nb = run(p, "--mode", mode, "--allow-errors")
+    assert r.returncode == 0, r.stderr
+    assert nb["cells"][1]["outputs"][-1]["ename"] == "DeadKernelError"
+    assert texts(nb["cells"][2]) == "2\n"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_sigint_writes_partial_notebook(tmp_path, mode):
+    p = tmp_path / "s.ipynb"
+    write_nb(p, ["print('done first')", "import time\ntime.sleep(60)", "print('never')"])
+    out = tmp_path / "out.ipynb"
+    proc = subprocess.Popen([FLOE, "run", str(p), "-o", str(out), "-q", "--preload", "IPython", "--mode", mode],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    nb = json.loads(out.read_text())
+    assert texts(nb["cells"][0]) == "done first\n"
+    assert nb["cells"][2]["outputs"] == []
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_parameters(tmp_path, mode):
+    p = tmp_path / "p.ipynb"
+    write_nb(p, ["alpha = 1\nname = 'x'", "print(alpha, name, ratio)"], tags={0: ["parameters"]})
+    r, nb = run(p, "--mode", mode, "-p", "alpha", "0.5", "-p", "name", 'say "hi"', "-p", "ratio", "3")
+    assert r.returncode == 0, r.stderr
+    cells = nb["cells"]
+    assert cells[1]["metadata"]["tags"] == ["injected-parameters"]
+    assert "".join(cells[1]["source"]) == '# Parameters\nalpha = 0.5\nname = "say \\"hi\\""\nratio = 3\n'
+    assert texts(cells[2]) == '0.5 say "hi" 3\n'
+
+
+def test_percent_script_default_output(tmp_path):
+    p = tmp_path / "s.py"
+    p.write_text("# %%\nx = 2\n\n# %% [markdown]\n# hi\n\n# %%\nprint(x * 3)\n")
+    r = subprocess.run([FLOE, "run", str(p), "-q", "--preload", "IPython", "--mode", "serial"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    nb = json.loads((tmp_path / "s.ipynb").read_text())
+    assert [c["cell_type"] for c in nb["cells"]] == ["code", "markdown", "code"]
+    assert texts(nb["cells"][2]) == "6\n"
+
+
+def test_kernels_run_in_notebook_directory(tmp_path):
+    d = tmp_path / "sub"
+    d.mkdir()
+    (d / "data.txt").write_text("hello file")
+    p = d / "n.ipynb"
+    write_nb(p, ["print(open('data.txt').read())"])
+    r = subprocess.run([FLOE, "run", str(p), "-q", "--preload", "IPython"], capture_output=True, text=True,
+                       timeout=120, cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert texts(json.loads(p.read_text())["cells"][0]) == "hello file\n"

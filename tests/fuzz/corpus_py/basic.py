@@ -1,0 +1,10 @@
+import os
+
+# %% tags=["parameters"]
+x = 1
+
+# %% [markdown]
+# # T
+#
+# %% title
+print(x)
