@@ -106,7 +106,7 @@ test-fuzz: $(FUZZ_BIN)
 
 # --- end to end ----------------------------------------------------------------
 test-e2e: build
-	FLOE=$(abspath $(BUILD)/floe) FLOE_PYTHON=$(PYTHON) $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
+	FLOE=$(abspath $(BUILD)/floe) FLOE_PYTHON=$(PYTHON) FLOE_NO_CACHE=1 $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
 
 test: deps
 	@$(MAKE) --no-print-directory build test-unit test-unit-san test-fuzz test-e2e

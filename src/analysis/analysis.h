@@ -45,8 +45,11 @@ typedef struct an_edge { size_t from, to; strvec names; } an_edge;
 typedef struct an_graph {
     an_edge *edges;
     size_t nedges;
-    /* per cell, the effective reads after following function calls */
+    /* per cell, the effective reads after following function calls, and
+     * the effective writes (writes, deletes, mutations, and what the
+     * functions it uses write or mutate) */
     strvec *eff_reads;
+    strvec *eff_writes;
     size_t ncells;
 } an_graph;
 

@@ -1,11 +1,139 @@
-/* cmd_deps.c — `floe deps` (placeholder until its issue lands). */
+/* cmd_deps.c — `floe deps NB`: the predicted reads, writes, deletes,
+ * mutations and open-world reasons of every code cell, and the dataflow
+ * edges between cells, as text, JSON or Graphviz dot. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "analysis/analysis.h"
 #include "cli/cli.h"
+#include "nb/nb.h"
+#include "util/util.h"
+
+static const char deps_usage[] =
+    "usage: floe deps NB [--format text|json|dot]\n"
+    "\n"
+    "Static prediction of what each code cell (numbered from 0) reads, writes,\n"
+    "deletes and mutates, why a cell is open-world (its prediction may be\n"
+    "incomplete), and the edges: cell `to` reads `names` last written by `from`.\n";
+
+static json_t *names_json(const strvec *v) {
+    json_t *a = json_array();
+    for (size_t i = 0; i < v->n; i++) json_array_append_new(a, json_string(v->v[i]));
+    return a;
+}
+
+static json_t *deps_json(const an_cell *cells, const an_graph *g, size_t n) {
+    json_t *jc = json_array();
+    for (size_t k = 0; k < n; k++) {
+        json_t *o = json_pack("{s:i,s:o,s:o,s:o,s:o,s:o}", "index", (int)k, "reads", names_json(&g->eff_reads[k]),
+                              "writes", names_json(&cells[k].writes), "deletes", names_json(&cells[k].deletes),
+                              "mutates", names_json(&cells[k].mutates), "open_world",
+                              names_json(&cells[k].open_world));
+        if (cells[k].syntax_error_line) json_object_set_new(o, "syntax_error_line", json_integer(cells[k].syntax_error_line));
+        json_array_append_new(jc, o);
+    }
+    json_t *je = json_array();
+    for (size_t i = 0; i < g->nedges; i++)
+        json_array_append_new(je, json_pack("{s:i,s:i,s:o}", "from", (int)g->edges[i].from, "to", (int)g->edges[i].to,
+                                            "names", names_json(&g->edges[i].names)));
+    return json_pack("{s:o,s:o}", "cells", jc, "edges", je);
+}
+
+static void print_set(const char *label, const strvec *v) {
+    if (!v->n) return;
+    printf("  %-9s", label);
+    for (size_t i = 0; i < v->n; i++) printf(" %s", v->v[i]);
+    putchar('\n');
+}
+
+static void deps_text(const an_cell *cells, const an_graph *g, size_t n) {
+    for (size_t k = 0; k < n; k++) {
+        printf("cell %zu\n", k);
+        print_set("reads", &g->eff_reads[k]);
+        print_set("writes", &cells[k].writes);
+        print_set("deletes", &cells[k].deletes);
+        print_set("mutates", &cells[k].mutates);
+        for (size_t i = 0; i < cells[k].open_world.n; i++) printf("  open-world: %s\n", cells[k].open_world.v[i]);
+    }
+    for (size_t i = 0; i < g->nedges; i++) {
+        printf("%zu -> %zu:", g->edges[i].from, g->edges[i].to);
+        for (size_t j = 0; j < g->edges[i].names.n; j++) printf(" %s", g->edges[i].names.v[j]);
+        putchar('\n');
+    }
+}
+
+static void dot_escape(const char *s) {
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') putchar('\\');
+        putchar(*s);
+    }
+}
+
+static void deps_dot(const an_cell *cells, const an_graph *g, size_t n) {
+    puts("digraph floe {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\"];");
+    for (size_t k = 0; k < n; k++)
+        printf("  c%zu [label=\"cell %zu\"%s];\n", k, k, cells[k].open_world.n ? ", style=dashed" : "");
+    for (size_t i = 0; i < g->nedges; i++) {
+        printf("  c%zu -> c%zu [label=\"", g->edges[i].from, g->edges[i].to);
+        for (size_t j = 0; j < g->edges[i].names.n; j++) {
+            if (j) putchar(' ');
+            dot_escape(g->edges[i].names.v[j]);
+        }
+        puts("\"];");
+    }
+    puts("}");
+}
 
 int cmd_deps(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "floe deps: not available in this build yet\n");
-    return 2;
+    const char *path = NULL, *format = "text";
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs(deps_usage, stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--format") && i + 1 < argc) {
+            format = argv[++i];
+        } else if (!strncmp(argv[i], "--format=", 9)) {
+            format = argv[i] + 9;
+        } else if (argv[i][0] != '-' && !path) {
+            path = argv[i];
+        } else {
+            fprintf(stderr, "floe deps: unexpected argument '%s' (see floe deps --help)\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!path || (strcmp(format, "text") && strcmp(format, "json") && strcmp(format, "dot"))) {
+        fputs(deps_usage, stderr);
+        return 2;
+    }
+    char err[1024];
+    nb *n;
+    if (nb_load(path, &n, err, sizeof err) < 0) {
+        fprintf(stderr, "floe: %s\n", err);
+        return 2;
+    }
+    size_t nc = nb_ncode(n);
+    an_cell *cells = xcalloc(nc ? nc : 1, sizeof *cells);
+    for (size_t k = 0; k < nc; k++) {
+        const char *s = nb_cell_source(n, nb_code_cell(n, k));
+        an_analyze(s, strlen(s), &cells[k]);
+    }
+    an_graph g;
+    an_build_graph(cells, nc, &g);
+    if (!strcmp(format, "json")) {
+        json_t *j = deps_json(cells, &g, nc);
+        char *s = json_dumps(j, JSON_INDENT(1));
+        puts(s);
+        free(s);
+        json_decref(j);
+    } else if (!strcmp(format, "dot")) {
+        deps_dot(cells, &g, nc);
+    } else {
+        deps_text(cells, &g, nc);
+    }
+    an_graph_free(&g);
+    for (size_t k = 0; k < nc; k++) an_cell_free(&cells[k]);
+    free(cells);
+    nb_free(n);
+    return 0;
 }

@@ -1,0 +1,155 @@
+/* graph.c — the notebook-level dataflow: every read of a cell linked to the
+ * most recent preceding writer in notebook order (and the cells that
+ * mutated the name since), following functions defined in earlier cells.
+ * Builtins a cell uses are not reads unless some earlier cell rebinds them. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "analysis/analysis_internal.h"
+
+static const char *const builtins[] = {
+    "abs", "aiter", "all", "anext", "any", "ascii", "bin", "bool", "breakpoint", "bytearray", "bytes",
+    "callable", "chr", "classmethod", "compile", "complex", "copyright", "credits", "delattr", "dict", "dir",
+    "divmod", "enumerate", "eval", "exec", "exit", "filter", "float", "format", "frozenset", "getattr",
+    "globals", "hasattr", "hash", "help", "hex", "id", "input", "int", "isinstance", "issubclass", "iter",
+    "len", "license", "list", "locals", "map", "max", "memoryview", "min", "next", "object", "oct", "open",
+    "ord", "pow", "print", "property", "quit", "range", "repr", "reversed", "round", "set", "setattr",
+    "slice", "sorted", "staticmethod", "str", "sum", "super", "tuple", "type", "vars", "zip", "__import__",
+    "__name__", "__doc__", "__file__", "__spec__", "__loader__", "__package__", "__builtins__",
+    "__debug__", "__build_class__", "True", "False", "None", "Ellipsis", "NotImplemented",
+    "BaseException", "BaseExceptionGroup", "Exception", "ExceptionGroup", "ArithmeticError",
+    "AssertionError", "AttributeError", "BlockingIOError", "BrokenPipeError", "BufferError",
+    "BytesWarning", "ChildProcessError", "ConnectionAbortedError", "ConnectionError",
+    "ConnectionRefusedError", "ConnectionResetError", "DeprecationWarning", "EOFError",
+    "EncodingWarning", "EnvironmentError", "FileExistsError", "FileNotFoundError", "FloatingPointError",
+    "FutureWarning", "GeneratorExit", "IOError", "ImportError", "ImportWarning", "IndentationError",
+    "IndexError", "InterruptedError", "IsADirectoryError", "KeyError", "KeyboardInterrupt", "LookupError",
+    "MemoryError", "ModuleNotFoundError", "NameError", "NotADirectoryError", "NotImplementedError",
+    "OSError", "OverflowError", "PendingDeprecationWarning", "PermissionError", "ProcessLookupError",
+    "RecursionError", "ReferenceError", "ResourceWarning", "RuntimeError", "RuntimeWarning",
+    "StopAsyncIteration", "StopIteration", "SyntaxError", "SyntaxWarning", "SystemError", "SystemExit",
+    "TabError", "TimeoutError", "TypeError", "UnboundLocalError", "UnicodeDecodeError",
+    "UnicodeEncodeError", "UnicodeError", "UnicodeTranslateError", "UnicodeWarning", "UserWarning",
+    "ValueError", "Warning", "ZeroDivisionError", "display", "get_ipython", NULL};
+
+int an_is_builtin(const char *name) {
+    for (size_t i = 0; builtins[i]; i++)
+        if (!strcmp(builtins[i], name)) return 1;
+    return 0;
+}
+
+static int writes(const an_cell *c, const char *name) {
+    return strvec_contains(&c->writes, name) || strvec_contains(&c->deletes, name);
+}
+
+/* The most recent cell before k that binds or deletes name, or -1. */
+static long last_writer(const an_cell *cells, size_t k, const char *name) {
+    for (size_t j = k; j-- > 0;)
+        if (writes(&cells[j], name)) return (long)j;
+    return -1;
+}
+
+static long last_open_world(const an_cell *cells, size_t k) {
+    for (size_t j = k; j-- > 0;)
+        if (cells[j].open_world.n) return (long)j;
+    return -1;
+}
+
+static const an_def *def_of(const an_cell *c, const char *name) {
+    for (size_t i = c->ndefs; i-- > 0;)
+        if (!strcmp(c->defs[i].name, name)) return &c->defs[i];
+    return NULL;
+}
+
+/* Adds what the function `name` (as visible at cell k) reads, writes and
+ * mutates when it runs, transitively. */
+static void follow(const an_cell *cells, size_t k, const char *name, strvec *reads, strvec *wr, int hops) {
+    if (hops > 32) return;
+    long j = last_writer(cells, k, name);
+    if (j < 0) return;
+    const an_def *d = def_of(&cells[j], name);
+    if (!d) return;
+    for (size_t i = 0; i < d->writes.n; i++) strvec_push(wr, d->writes.v[i]);
+    for (size_t i = 0; i < d->mutates.n; i++) strvec_push(wr, d->mutates.v[i]);
+    for (size_t i = 0; i < d->reads.n; i++) {
+        if (strvec_contains(reads, d->reads.v[i])) continue;
+        strvec_push(reads, d->reads.v[i]);
+        follow(cells, k, d->reads.v[i], reads, wr, hops + 1);
+    }
+}
+
+static void effective(const an_cell *cells, size_t k, strvec *reads, strvec *wr) {
+    const an_cell *c = &cells[k];
+    for (size_t i = 0; i < c->reads.n; i++) strvec_push(reads, c->reads.v[i]);
+    for (size_t i = 0; i < c->reads.n; i++) follow(cells, k, c->reads.v[i], reads, wr, 0);
+    /* builtins are reads only if an earlier cell rebinds them */
+    size_t out = 0;
+    for (size_t i = 0; i < reads->n; i++) {
+        if (an_is_builtin(reads->v[i]) && last_writer(cells, k, reads->v[i]) < 0) free(reads->v[i]);
+        else reads->v[out++] = reads->v[i];
+    }
+    reads->n = out;
+    strvec_sort_unique(reads);
+    strvec *own[] = {(strvec *)&c->writes, (strvec *)&c->deletes, (strvec *)&c->mutates};
+    for (size_t s = 0; s < 3; s++)
+        for (size_t i = 0; i < own[s]->n; i++) strvec_push(wr, own[s]->v[i]);
+    strvec_sort_unique(wr);
+}
+
+static void add_edge(an_graph *g, size_t from, size_t to, const char *name) {
+    for (size_t i = g->nedges; i-- > 0;) {
+        if (g->edges[i].to != to) break;
+        if (g->edges[i].from == from) {
+            if (!strvec_contains(&g->edges[i].names, name)) strvec_push(&g->edges[i].names, name);
+            return;
+        }
+    }
+    g->edges = xrealloc(g->edges, (g->nedges + 1) * sizeof *g->edges);
+    an_edge *e = &g->edges[g->nedges++];
+    e->from = from;
+    e->to = to;
+    memset(&e->names, 0, sizeof e->names);
+    strvec_push(&e->names, name);
+}
+
+static int cmp_edge(const void *a, const void *b) {
+    const an_edge *x = a, *y = b;
+    if (x->to != y->to) return x->to < y->to ? -1 : 1;
+    return x->from < y->from ? -1 : x->from > y->from;
+}
+
+int an_build_graph(const an_cell *cells, size_t n, an_graph *g) {
+    memset(g, 0, sizeof *g);
+    g->ncells = n;
+    g->eff_reads = xcalloc(n ? n : 1, sizeof *g->eff_reads);
+    g->eff_writes = xcalloc(n ? n : 1, sizeof *g->eff_writes);
+    for (size_t k = 0; k < n; k++) {
+        effective(cells, k, &g->eff_reads[k], &g->eff_writes[k]);
+        for (size_t i = 0; i < g->eff_reads[k].n; i++) {
+            const char *name = g->eff_reads[k].v[i];
+            long w = last_writer(cells, k, name);
+            if (w >= 0) add_edge(g, (size_t)w, k, name);
+            for (size_t j = w < 0 ? 0 : (size_t)w + 1; j < k; j++)
+                if (strvec_contains(&g->eff_writes[j], name) && !writes(&cells[j], name)) add_edge(g, j, k, name);
+        }
+        long ow = last_open_world(cells, k);
+        if (ow >= 0) add_edge(g, (size_t)ow, k, "*");
+        if (cells[k].open_world.n)
+            for (size_t j = ow < 0 ? 0 : (size_t)ow + 1; j < k; j++) add_edge(g, j, k, "*");
+    }
+    for (size_t i = 0; i < g->nedges; i++) strvec_sort_unique(&g->edges[i].names);
+    if (g->nedges > 1) qsort(g->edges, g->nedges, sizeof *g->edges, cmp_edge);
+    return 0;
+}
+
+void an_graph_free(an_graph *g) {
+    for (size_t i = 0; i < g->nedges; i++) strvec_free(&g->edges[i].names);
+    free(g->edges);
+    for (size_t k = 0; k < g->ncells; k++) {
+        if (g->eff_reads) strvec_free(&g->eff_reads[k]);
+        if (g->eff_writes) strvec_free(&g->eff_writes[k]);
+    }
+    free(g->eff_reads);
+    free(g->eff_writes);
+    memset(g, 0, sizeof *g);
+}

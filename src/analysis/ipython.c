@@ -1,0 +1,167 @@
+/* ipython.c — IPython syntax in a cell, recognised before parsing.
+ *
+ * Lines that are not Python (`%magic`, `!cmd`, `x?`, `??x`) become `pass`
+ * (keeping their indentation so blocks stay valid); `x = !cmd` and
+ * `x = %magic` become `x = None` (a write of x). A first-line cell magic
+ * decides what the body is: %%time/%%timeit/%%capture/%%prun: Python, kept;
+ * %%bash, %%writefile, %%html... : not Python, dropped. Magics that touch
+ * the namespace (%run, %store -r, %load, %reset, %pylab, unknown cell
+ * magics) add an open-world reason. Line lengths are preserved where
+ * possible so that tree-sitter's line numbers match the cell's. */
+#include <string.h>
+
+#include "analysis/analysis_internal.h"
+
+static const char *const python_cell_magics[] = {"time", "timeit", "capture", "prun", "debug", "python",
+                                                   "python3", "pypy", NULL};
+static const char *const text_cell_magics[] = {"bash", "sh", "script", "writefile", "file", "html", "HTML",
+                                                 "javascript", "js", "latex", "markdown", "svg", "perl",
+                                                 "ruby", "sx", "system", "!", "ipython_display", NULL};
+static const char *const ns_line_magics[] = {"run", "store", "load", "reset", "reset_selective", "pylab",
+                                               "macro", "aimport", "autoreload", "load_ext", "xdel",
+                                               "recall", "rerun", NULL};
+
+static int in_list(const char *const *list, const char *w, size_t n) {
+    for (size_t i = 0; list[i]; i++)
+        if (strlen(list[i]) == n && !memcmp(list[i], w, n)) return 1;
+    return 0;
+}
+
+static size_t word(const char *p) {
+    size_t n = 0;
+    while (p[n] == '_' || (p[n] >= 'a' && p[n] <= 'z') || (p[n] >= 'A' && p[n] <= 'Z') || (p[n] >= '0' && p[n] <= '9'))
+        n++;
+    return n;
+}
+
+static void open_world(an_cell *out, const char *what, const char *name, size_t n) {
+    char *r = xasprintf("%s %.*s", what, (int)n, name);
+    strvec_push_owned(&out->open_world, r);
+}
+
+/* Rewrites one line of IPython syntax into Python; appends to b. */
+static void line_magic(buf *b, const char *line, size_t len, an_cell *out) {
+    size_t ind = 0;
+    while (ind < len && (line[ind] == ' ' || line[ind] == '\t')) ind++;
+    const char *p = line + ind;
+    size_t rest = len - ind;
+    /* x = !cmd / x = %magic */
+    size_t w = word(p);
+    if (w && w < rest) {
+        size_t q = w;
+        while (q < rest && p[q] == ' ') q++;
+        if (q + 1 < rest && p[q] == '=' && p[q + 1] != '=') {
+            size_t r = q + 1;
+            while (r < rest && p[r] == ' ') r++;
+            if (r < rest && (p[r] == '!' || p[r] == '%')) {
+                if (p[r] == '%') {
+                    size_t mw = word(p + r + 1);
+                    if (in_list(ns_line_magics, p + r + 1, mw)) open_world(out, "magic %", p + r + 1, mw);
+                }
+                buf_append(b, line, ind + w);
+                buf_puts(b, " = None");
+                return;
+            }
+        }
+    }
+    if (rest && (p[0] == '%' || p[0] == '!')) {
+        if (p[0] == '%' && rest > 1 && p[1] != '%') {
+            size_t mw = word(p + 1);
+            if (in_list(ns_line_magics, p + 1, mw)) open_world(out, "magic %", p + 1, mw);
+            /* %time / %timeit STATEMENT: the statement is Python */
+            if ((mw == 4 && !memcmp(p + 1, "time", 4)) || (mw == 6 && !memcmp(p + 1, "timeit", 6))) {
+                size_t s = 1 + mw;
+                while (s < rest && p[s] == ' ') s++;
+                if (mw == 6)
+                    while (s < rest && p[s] == '-') { /* options like -n 10 -r 3 */
+                        while (s < rest && p[s] != ' ') s++;
+                        while (s < rest && p[s] == ' ') s++;
+                        if (s < rest && p[s] >= '0' && p[s] <= '9') {
+                            while (s < rest && p[s] != ' ') s++;
+                            while (s < rest && p[s] == ' ') s++;
+                        }
+                    }
+                if (s < rest) {
+                    buf_append(b, line, ind);
+                    buf_append(b, p + s, rest - s);
+                    return;
+                }
+            }
+        }
+        buf_append(b, line, ind);
+        buf_puts(b, "pass");
+        return;
+    }
+    /* help syntax: x?, x??, ?x, ??x */
+    if (rest && (p[0] == '?' || (p[rest - 1] == '?' && !memchr(p, '#', rest)))) {
+        buf_append(b, line, ind);
+        buf_puts(b, "pass");
+        return;
+    }
+    buf_append(b, line, len);
+}
+
+/* Handles a leading %%cell magic; returns how many bytes of src it used
+ * (the magic line) and sets *python to whether the body is Python. */
+static size_t cell_magic(const char *src, size_t len, an_cell *out, int *python, buf *b) {
+    *python = 1;
+    size_t i = 0;
+    while (i < len && (src[i] == ' ' || src[i] == '\t' || src[i] == '\n' || src[i] == '\r')) i++;
+    if (i + 2 > len || src[i] != '%' || src[i + 1] != '%') return 0;
+    const char *name = src + i + 2;
+    size_t n = word(name);
+    if (n == 0 && i + 2 < len && name[0] == '!') n = 1;
+    const char *nl = memchr(src + i, '\n', len - i);
+    size_t end = nl ? (size_t)(nl - src) : len;
+    if (in_list(python_cell_magics, name, n)) {
+        /* %%capture NAME binds NAME */
+        if (n == 7 && !memcmp(name, "capture", 7)) {
+            const char *a = name + n;
+            while (a < src + end && *a == ' ') a++;
+            while (a < src + end && *a == '-') {
+                while (a < src + end && *a != ' ') a++;
+                while (a < src + end && *a == ' ') a++;
+            }
+            size_t vw = word(a);
+            if (vw && a + vw <= src + end) strvec_push_owned(&out->writes, xstrndup(a, vw));
+        }
+    } else if (in_list(text_cell_magics, name, n)) {
+        *python = 0;
+    } else {
+        *python = 0;
+        open_world(out, "cell magic %%", name, n);
+    }
+    /* keep line numbering: the magic line becomes empty */
+    for (size_t k = 0; k < end; k++)
+        if (src[k] == '\n') buf_putc(b, '\n');
+    return end;
+}
+
+char *an_ipython_to_python(const char *src, size_t len, an_cell *out) {
+    buf b;
+    buf_init(&b);
+    int python;
+    size_t pos = cell_magic(src, len, out, &python, &b);
+    if (!python) {
+        /* the body is not Python: keep only the newlines */
+        for (size_t k = pos; k < len; k++)
+            if (src[k] == '\n') buf_putc(&b, '\n');
+        return buf_steal(&b);
+    }
+    int in_string = 0; /* inside a triple-quoted string: leave lines alone */
+    while (pos < len) {
+        const char *line = src + pos;
+        const char *nl = memchr(line, '\n', len - pos);
+        size_t ll = nl ? (size_t)(nl - line) : len - pos;
+        if (in_string) buf_append(&b, line, ll);
+        else line_magic(&b, line, ll, out);
+        for (size_t k = 0; k + 2 < ll; k++)
+            if ((line[k] == '"' || line[k] == '\'') && line[k + 1] == line[k] && line[k + 2] == line[k]) {
+                in_string = !in_string;
+                k += 2;
+            }
+        if (nl) buf_putc(&b, '\n');
+        pos += ll + (nl ? 1 : 0);
+    }
+    return buf_steal(&b);
+}
