@@ -210,6 +210,8 @@ class Kernel:
             else msg["code"]
         defs = store.cell_defs(source)
         version = msg["version"]
+        only = msg.get("export_only")
+        only = set(only) if only is not None else None
         exports, unmovable = [], []
         for name, value in list(ns.items()):
             if name in self.base or _INTERNAL.match(name):
@@ -218,6 +220,11 @@ class Kernel:
             if not changed and name in self.imported and self.imported[name] is not None:
                 changed = store.fingerprint(value) != self.imported[name]
             if not changed:
+                continue
+            if only is not None and name not in only:
+                # no later cell is predicted to read it: not written out;
+                # floe re-runs this cell if a read turns up after all
+                exports.append({"name": name, "codec": "dropped", "type": _type_name(value)})
                 continue
             t0 = _now()
             base = os.path.join(self.run_dir, "%s@%d" % (name, version))

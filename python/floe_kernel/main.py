@@ -58,10 +58,10 @@ def _safe_auto(name):
     outside the notebook's directory (a local module may be written by the
     notebook itself, e.g. with %%writefile) and has no import side effects."""
     import importlib.util
-    if name in _NO_AUTO:
+    if name.split(".")[0] in _NO_AUTO:
         return False
     try:
-        spec = importlib.util.find_spec(name)
+        spec = importlib.util.find_spec(name.split(".")[0])
     except Exception:  # noqa: BLE001 - broken finders: skip
         return False
     if spec is None:

@@ -299,9 +299,10 @@ static void notebook_imports(const nb *n, strvec *mods) {
                 p += imp ? 7 : 5;
                 while (*p == ' ') p++;
                 size_t len = 0;
-                while (p[len] == '_' || (p[len] >= 'a' && p[len] <= 'z') || (p[len] >= 'A' && p[len] <= 'Z') ||
-                       (p[len] >= '0' && p[len] <= '9'))
+                while (p[len] == '_' || p[len] == '.' || (p[len] >= 'a' && p[len] <= 'z') ||
+                       (p[len] >= 'A' && p[len] <= 'Z') || (p[len] >= '0' && p[len] <= '9'))
                     len++;
+                while (len && p[len - 1] == '.') len--;
                 if (len && p[0] != '.' && !(p[0] >= '0' && p[0] <= '9')) strvec_push_owned(mods, xstrndup(p, len));
             }
             const char *nl = strchr(s, '\n');

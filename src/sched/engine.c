@@ -37,8 +37,25 @@ static json_t *find_export(cellrun *c, const char *name) {
     return NULL;
 }
 
+static void invalidate(engine *e, size_t k, const char *why);
+
 static int may_write(const cellrun *c, const char *name) {
-    return c->open_world || strvec_contains(&c->pred_writes, name);
+    return c->open_world || strvec_contains(&c->pred_writes, name) || strvec_contains(&c->known_writes, name);
+}
+
+static int is_dropped(json_t *art) {
+    const char *codec = json_string_value(json_object_get(art, "codec"));
+    return codec && !strcmp(codec, "dropped");
+}
+
+/* A cell needs a value its producer did not write out: run the producer
+ * again, exporting everything. */
+static void want_dropped(engine *e, long producer, const char *name) {
+    cellrun *p = &e->cells[producer];
+    p->export_all = 1;
+    char why[256];
+    snprintf(why, sizeof why, "'%s' is needed after all", name);
+    invalidate(e, (size_t)producer, why);
 }
 
 /* Resolves `name` for cell k. Returns RES_FOUND (*art, *from set),
@@ -172,7 +189,7 @@ static void add_import(engine *e, size_t k, json_t *imports, const char *name) {
     engine_record_read(&e->cells[k], name, from);
     if (r != RES_FOUND) return;
     const char *codec = json_string_value(json_object_get(art, "codec"));
-    if (codec && !strcmp(codec, "unmovable")) {
+    if (codec && (!strcmp(codec, "unmovable") || !strcmp(codec, "dropped"))) {
         e->cells[k].lazy_now = 1; /* fails only if the cell really reads it */
         return;
     }
@@ -207,18 +224,39 @@ static json_t *run_request(engine *e, size_t k) {
     json_object_set_new(m, "imports", imports);
     json_object_set_new(m, "lazy", json_boolean(c->open_world || c->lazy || c->lazy_now || e->o->lazy_always));
     json_object_set_new(m, "version", json_integer(++e->version));
+    if (!c->export_all && !e->o->lazy_always) {
+        json_t *only = json_array();
+        for (size_t i = 0; i < c->need_later.n; i++) json_array_append_new(only, json_string(c->need_later.v[i]));
+        json_object_set_new(m, "export_only", only);
+    }
     json_object_set_new(m, "run_dir", json_string(e->run_dir));
     return m;
 }
 
 /* ---- dispatch ------------------------------------------------------------------ */
 
+/* Every predicted read that resolves to a value its producer did not write
+ * out makes the producer run again; the cell waits for it. */
+static int inputs_written(engine *e, size_t k) {
+    cellrun *c = &e->cells[k];
+    int ok = 1;
+    for (size_t i = 0; i < c->pred_reads.n; i++) {
+        json_t *art = NULL;
+        long from;
+        if (engine_resolve(e, k, c->pred_reads.v[i], &art, &from) == RES_FOUND && is_dropped(art)) {
+            want_dropped(e, from, c->pred_reads.v[i]);
+            ok = 0;
+        }
+    }
+    return ok;
+}
+
 static int deps_done(engine *e, size_t k) {
     cellrun *c = &e->cells[k];
     if (e->o->mode == MODE_SERIAL || c->open_world) {
         for (size_t j = 0; j < k; j++)
             if (!e->cells[j].skip && e->cells[j].state != C_DONE) return 0;
-        return 1;
+        return inputs_written(e, k);
     }
     for (size_t j = 0; j < k; j++) {
         cellrun *d = &e->cells[j];
@@ -227,7 +265,7 @@ static int deps_done(engine *e, size_t k) {
         for (size_t i = 0; i < c->pred_reads.n; i++)
             if (strvec_contains(&d->pred_writes, c->pred_reads.v[i])) return 0;
     }
-    return 1;
+    return inputs_written(e, k);
 }
 
 static kernel *take_kernel(engine *e) {
@@ -334,6 +372,11 @@ static void answer_need(engine *e, cellrun *c) {
     long from;
     size_t k = (size_t)(c - e->cells);
     int r = engine_resolve(e, k, c->need, &art, &from);
+    if (r == RES_FOUND && is_dropped(art)) {
+        want_dropped(e, from, c->need);
+        if (c->state != C_RUNNING) return; /* the reader itself was stale */
+        r = RES_WAIT;
+    }
     if (r == RES_WAIT) {
         if (!c->parked) {
             c->parked = 1;
@@ -415,6 +458,14 @@ static void finish_cell(engine *e, cellrun *c, json_t *msg) {
     }
     engine_hash_exports(e, c);
     if (msg) engine_cache_store(e, c, msg);
+    {
+        size_t i;
+        json_t *a;
+        json_array_foreach(c->exports, i, a) {
+            const char *nm = json_string_value(json_object_get(a, "name"));
+            if (nm && !strvec_contains(&c->known_writes, nm)) strvec_push(&c->known_writes, nm);
+        }
+    }
     e->stats.cells_run++;
     if (getenv("FLOE_DEBUG"))
         fprintf(stderr, "floe: cell %zu: ready->dispatch %lld us, dispatch->start %lld, import %lld, compute %lld, export %lld, done->floe %lld\n",
@@ -523,6 +574,32 @@ static void add_pred(strvec *dst, const strvec *src) {
     for (size_t i = 0; i < src->n; i++) strvec_push(dst, src->v[i]);
 }
 
+/* Which names each cell writes out: those a later cell is predicted to
+ * read (a name -> last reader map keeps this linear). Everything when a
+ * later cell, or the cell itself, is open-world. */
+static void plan_exports(engine *e) {
+    json_t *last_reader = json_object();
+    int any_open = 0;
+    for (size_t k = 0; k < e->ncells; k++) {
+        cellrun *c = &e->cells[k];
+        for (size_t i = 0; i < c->pred_reads.n; i++)
+            json_object_set_new(last_reader, c->pred_reads.v[i], json_integer((json_int_t)k));
+    }
+    for (size_t k = e->ncells; k-- > 0;) {
+        cellrun *c = &e->cells[k];
+        c->export_all = any_open || c->open_world;
+        any_open |= c->open_world;
+        strvec *sets[] = {&c->pred_writes, &c->pred_reads};
+        for (size_t s = 0; s < 2; s++)
+            for (size_t i = 0; i < sets[s]->n; i++) {
+                json_t *r = json_object_get(last_reader, sets[s]->v[i]);
+                if (r && json_integer_value(r) > (json_int_t)k) strvec_push(&c->need_later, sets[s]->v[i]);
+            }
+        strvec_sort_unique(&c->need_later);
+    }
+    json_decref(last_reader);
+}
+
 /* Static prediction for every code cell. */
 static void predict(engine *e) {
     an_cell *cells = xcalloc(e->ncells, sizeof *cells);
@@ -546,6 +623,7 @@ static void predict(engine *e) {
         c->open_world = cells[k].open_world.n > 0;
     }
     if (graph_ok) an_graph_free(&g);
+    plan_exports(e);
     for (size_t k = 0; k < e->ncells; k++) an_cell_free(&cells[k]);
     free(cells);
 }

@@ -25,6 +25,9 @@ typedef struct cellrun {
     int attempt;
     kernel *kern;
     strvec pred_reads, pred_writes;
+    strvec need_later;     /* names later cells are predicted to read */
+    strvec known_writes;   /* names any attempt of this cell exported */
+    int export_all;        /* a later cell may read anything, or a dropped name was needed */
     int open_world, lazy, lazy_now;
     /* results of the current attempt */
     json_t *outputs, *display_ids, *exports;

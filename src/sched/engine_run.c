@@ -361,6 +361,8 @@ void engine_cleanup(engine *e) {
         free(c->reads);
         strvec_free(&c->pred_reads);
         strvec_free(&c->pred_writes);
+        strvec_free(&c->need_later);
+        strvec_free(&c->known_writes);
     }
     free(e->cells);
     free(e->idle);
