@@ -221,17 +221,53 @@ int nb_cell_has_tag(const nb *n, size_t i, const char *tag) {
     return 0;
 }
 
-/* Splits text into Jupyter's list-of-lines form (each line keeps its \n). */
+/* Length of the line break at p (0 if none), with Python's str.splitlines
+ * rules, which nbformat uses when it writes a notebook: \n, \r, \r\n, \v,
+ * \f, \x1c-\x1e, U+0085, U+2028, U+2029. */
+static size_t line_break(const unsigned char *p) {
+    switch (p[0]) {
+    case '\r': return p[1] == '\n' ? 2 : 1;
+    case '\n': case '\v': case '\f': case 0x1c: case 0x1d: case 0x1e: return 1;
+    case 0xc2: return p[1] == 0x85 ? 2 : 0;
+    case 0xe2: return p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9) ? 3 : 0;
+    default: return 0;
+    }
+}
+
+/* Splits text into Jupyter's list-of-lines form (each line keeps its end). */
 json_t *nb_split_lines(const char *s) {
     json_t *a = json_array();
-    const char *p = s;
+    const unsigned char *p = (const unsigned char *)s, *start = p;
     while (*p) {
-        const char *nl = strchr(p, '\n');
-        size_t len = nl ? (size_t)(nl - p) + 1 : strlen(p);
-        json_array_append_new(a, json_stringn(p, len));
-        p += len;
+        size_t br = line_break(p);
+        if (!br) { p++; continue; }
+        p += br;
+        json_array_append_new(a, json_stringn((const char *)start, (size_t)(p - start)));
+        start = p;
     }
+    if (p > start) json_array_append_new(a, json_stringn((const char *)start, (size_t)(p - start)));
     return a;
+}
+
+/* nbformat writes multi-line text of outputs as lists of lines: stream
+ * text, and text/x, application/javascript and image/svg+xml in mime
+ * bundles. Doing the same keeps floe's files identical to Jupyter's. */
+static void split_output_text(json_t *outputs) {
+    size_t i;
+    json_t *o;
+    json_array_foreach(outputs, i, o) {
+        json_t *t = json_object_get(o, "text");
+        if (json_is_string(t)) json_object_set_new(o, "text", nb_split_lines(json_string_value(t)));
+        json_t *data = json_object_get(o, "data");
+        const char *mime;
+        json_t *v;
+        json_object_foreach(data, mime, v) {
+            if (!json_is_string(v)) continue;
+            if (!strncmp(mime, "text/", 5) || !strcmp(mime, "application/javascript") ||
+                !strcmp(mime, "image/svg+xml"))
+                json_object_set_new(data, mime, nb_split_lines(json_string_value(v)));
+        }
+    }
 }
 
 void nb_set_source(nb *n, size_t i, const char *src) {
@@ -279,6 +315,7 @@ size_t nb_insert_code(nb *n, size_t i, const char *src, const char *const *tags)
 
 void nb_set_outputs(nb *n, size_t i, json_t *outputs, int exec_count, json_t *execution_md) {
     json_t *c = nb_cell_json(n, i);
+    if (outputs) split_output_text(outputs);
     json_object_set_new(c, "outputs", outputs ? outputs : json_array());
     json_object_set_new(c, "execution_count", exec_count > 0 ? json_integer(exec_count) : json_null());
     if (execution_md) json_object_set_new(json_object_get(c, "metadata"), "execution", execution_md);

@@ -42,7 +42,7 @@ def run(path, *args, mode="serial"):
 
 
 def outputs(nb):
-    return [[o.get("text") for o in c["outputs"]] for c in nb["cells"]]
+    return [["".join(o.get("text") or "") for o in c["outputs"]] for c in nb["cells"]]
 
 
 def full_run(tmp_path, cells):

@@ -57,7 +57,7 @@ def run(path, *args, timeout=120):
 
 
 def texts(cell):
-    return "".join(o.get("text", "") for o in cell["outputs"] if o["output_type"] == "stream")
+    return "".join("".join(o.get("text", "")) for o in cell["outputs"] if o["output_type"] == "stream")
 
 
 @pytest.mark.parametrize("mode", MODES)

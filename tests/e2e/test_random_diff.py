@@ -136,7 +136,7 @@ def to_ipynb(cells):
 
 
 def stdout_of(cell):
-    return "".join(o.get("text", "") for o in cell["outputs"]
+    return "".join("".join(o.get("text", "")) for o in cell["outputs"]
                    if o.get("output_type") == "stream" and o.get("name") == "stdout")
 
 
