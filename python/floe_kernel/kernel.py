@@ -87,6 +87,24 @@ class Kernel:
         cls.base = frozenset(cls.shell.user_ns)
         FileInputs.install()
 
+    @classmethod
+    def warm(cls):
+        """Runs a throw-away cell in a freshly forked kernel, before its first
+        request: the copy-on-write faults of the shell's code path happen
+        here, while the kernel waits in the pool, not in the user's cell."""
+        try:
+            cls.shell.run_cell("pass", 0, lambda msg: None)
+            # and the artifact path: one tiny value written and read back
+            d = os.environ.get("FLOE_RUN_DIR")
+            if d:
+                path = os.path.join(d, "warm-%d" % os.getpid())
+                info = store.dump("_", [0], path, "", 0, {})
+                store.load(info, {}, None, None)
+                store.fingerprint([0])
+                os.unlink(info["path"])
+        except Exception:  # noqa: BLE001 - warm-up is best effort
+            pass
+
     def __init__(self, chan):
         self.chan = chan
         self.events = []

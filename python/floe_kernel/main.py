@@ -166,6 +166,7 @@ class Zygote:
                     self._fork(fd)
 
     def _fork(self, fd):
+        t0 = time.perf_counter_ns()
         pid = os.fork()
         if pid == 0:
             signal.set_wakeup_fd(-1)
@@ -178,13 +179,15 @@ class Zygote:
             os.close(self.chan.fd)
             _reseed()
             try:
+                self.kernel_factory.warm()
                 self.kernel_factory(proto.Channel(fd)).serve()
             finally:
                 sys.stdout.flush() if sys.stdout else None
                 os._exit(0)
         os.close(fd)
         self.children.add(pid)
-        self.chan.send({"op": "forked", "pid": pid, "t": time.monotonic_ns() // 1000})
+        self.chan.send({"op": "forked", "pid": pid, "t": time.monotonic_ns() // 1000,
+                        "fork_us": (time.perf_counter_ns() - t0) // 1000})
 
 
 def _status(st):

@@ -136,6 +136,7 @@ static void on_zygote_msg(chan *c, json_t *msg, void *data) {
         if (!k) return;
         k->pid = (pid_t)json_integer_value(json_object_get(msg, "pid"));
         k->t_forked = time_mono_us();
+        k->fork_us = json_integer_value(json_object_get(msg, "fork_us"));
         if (k->state == K_STARTING) k->state = K_IDLE;
         if (p->cbs.on_forked) p->cbs.on_forked(k, p->data);
         if (k->released) kpool_signal(k, SIGKILL);

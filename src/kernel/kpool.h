@@ -30,6 +30,7 @@ typedef struct kernel {
     int eof, exited, dead_reported, released;
     int exit_code, exit_signal;
     int64_t t_requested, t_forked;  /* monotonic us */
+    int64_t fork_us;                /* the fork() call itself, timed in the zygote */
     struct kernel *next;  /* pool list */
 } kernel;
 

@@ -10,6 +10,7 @@
  * serializability in notebook order). */
 #include "sched/engine.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -61,14 +62,69 @@ static void want_dropped(engine *e, long producer, const char *name) {
 /* Resolves `name` for cell k. Returns RES_FOUND (*art, *from set),
  * RES_NONE (no writer; *from = tombstone cell or -1) or RES_WAIT (*from =
  * the unfinished cell to wait for). */
+/* The writer index: engine_resolve looks only at the cells that may write,
+ * wrote or deleted a name (and at open-world cells), not at every earlier
+ * cell, so resolving stays cheap in long notebooks. Entries are never
+ * removed; a stale one costs one check. */
+static void index_writer(engine *e, const char *name, size_t k) {
+    if (!e->writers) e->writers = json_object();
+    json_t *w = json_object_get(e->writers, name);
+    if (!w) json_object_set_new(e->writers, name, w = json_array());
+    size_t n = json_array_size(w);
+    if (n && (size_t)json_integer_value(json_array_get(w, n - 1)) == k) return;
+    json_array_append_new(w, json_integer((json_int_t)k));
+}
+
+static void index_results(engine *e, size_t k) {
+    cellrun *c = &e->cells[k];
+    size_t i;
+    json_t *a;
+    json_array_foreach(c->exports, i, a) {
+        const char *nm = json_string_value(json_object_get(a, "name"));
+        if (nm) index_writer(e, nm, k);
+    }
+    for (size_t d = 0; d < c->deletes.n; d++) index_writer(e, c->deletes.v[d], k);
+}
+
+static int desc(const void *a, const void *b) {
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* The cells before k that may matter for `name`, latest first. */
+static size_t candidates(engine *e, size_t k, const char *name, size_t **out) {
+    json_t *w = e->writers ? json_object_get(e->writers, name) : NULL;
+    size_t cap = json_array_size(w) + e->nopens, n = 0;
+    size_t *v = xmalloc((cap ? cap : 1) * sizeof *v);
+    size_t i;
+    json_t *j;
+    json_array_foreach(w, i, j) {
+        size_t x = (size_t)json_integer_value(j);
+        if (x < k) v[n++] = x;
+    }
+    for (i = 0; i < e->nopens; i++)
+        if (e->opens[i] < k) v[n++] = e->opens[i];
+    qsort(v, n, sizeof *v, desc);
+    size_t u = 0;
+    for (i = 0; i < n; i++)
+        if (!u || v[u - 1] != v[i]) v[u++] = v[i];
+    *out = v;
+    return u;
+}
+
 int engine_resolve(engine *e, size_t k, const char *name, json_t **art, long *from) {
-    for (size_t j = k; j-- > 0;) {
+    size_t *cand, n = candidates(e, k, name, &cand);
+    int r = RES_NONE;
+    *from = -1;
+    for (size_t i = 0; i < n; i++) {
+        size_t j = cand[i];
         cellrun *c = &e->cells[j];
         if (c->skip) continue;
         if (c->state != C_DONE) {
             if (may_write(c, name)) {
                 *from = (long)j;
-                return RES_WAIT;
+                r = RES_WAIT;
+                break;
             }
             continue;
         }
@@ -76,15 +132,16 @@ int engine_resolve(engine *e, size_t k, const char *name, json_t **art, long *fr
         if (a) {
             *art = a;
             *from = (long)j;
-            return RES_FOUND;
+            r = RES_FOUND;
+            break;
         }
         if (strvec_contains(&c->deletes, name)) {
             *from = (long)j;
-            return RES_NONE;
+            break;
         }
     }
-    *from = -1;
-    return RES_NONE;
+    free(cand);
+    return r;
 }
 
 void engine_record_read(cellrun *c, const char *name, long from) {
@@ -163,6 +220,7 @@ static void invalidate(engine *e, size_t k, const char *why) {
     }
     int was_done = c->state == C_DONE;
     c->state = C_PENDING;
+    if (e->settled > k) e->settled = k;
     c->parked = 0;
     c->attempt++;
     /* cells that read from this one are stale too */
@@ -251,19 +309,26 @@ static int inputs_written(engine *e, size_t k) {
     return ok;
 }
 
+/* Advances the watermark of settled cells; invalidate() moves it back. */
+static size_t settled(engine *e) {
+    while (e->settled < e->ncells &&
+           (e->cells[e->settled].skip || e->cells[e->settled].state == C_DONE))
+        e->settled++;
+    return e->settled;
+}
+
+/* A cell may start once its predicted producers are done (every earlier
+ * cell, in serial mode or for an open-world cell). O(producers), so that a
+ * scheduling pass over a long notebook stays linear. */
 static int deps_done(engine *e, size_t k) {
     cellrun *c = &e->cells[k];
     if (e->o->mode == MODE_SERIAL || c->open_world) {
-        for (size_t j = 0; j < k; j++)
-            if (!e->cells[j].skip && e->cells[j].state != C_DONE) return 0;
+        if (settled(e) < k) return 0;
         return inputs_written(e, k);
     }
-    for (size_t j = 0; j < k; j++) {
-        cellrun *d = &e->cells[j];
-        if (d->skip || d->state == C_DONE) continue;
-        if (d->open_world) return 0;
-        for (size_t i = 0; i < c->pred_reads.n; i++)
-            if (strvec_contains(&d->pred_writes, c->pred_reads.v[i])) return 0;
+    for (size_t i = 0; i < c->ndeps; i++) {
+        cellrun *d = &e->cells[c->deps[i]];
+        if (!d->skip && d->state != C_DONE) return 0;
     }
     return inputs_written(e, k);
 }
@@ -466,6 +531,7 @@ static void finish_cell(engine *e, cellrun *c, json_t *msg) {
             if (nm && !strvec_contains(&c->known_writes, nm)) strvec_push(&c->known_writes, nm);
         }
     }
+    index_results(e, k);
     e->stats.cells_run++;
     if (getenv("FLOE_DEBUG"))
         fprintf(stderr, "floe: cell %zu: ready->dispatch %lld us, dispatch->start %lld, import %lld, compute %lld, export %lld, done->floe %lld\n",
@@ -481,6 +547,7 @@ static void finish_cell(engine *e, cellrun *c, json_t *msg) {
  * it wrote are stale, and parked reads may now be answered. */
 static void after_done(engine *e, size_t k) {
     cellrun *c = &e->cells[k];
+    index_results(e, k);
     size_t i;
     json_t *a;
     json_array_foreach(c->exports, i, a) validate_readers(e, k, json_string_value(json_object_get(a, "name")));
@@ -504,7 +571,9 @@ static void on_forked(kernel *kn, void *data) {
         engine_schedule(e);
         return;
     }
-    trace_complete(e->tr, "fork", -1, kn->id, kn->t_requested, kn->t_forked - kn->t_requested, NULL);
+    char args[64];
+    snprintf(args, sizeof args, "{\"fork_us\":%lld}", (long long)kn->fork_us);
+    trace_complete(e->tr, "fork", -1, kn->id, kn->t_requested, kn->t_forked - kn->t_requested, args);
     if (kn->user == NULL && !kn->released) {
         e->forking--;
         if (e->nidle == e->capidle) {
@@ -600,6 +669,52 @@ static void plan_exports(engine *e) {
     json_decref(last_reader);
 }
 
+static void push_dep(cellrun *c, size_t j, size_t *cap) {
+    if (c->ndeps == *cap) {
+        *cap = *cap ? *cap * 2 : 4;
+        c->deps = xrealloc(c->deps, *cap * sizeof *c->deps);
+    }
+    c->deps[c->ndeps++] = j;
+}
+
+/* The predicted producers of every cell, through a name -> writers index:
+ * linear in the size of the prediction, not quadratic in cells. */
+static void plan_deps(engine *e) {
+    json_t *writers = json_object();
+    size_t *stamp = xcalloc(e->ncells, sizeof *stamp);
+    size_t *opens = xcalloc(e->ncells, sizeof *opens), nopen = 0;
+    for (size_t k = 0; k < e->ncells; k++) {
+        cellrun *c = &e->cells[k];
+        size_t cap = 0;
+        for (size_t i = 0; i < c->pred_reads.n; i++) {
+            json_t *w = json_object_get(writers, c->pred_reads.v[i]), *j;
+            size_t x;
+            json_array_foreach(w, x, j) {
+                size_t from = (size_t)json_integer_value(j);
+                if (stamp[from] == k + 1) continue;
+                stamp[from] = k + 1;
+                push_dep(c, from, &cap);
+            }
+        }
+        for (size_t i = 0; i < nopen; i++)
+            if (stamp[opens[i]] != k + 1) {
+                stamp[opens[i]] = k + 1;
+                push_dep(c, opens[i], &cap);
+            }
+        for (size_t i = 0; i < c->pred_writes.n; i++) {
+            json_t *w = json_object_get(writers, c->pred_writes.v[i]);
+            if (!w) json_object_set_new(writers, c->pred_writes.v[i], w = json_array());
+            json_array_append_new(w, json_integer((json_int_t)k));
+        }
+        if (c->open_world) opens[nopen++] = k;
+        for (size_t i = 0; i < c->pred_writes.n; i++) index_writer(e, c->pred_writes.v[i], k);
+    }
+    e->opens = opens;
+    e->nopens = nopen;
+    free(stamp);
+    json_decref(writers);
+}
+
 /* Static prediction for every code cell. */
 static void predict(engine *e) {
     an_cell *cells = xcalloc(e->ncells, sizeof *cells);
@@ -624,6 +739,7 @@ static void predict(engine *e) {
     }
     if (graph_ok) an_graph_free(&g);
     plan_exports(e);
+    plan_deps(e);
     for (size_t k = 0; k < e->ncells; k++) an_cell_free(&cells[k]);
     free(cells);
 }
@@ -654,8 +770,29 @@ static void init_cells(engine *e) {
     }
 }
 
+/* Run directories of floe processes that died without cleaning up (SIGKILL,
+ * power loss) are removed by the next run: floe-<pid>-<n> owned by us whose
+ * pid no longer exists. A live pid, even a reused one, keeps its directory. */
+static void sweep_stale(const char *base) {
+    DIR *d = opendir(base);
+    if (!d) return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        long pid;
+        int n, used = 0;
+        if (sscanf(de->d_name, "floe-%ld-%d%n", &pid, &n, &used) != 2 || de->d_name[used] || pid <= 0) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        char *p = xasprintf("%s/%s", base, de->d_name);
+        struct stat st;
+        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == getuid()) engine_remove_dir(p);
+        free(p);
+    }
+    closedir(d);
+}
+
 static int make_run_dir(engine *e) {
     const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+    sweep_stale(base);
     for (int i = 0; i < 100; i++) {
         free(e->run_dir);
         e->run_dir = xasprintf("%s/floe-%ld-%d", base, (long)getpid(), i);

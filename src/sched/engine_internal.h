@@ -27,6 +27,9 @@ typedef struct cellrun {
     strvec pred_reads, pred_writes;
     strvec need_later;     /* names later cells are predicted to read */
     strvec known_writes;   /* names any attempt of this cell exported */
+    size_t *deps;          /* predicted producers: earlier cells that may write a
+                            * name this one reads, and earlier open-world cells */
+    size_t ndeps;
     int export_all;        /* a later cell may read anything, or a dropped name was needed */
     int open_world, lazy, lazy_now;
     /* results of the current attempt */
@@ -50,6 +53,7 @@ typedef struct engine {
     const run_opts *o;
     cellrun *cells;
     size_t ncells;
+    size_t settled;        /* cells [0, settled) are done or skipped */
     kpool *pool;
     kernel *mono;
     kernel **idle;
@@ -59,6 +63,8 @@ typedef struct engine {
     char *run_dir;
     trace *tr;
     json_t *language_info;
+    json_t *writers;       /* name -> [cells that may write, wrote or deleted it] */
+    size_t *opens, nopens; /* open-world cells, ascending */
     int64_t t0, wall0, t_ready;
     int stopping, fatal, signal_count, signo, mono_dead;
     uv_signal_t sigint, sigterm;
@@ -93,5 +99,8 @@ void engine_check_finished(engine *e);
 void engine_stop(engine *e);
 int engine_finish(engine *e);
 void engine_cleanup(engine *e);
+
+/* Removes a run directory and the files in it (it has no subdirectories). */
+void engine_remove_dir(const char *path);
 
 #endif

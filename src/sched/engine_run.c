@@ -2,6 +2,7 @@
  * results, display updates, dead kernels, timeouts, signals, progress,
  * the trace, and writing results back into the notebook at the end. */
 #include <dirent.h>
+#include <sys/resource.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -315,6 +316,18 @@ int engine_finish(engine *e) {
         char jobs[16];
         snprintf(jobs, sizeof jobs, "%d", e->o->jobs);
         trace_meta(e->tr, "jobs", jobs);
+        /* floe's own CPU time: the scheduler's cost, apart from the kernels' */
+        struct rusage ru;
+        if (getrusage(RUSAGE_SELF, &ru) == 0) {
+            char cpu[32];
+            snprintf(cpu, sizeof cpu, "%lld",
+                     (long long)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000LL +
+                         ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+            trace_meta(e->tr, "floe_cpu_us", cpu);
+        }
+        char wall[32];
+        snprintf(wall, sizeof wall, "%lld", (long long)(time_mono_us() - e->t0));
+        trace_meta(e->tr, "wall_us", wall);
         for (int r = 0; r < e->stats.kernels + 1; r++) {
             char name[32];
             snprintf(name, sizeof name, "kernel %d", r);
@@ -329,7 +342,7 @@ int engine_finish(engine *e) {
     return failed ? 1 : 0;
 }
 
-static void remove_dir(const char *path) {
+void engine_remove_dir(const char *path) {
     DIR *d = opendir(path);
     if (!d) return;
     struct dirent *de;
@@ -350,7 +363,7 @@ void engine_cleanup(engine *e) {
     uv_loop_close(&e->loop);
     kpool_free(e->pool);
     e->pool = NULL;
-    if (e->run_dir) remove_dir(e->run_dir);
+    if (e->run_dir) engine_remove_dir(e->run_dir);
     free(e->run_dir);
     for (size_t k = 0; k < e->ncells; k++) {
         cellrun *c = &e->cells[k];
@@ -361,6 +374,7 @@ void engine_cleanup(engine *e) {
         free(c->reads);
         strvec_free(&c->pred_reads);
         strvec_free(&c->pred_writes);
+        free(c->deps);
         strvec_free(&c->need_later);
         strvec_free(&c->known_writes);
     }
@@ -369,5 +383,7 @@ void engine_cleanup(engine *e) {
     cache_close(e->cache);
     free(e->cache_env);
     json_decref(e->language_info);
+    json_decref(e->writers);
+    free(e->opens);
     trace_free(e->tr);
 }

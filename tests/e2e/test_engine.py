@@ -182,3 +182,29 @@ def test_kernels_run_in_notebook_directory(tmp_path):
                        timeout=120, cwd=str(tmp_path))
     assert r.returncode == 0, r.stderr
     assert texts(json.loads(p.read_text())["cells"][0]) == "hello file\n"
+
+
+def test_stale_run_dirs_swept(tmp_path):
+    """A run directory left by a floe that died (SIGKILL) is removed by the
+    next run; one whose pid is alive is left alone."""
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = "/dev/shm/floe-%d-0" % dead.pid
+    live = "/dev/shm/floe-%d-7" % os.getpid()
+    for d in (stale, live):
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "x@1.pkl"), "w") as f:
+            f.write("x")
+    try:
+        p = tmp_path / "n.ipynb"
+        write_nb(p, ["x = 1"])
+        r, nb = run(p, "--mode", "serial", "--no-cache")
+        assert r.returncode == 0, r.stderr
+        assert not os.path.exists(stale), "stale run directory of a dead floe was not removed"
+        assert os.path.exists(live), "the run directory of a live process was removed"
+    finally:
+        for d in (stale, live):
+            if os.path.exists(d):
+                for f in os.listdir(d):
+                    os.unlink(os.path.join(d, f))
+                os.rmdir(d)
