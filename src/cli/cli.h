@@ -11,6 +11,11 @@ int cmd_artifact(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_cache(int argc, char **argv);
 
+/* The interpreter: --python (opt), then $FLOE_PYTHON, then python3 on PATH.
+ * *how names the rule that chose it. Returns a new string, or NULL when the
+ * chosen interpreter does not exist. */
+char *cli_find_python(const char *opt, const char **how);
+
 #define FLOE_VERSION "0.1.0"
 
 #endif

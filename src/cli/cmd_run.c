@@ -144,30 +144,6 @@ static int parse_args(int argc, char **argv, run_args *a) {
 
 /* --- interpreter and kernel sources --------------------------------------------- */
 
-static char *search_path(const char *prog) {
-    const char *path = getenv("PATH");
-    if (!path) path = "/usr/local/bin:/usr/bin:/bin";
-    while (*path) {
-        const char *colon = strchr(path, ':');
-        size_t n = colon ? (size_t)(colon - path) : strlen(path);
-        char *cand = xasprintf("%.*s/%s", (int)n, path, prog);
-        if (access(cand, X_OK) == 0) return cand;
-        free(cand);
-        path += n + (colon ? 1 : 0);
-    }
-    return NULL;
-}
-
-/* The interpreter: --python, then $FLOE_PYTHON, then python3 on PATH. */
-static char *find_python(const char *opt, const char **how) {
-    const char *env = getenv("FLOE_PYTHON");
-    const char *p = opt && *opt ? opt : (env && *env ? env : NULL);
-    *how = opt && *opt ? "--python" : (p ? "FLOE_PYTHON" : "PATH");
-    if (!p) return search_path("python3");
-    if (strchr(p, '/')) return access(p, X_OK) == 0 ? xstrdup(p) : NULL;
-    return search_path(p);
-}
-
 /* Where floe_kernel lives: $FLOE_HOME/python, or ../python beside the binary. */
 static char *find_pythonpath(void) {
     const char *home = getenv("FLOE_HOME");
@@ -343,7 +319,7 @@ int cmd_run(int argc, char **argv) {
         return 2;
     }
     const char *how;
-    char *python = absolute(find_python(a.python, &how));
+    char *python = absolute(cli_find_python(a.python, &how));
     char *pypath = absolute(find_pythonpath());
     char *cwd = abs_dir(a.in);
     char *cache_dir = NULL;

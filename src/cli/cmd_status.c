@@ -9,6 +9,7 @@
 
 #include "analysis/analysis.h"
 #include "cli/cli.h"
+#include "sched/engine.h"
 #include "nb/nb.h"
 #include "store/cache.h"
 #include "store/hash.h"
@@ -92,19 +93,14 @@ static void taint(sim *s, const char *src, size_t k) {
     an_cell_free(&a);
 }
 
+/* The interpreter's identity, as floe run keys its cache entries. */
 static char *python_env(const char *opt) {
-    const char *env = getenv("FLOE_PYTHON");
-    const char *py = opt ? opt : (env && *env ? env : "python3");
-    char *cmd = xasprintf("'%s' -c 'import sys; print(sys.executable, sys.version.split()[0])' 2>/dev/null", py);
-    FILE *f = popen(cmd, "r");
-    free(cmd);
-    char line[1024] = "";
-    if (f) {
-        if (!fgets(line, sizeof line, f)) line[0] = '\0';
-        pclose(f);
-    }
-    line[strcspn(line, "\n")] = '\0';
-    return xstrdup(line);
+    const char *how;
+    char *py = cli_find_python(opt, &how);
+    if (!py) return xstrdup("");
+    char *id = engine_interpreter_id(py);
+    free(py);
+    return id;
 }
 
 int cmd_status(int argc, char **argv) {

@@ -386,9 +386,38 @@ int engine_stop_index(engine *e) {
     return (int)e->ncells;
 }
 
+static void after_done(engine *e, size_t k);
+
+/* Restores every cell the cache can; 1 when nothing is left to run. */
+static int restore_pass(engine *e) {
+    int need = 0;
+    int stop = engine_stop_index(e);
+    for (size_t k = 0; k < e->ncells && (int)k <= stop; k++) {
+        cellrun *c = &e->cells[k];
+        if (c->state != C_PENDING || c->skip) continue;
+        if (!c->t_ready) c->t_ready = time_mono_us();
+        if (deps_done(e, k) && engine_cache_restore(e, k)) {
+            c->state = C_DONE;
+            e->stats.cells_restored++;
+            after_done(e, k);
+            stop = engine_stop_index(e);
+        } else {
+            need = 1;
+        }
+    }
+    if (need) return 0;
+    engine_check_finished(e);
+    return 1;
+}
+
 void engine_schedule(engine *e) {
     if (e->stopping) return;
     if (!e->t_ready) {
+        if (!e->pool) {
+            /* everything the cache can restore is restored before any
+             * Python starts: an unchanged notebook runs no interpreter */
+            if (restore_pass(e) || engine_start_pool(e) < 0) return;
+        }
         /* the zygote has not said hello: forks queue up, nothing starts */
         prefork(e);
         return;
@@ -611,9 +640,6 @@ static void on_ready(kpool *p, json_t *hello, void *data) {
     json_decref(e->language_info);
     e->language_info = json_incref(json_object_get(hello, "language_info"));
     e->t_ready = time_mono_us();
-    free(e->cache_env);
-    e->cache_env = xasprintf("%s %s", json_string_value(json_object_get(hello, "python")),
-                             json_string_value(json_object_get(hello, "version")));
     trace_complete(e->tr, "start", -1, 0, e->t0, e->t_ready - e->t0, NULL);
     if (e->o->mode == MODE_MONOLITHIC) {
         e->mono = kpool_fork(e->pool);
@@ -803,6 +829,29 @@ static int make_run_dir(engine *e) {
     return -1;
 }
 
+char *engine_interpreter_id(const char *python) {
+    char *real = realpath(python, NULL);
+    struct stat st;
+    memset(&st, 0, sizeof st);
+    stat(real ? real : python, &st);
+    char *id = xasprintf("%s %lld %lld", real ? real : python, (long long)st.st_size, (long long)st.st_mtim.tv_sec);
+    free(real);
+    return id;
+}
+
+int engine_start_pool(engine *e) {
+    kpool_opts ko = {e->o->python, e->o->pythonpath, e->o->preload, e->run_dir, e->o->cwd};
+    char err[512];
+    e->lazy_pool = 0;
+    if (kpool_start(&e->pool, &e->loop, &ko, &pool_cbs, e, err, sizeof err) < 0) {
+        fprintf(stderr, "floe: %s\n", err);
+        e->fatal = 2;
+        engine_stop(e);
+        return -1;
+    }
+    return 0;
+}
+
 int engine_run(nb *n, const run_opts *o, run_stats *stats) {
     engine e;
     memset(&e, 0, sizeof e);
@@ -824,12 +873,9 @@ int engine_run(nb *n, const run_opts *o, run_stats *stats) {
             e.cache = NULL;
         }
     }
-    kpool_opts ko = {o->python, o->pythonpath, o->preload, e.run_dir, o->cwd};
-    char err[512];
-    if (kpool_start(&e.pool, &e.loop, &ko, &pool_cbs, &e, err, sizeof err) < 0) {
-        fprintf(stderr, "floe: %s\n", err);
-        goto done;
-    }
+    e.cache_env = engine_interpreter_id(o->python);
+    e.lazy_pool = e.cache != NULL;
+    if (!e.lazy_pool && engine_start_pool(&e) < 0) goto done;
     engine_signals_start(&e);
     engine_schedule(&e);
     uv_run(&e.loop, UV_RUN_DEFAULT);

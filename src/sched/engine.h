@@ -43,4 +43,10 @@ typedef struct run_stats {
  * printed), 130/143 when interrupted by SIGINT/SIGTERM. */
 int engine_run(nb *n, const run_opts *o, run_stats *stats);
 
+/* What a cached result depends on besides its inputs: the interpreter, by
+ * its resolved path, size and mtime (which change when Python is upgraded),
+ * known without starting it. Not the preload set: preloading only imports
+ * modules earlier. Returns a new string. */
+char *engine_interpreter_id(const char *python);
+
 #endif

@@ -88,6 +88,7 @@ void engine_cache_store(engine *e, cellrun *c, json_t *done) {
     json_t *entry = json_pack("{s:o,s:o,s:O,s:O,s:O,s:o,s:i}", "reads", reads, "files", files, "outputs", c->outputs,
                               "display_ids", c->display_ids, "exports", c->exports, "deletes", deletes, "cell",
                               (int)(c - e->cells));
+    if (e->language_info) json_object_set(entry, "language_info", e->language_info);
     /* the stored copy gets cache paths; the run keeps its own */
     json_t *copy = json_deep_copy(entry);
     char skey[33];
@@ -156,6 +157,7 @@ int engine_cache_restore(engine *e, size_t k) {
     c->outputs = json_incref(json_object_get(entry, "outputs"));
     c->display_ids = json_incref(json_object_get(entry, "display_ids"));
     c->exports = json_incref(json_object_get(entry, "exports"));
+    if (!e->language_info) e->language_info = json_incref(json_object_get(entry, "language_info"));
     size_t i;
     json_t *v;
     json_array_foreach(json_object_get(entry, "deletes"), i, v) strvec_push(&c->deletes, json_string_value(v));

@@ -54,6 +54,7 @@ typedef struct engine {
     cellrun *cells;
     size_t ncells;
     size_t settled;        /* cells [0, settled) are done or skipped */
+    int lazy_pool;         /* the zygote starts only once a cell must run */
     kpool *pool;
     kernel *mono;
     kernel **idle;
@@ -102,5 +103,9 @@ void engine_cleanup(engine *e);
 
 /* Removes a run directory and the files in it (it has no subdirectories). */
 void engine_remove_dir(const char *path);
+
+/* Starts the zygote (deferred while the cache may restore everything).
+ * 0, or -1 after reporting the error and stopping the run. */
+int engine_start_pool(engine *e);
 
 #endif

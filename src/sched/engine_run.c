@@ -256,7 +256,7 @@ void engine_signals_start(engine *e) {
 
 void engine_check_finished(engine *e) {
     if (e->running > 0) return;
-    if (!e->pool) return;
+    if (!e->pool && !e->lazy_pool) return;
     if (e->o->mode == MODE_MONOLITHIC && !e->mono) return;
     if (!e->stopping && !e->mono_dead) {
         int stop = engine_stop_index(e);
