@@ -91,6 +91,26 @@ def preload(mods):
     return failed
 
 
+def _limit_memory():
+    """--mem-limit: the kernel may map SIZE bytes beyond what it shares with
+    the zygote; past that, allocations fail and the cell gets a MemoryError
+    rather than the machine running out of memory."""
+    limit = int(os.environ.get("FLOE_MEM_LIMIT", "0") or 0)
+    if limit <= 0:
+        return
+    import resource
+    vm = 0
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmSize:"):
+                    vm = int(line.split()[1]) * 1024
+                    break
+    except OSError:
+        pass
+    resource.setrlimit(resource.RLIMIT_AS, (vm + limit, vm + limit))
+
+
 def _reseed():
     """A forked kernel must not share its parent's random state."""
     import random
@@ -178,6 +198,7 @@ class Zygote:
             self.sock.close()
             os.close(self.chan.fd)
             _reseed()
+            _limit_memory()
             try:
                 self.kernel_factory.warm()
                 self.kernel_factory(proto.Channel(fd)).serve()

@@ -18,23 +18,6 @@ static const char cache_usage[] =
     "  clear             remove every entry and artifact\n"
     "  --cache-dir DIR   the cache (default: ./.floe)\n";
 
-/* Parses "10G", "500M", "1024" into bytes; -1 on error. */
-static long long parse_size(const char *s) {
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || v < 0) return -1;
-    double mult = 1;
-    switch (*end) {
-    case 'k': case 'K': mult = 1024.0; end++; break;
-    case 'm': case 'M': mult = 1024.0 * 1024; end++; break;
-    case 'g': case 'G': mult = 1024.0 * 1024 * 1024; end++; break;
-    case '\0': break;
-    default: return -1;
-    }
-    if (*end == 'B' || *end == 'b') end++;
-    return *end ? -1 : (long long)(v * mult);
-}
-
 int cmd_cache(int argc, char **argv) {
     const char *verb = "info", *dir = ".floe";
     long long max = -1;
@@ -45,7 +28,7 @@ int cmd_cache(int argc, char **argv) {
         } else if (!strcmp(argv[i], "--cache-dir") && i + 1 < argc) {
             dir = argv[++i];
         } else if (!strcmp(argv[i], "--max-size") && i + 1 < argc) {
-            max = parse_size(argv[++i]);
+            max = util_parse_size(argv[++i]);
             if (max < 0) {
                 fprintf(stderr, "floe cache: bad size '%s' (e.g. 500M, 10G)\n", argv[i]);
                 return 2;

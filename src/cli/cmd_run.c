@@ -29,6 +29,8 @@ static const char run_usage[] =
     "                         parameters (VALUE: True/False/None/int/float, else str)\n"
     "      --allow-errors     run every cell even after errors (exit 0)\n"
     "  -t, --timeout S        interrupt a cell after S seconds (then kill it)\n"
+    "      --mem-limit SIZE   memory each kernel may allocate (e.g. 4G); beyond it the\n"
+    "                         cell gets a MemoryError instead of exhausting the machine\n"
     "      --trace PATH       write a Chrome trace (JSON) of the run; see floe trace\n"
     "      --python PATH      the Python interpreter for kernels (default: $FLOE_PYTHON,\n"
     "                         then python3 on PATH); it needs IPython\n"
@@ -111,6 +113,11 @@ static int parse_args(int argc, char **argv, run_args *a) {
             double t = has ? strtod(argv[i + 1], &end) : -1;
             if (!has || *end || t < 0) return usage_error("--timeout needs seconds%s", "");
             a->o.timeout_s = t;
+            i++;
+        } else if (is_opt(s, NULL, "--mem-limit")) {
+            long long m = has ? util_parse_size(argv[i + 1]) : -1;
+            if (m <= 0) return usage_error("--mem-limit needs a size such as 512M or 4G%s", "");
+            a->o.mem_limit = m;
             i++;
         } else if (is_opt(s, NULL, "--trace")) {
             if (!has) return usage_error("%s needs a path", s);

@@ -31,7 +31,7 @@ struct kpool {
 static char **child_env(const kpool_opts *o) {
     size_t n = 0;
     while (environ[n]) n++;
-    char **env = xcalloc(n + 8, sizeof *env);
+    char **env = xcalloc(n + 9, sizeof *env);
     size_t k = 0;
     const char *pp = getenv("PYTHONPATH");
     for (size_t i = 0; i < n; i++) {
@@ -42,6 +42,7 @@ static char **child_env(const kpool_opts *o) {
     env[k++] = xstrdup("FLOE_FD=3");
     env[k++] = xasprintf("FLOE_PRELOAD=%s", o->preload ? o->preload : "IPython");
     if (o->run_dir) env[k++] = xasprintf("FLOE_RUN_DIR=%s", o->run_dir);
+    if (o->mem_limit > 0) env[k++] = xasprintf("FLOE_MEM_LIMIT=%lld", o->mem_limit);
     env[k] = NULL;
     return env;
 }

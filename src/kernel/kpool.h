@@ -48,6 +48,7 @@ typedef struct kpool_opts {
     const char *preload;    /* comma-separated modules */
     const char *run_dir;    /* exported as FLOE_RUN_DIR */
     const char *cwd;        /* kernels' working directory (the notebook's), or NULL */
+    long long mem_limit;    /* bytes each kernel may allocate beyond the zygote's, 0 = none */
 } kpool_opts;
 
 /* Starts the zygote. Returns 0 or -errno with a message in err. The pool

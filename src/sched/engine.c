@@ -840,7 +840,7 @@ char *engine_interpreter_id(const char *python) {
 }
 
 int engine_start_pool(engine *e) {
-    kpool_opts ko = {e->o->python, e->o->pythonpath, e->o->preload, e->run_dir, e->o->cwd};
+    kpool_opts ko = {e->o->python, e->o->pythonpath, e->o->preload, e->run_dir, e->o->cwd, e->o->mem_limit};
     char err[512];
     e->lazy_pool = 0;
     if (kpool_start(&e->pool, &e->loop, &ko, &pool_cbs, e, err, sizeof err) < 0) {

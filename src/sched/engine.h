@@ -22,6 +22,7 @@ typedef struct run_opts {
     int jobs;              /* kernels running at once (parallel) */
     int allow_errors;
     double timeout_s;      /* per cell, 0 = none */
+    long long mem_limit;   /* bytes a kernel may allocate, 0 = no limit */
     int quiet;
     int lazy_always;       /* every isolated cell resolves names lazily */
     const char *python;

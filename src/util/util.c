@@ -249,3 +249,20 @@ int str_endswith(const char *s, const char *suffix) {
     size_t a = strlen(s), b = strlen(suffix);
     return a >= b && memcmp(s + a - b, suffix, b) == 0;
 }
+
+/* Parses "10G", "500M", "1024" into bytes; -1 on error. */
+long long util_parse_size(const char *s) {
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || v < 0) return -1;
+    double mult = 1;
+    switch (*end) {
+    case 'k': case 'K': mult = 1024.0; end++; break;
+    case 'm': case 'M': mult = 1024.0 * 1024; end++; break;
+    case 'g': case 'G': mult = 1024.0 * 1024 * 1024; end++; break;
+    case '\0': break;
+    default: return -1;
+    }
+    if (*end == 'B' || *end == 'b') end++;
+    return *end ? -1 : (long long)(v * mult);
+}

@@ -57,4 +57,7 @@ int write_file_atomic(const char *path, const void *data, size_t len);
 /* Has the file name this suffix (case-sensitive)? */
 int str_endswith(const char *s, const char *suffix);
 
+/* Parses "10G", "500M", "1.5k", "1024" (optional B) into bytes; -1 on error. */
+long long util_parse_size(const char *s);
+
 #endif

@@ -208,3 +208,26 @@ def test_stale_run_dirs_swept(tmp_path):
                 for f in os.listdir(d):
                     os.unlink(os.path.join(d, f))
                 os.rmdir(d)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_mem_limit(tmp_path, mode):
+    """--mem-limit: a cell allocating past the limit gets a MemoryError
+    (not the machine's memory); the other cells are unaffected."""
+    p = tmp_path / "m.ipynb"
+    write_nb(p, ["small = bytearray(10 * 2**20)\nprint('small ok')",
+                 "big = bytearray(3 * 2**30)\nprint('big ok')",
+                 "print('after', len(small))"])
+    r, nb = run(p, "--mode", mode, "--mem-limit", "512M", "--allow-errors", "--no-cache")
+    assert r.returncode == 0, r.stderr
+    c = nb["cells"]
+    assert texts(c[0]) == "small ok\n"
+    assert [o.get("ename") for o in c[1]["outputs"]] == ["MemoryError"]
+    assert texts(c[2]) == "after 10485760\n"
+
+
+def test_mem_limit_usage(tmp_path):
+    p = tmp_path / "m.ipynb"
+    write_nb(p, ["1"])
+    r = subprocess.run([FLOE, "run", str(p), "--mem-limit", "lots"], capture_output=True, text=True)
+    assert r.returncode == 2 and "--mem-limit needs a size" in r.stderr
