@@ -21,6 +21,41 @@ def _now():
     return time.monotonic_ns() // 1000
 
 
+# The global random state is program state like any variable: a cell that
+# seeds or draws from `random` or `numpy.random` changes what later cells
+# draw. Isolated kernels carry it as a pseudo-artifact under this name.
+RNG = "__floe_rng__"
+
+
+def _rng_state():
+    st = {"random": __import__("random").getstate()}
+    np = sys.modules.get("numpy")
+    if np is not None:
+        try:
+            st["numpy"] = np.random.get_state()
+        except Exception:  # noqa: BLE001 - numpy half-imported
+            pass
+    return st
+
+
+def _rng_fingerprint():
+    import hashlib
+    st = _rng_state()
+    h = hashlib.blake2b(repr(st["random"]).encode(), digest_size=16)
+    if "numpy" in st:
+        kind, keys, pos, has_gauss, gauss = st["numpy"]
+        h.update(keys.tobytes())
+        h.update(repr((kind, pos, has_gauss, gauss)).encode())
+    return h.digest()
+
+
+def _rng_apply(st):
+    __import__("random").setstate(st["random"])
+    if "numpy" in st:
+        import numpy as np
+        np.random.set_state(st["numpy"])
+
+
 class LazyBuiltins(dict):
     """The builtins mapping of a cell's globals. Holds the real builtins; a
     name found neither in the globals nor here is asked of floe, imported
@@ -186,6 +221,15 @@ class Kernel:
             if msg.get("lazy", True):
                 ns["__builtins__"] = LazyBuiltins(self._resolve)
             self.before = {k: id(v) for k, v in ns.items() if k not in self.base and not _INTERNAL.match(k)}
+        rng0 = None
+        if ice:
+            rng = msg.get("rng")
+            if rng:
+                try:
+                    _rng_apply(store.load(rng, {}, None, None))
+                except Exception:  # noqa: BLE001 - a state we cannot restore: fresh state
+                    pass
+            rng0 = _rng_fingerprint()
         t0 = _now()
         files = FileInputs.recording = set()
         try:
@@ -201,6 +245,12 @@ class Kernel:
         if ice:
             ns["__builtins__"] = builtins
             out["exports"], out["deletes"], out["unmovable"] = self._export(msg)
+            if _rng_fingerprint() != rng0:
+                out["rng_touched"] = True
+                art = store.dump(RNG, _rng_state(), os.path.join(self.run_dir, "%s@%d" % (RNG, msg["version"])),
+                                 "", 0, {})
+                art["name"] = RNG
+                out["exports"].append(art)
             out["reads"] = self.reads
             rd = self.run_dir.rstrip("/") + "/"
             out["files"] = sorted(f for f in files if not f.startswith(rd))

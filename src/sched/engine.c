@@ -39,6 +39,7 @@ static json_t *find_export(cellrun *c, const char *name) {
 }
 
 static void invalidate(engine *e, size_t k, const char *why);
+static long rng_writer(engine *e, size_t k, json_t **art);
 
 static int may_write(const cellrun *c, const char *name) {
     return c->open_world || strvec_contains(&c->pred_writes, name) || strvec_contains(&c->known_writes, name);
@@ -288,7 +289,41 @@ static json_t *run_request(engine *e, size_t k) {
         json_object_set_new(m, "export_only", only);
     }
     json_object_set_new(m, "run_dir", json_string(e->run_dir));
+    json_t *rng = NULL;
+    c->rng_from = rng_writer(e, k, &rng);
+    if (rng) json_object_set(m, "rng", rng);
     return m;
+}
+
+/* ---- the random state -------------------------------------------------------- */
+
+/* The latest finished cell before k that left a random state (see RNG in
+ * kernel.py), or -1. Not a wait: a cell starts with the state known now,
+ * and rng_stale() re-runs it if it drew and an earlier writer finished
+ * meanwhile. */
+static long rng_writer(engine *e, size_t k, json_t **art) {
+    for (size_t j = k; j-- > 0;) {
+        cellrun *c = &e->cells[j];
+        if (c->skip || c->state != C_DONE) continue;
+        json_t *a = find_export(c, RNG_NAME);
+        if (a) {
+            *art = a;
+            return (long)j;
+        }
+    }
+    *art = NULL;
+    return -1;
+}
+
+/* A cell that used the random state read it: recorded, so that an earlier
+ * cell finishing later with a new state makes it run again; and if that
+ * already happened while it ran, it runs again now. */
+static int rng_stale(engine *e, size_t k, json_t *msg) {
+    cellrun *c = &e->cells[k];
+    if (!msg || !json_is_true(json_object_get(msg, "rng_touched"))) return 0;
+    engine_record_read(c, RNG_NAME, c->rng_from);
+    json_t *art;
+    return rng_writer(e, k, &art) != c->rng_from;
 }
 
 /* ---- dispatch ------------------------------------------------------------------ */
@@ -540,12 +575,13 @@ static void finish_cell(engine *e, cellrun *c, json_t *msg) {
     } else {
         kpool_release(kn);
     }
-    if (missed_read(e, k)) {
+    int missed = missed_read(e, k);
+    if (missed || rng_stale(e, k, msg)) {
         c->state = C_RUNNING; /* so invalidate() resets it */
         e->running++;
         c->kern = NULL;
-        invalidate(e, k, "a read the prediction missed");
-        c->lazy = 1;
+        invalidate(e, k, missed ? "a read the prediction missed" : "the random state changed");
+        if (missed) c->lazy = 1;
         e->running--;
         engine_schedule(e);
         return;

@@ -12,6 +12,9 @@
 #include "util/util.h"
 
 typedef enum { C_PENDING, C_RUNNING, C_DONE } cell_state;
+
+/* The pseudo-artifact of the global random state (kernel.py: RNG). */
+#define RNG_NAME "__floe_rng__"
 enum { RES_FOUND, RES_NONE, RES_WAIT };
 
 typedef struct cellread { char *name; long from; } cellread;
@@ -27,6 +30,7 @@ typedef struct cellrun {
     strvec pred_reads, pred_writes;
     strvec need_later;     /* names later cells are predicted to read */
     strvec known_writes;   /* names any attempt of this cell exported */
+    long rng_from;         /* the cell whose random state this attempt started with, or -1 */
     size_t *deps;          /* predicted producers: earlier cells that may write a
                             * name this one reads, and earlier open-world cells */
     size_t ndeps;

@@ -231,3 +231,28 @@ def test_mem_limit_usage(tmp_path):
     write_nb(p, ["1"])
     r = subprocess.run([FLOE, "run", str(p), "--mem-limit", "lots"], capture_output=True, text=True)
     assert r.returncode == 2 and "--mem-limit needs a size" in r.stderr
+
+
+RNG_CELLS = [
+    "import numpy as np\nimport random\nnp.random.seed(0)\nrandom.seed(1)",
+    "import time\ntime.sleep(0.2)\na = np.random.rand(3)\nprint(a)",
+    "print('unrelated')",
+    "b = np.random.randint(0, 100, 5)\nprint(b, random.random())",
+    "time.sleep(0.1)\nprint(np.random.rand(), a.sum())",
+    "random.seed(7)\nprint(random.random())",
+    "print(random.random(), np.random.rand())",
+]
+
+
+@pytest.mark.parametrize("mode", ["serial", "parallel"])
+def test_random_state_carries_over(tmp_path, mode):
+    """Seeding in one cell and drawing in later ones gives Jupyter's numbers:
+    the global random state moves between isolated kernels like a value."""
+    p = tmp_path / "r.ipynb"
+    write_nb(p, RNG_CELLS)
+    r, ref = run(p, "--mode", "monolithic", "--no-cache")
+    assert r.returncode == 0, r.stderr
+    for jobs in ("1", "2", "3"):
+        r, nb = run(p, "--mode", mode, "-j", jobs, "--no-cache")
+        assert r.returncode == 0, r.stderr
+        assert [texts(c) for c in nb["cells"]] == [texts(c) for c in ref["cells"]]
