@@ -64,6 +64,7 @@ import os, sys, time, json
 sys.path.insert(0, %(pydir)r)
 import pandas  # preloaded in every kernel by the zygote
 from floe_kernel import store
+store._arrow_codec()  # as the zygote does
 info = json.loads(%(info)r)
 a = time.perf_counter()
 v = store.load(info, {}, None, None)
@@ -89,6 +90,7 @@ def artifact_cost(d, rounds):
     import numpy as np
     import pandas as pd
     from floe_kernel import store
+    store._arrow_codec()
     rng = np.random.default_rng(1)
     df = pd.DataFrame(rng.integers(0, 1000, size=(100_000, 2)), columns=["x", "y"])
     check = int(df["x"].sum())

@@ -120,6 +120,9 @@ class Kernel:
         except Exception:  # noqa: BLE001 - warm-up is best effort
             pass
         cls.base = frozenset(cls.shell.user_ns)
+        # the codecs' modules (and the Arrow extension) load once, here
+        if "pandas" in sys.modules:
+            store._arrow_codec()
         FileInputs.install()
 
     @classmethod

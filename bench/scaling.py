@@ -1,0 +1,141 @@
+"""Scaling of DataFrame transfer between kernels: floe's Arrow codec vs
+pickle protocol 5 (floe's out-of-band layout, mapped) vs plain pickle
+through a pipe to another process (parquet needs pyarrow, absent here).
+
+For each size: export (write the file), cold import (load in a fresh
+process; time of the load call only, file in page cache), hot import
+(load again in the same process, best of 5); memcpy bandwidth of the same
+machine for reference.
+
+usage: python3 bench/scaling.py [--max-int 7] [--max-mixed 6] [--dir /dev/shm]"""
+import argparse
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import pandas as pd
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "python"))
+from floe_kernel import arrow_codec, store  # noqa: E402
+
+COLD = r"""
+import sys, time
+sys.path.insert(0, %(py)r)
+import pandas, numpy
+from floe_kernel import arrow_codec, store
+t0 = time.perf_counter()
+if %(codec)r == "arrow":
+    v = arrow_codec.load(%(path)r)
+else:
+    v = store._read_pickle(%(path)r, None)
+t1 = time.perf_counter()
+assert len(v) == %(n)d
+print(t1 - t0)
+"""
+
+PIPE_READER = r"""
+import sys, pickle, time
+import pandas
+data = sys.stdin.buffer.read()
+v = pickle.loads(data)
+print(time.perf_counter())
+"""
+
+
+def best(fn, k=5):
+    ts = []
+    for _ in range(k):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return min(ts)
+
+
+def memcpy_bw():
+    a = np.ones(64 << 20, np.uint8)
+    b = np.empty_like(a)
+    t = best(lambda: np.copyto(b, a))
+    return a.nbytes / t / 1e9
+
+
+def frames(kind, n):
+    if kind == "int":
+        return pd.DataFrame({"a": np.arange(n, dtype=np.int64), "b": np.arange(n, dtype=np.int64) * 3})
+    rng = np.random.default_rng(0)
+    words = np.array(["alpha", "beta", "gamma", "delta", "épsilon"], dtype=object)
+    return pd.DataFrame({"f": rng.standard_normal(n),
+                         "s": words[rng.integers(0, 5, n)] + (np.arange(n) % 97).astype(str).astype(object),
+                         "c": pd.Categorical(words[rng.integers(0, 5, n)])})
+
+
+def cold(codec, path, n):
+    src = COLD % {"py": os.path.join(ROOT, "python"), "codec": codec, "path": path, "n": n}
+    r = subprocess.run([sys.executable, "-c", src], capture_output=True, text=True, check=True)
+    return float(r.stdout.strip())
+
+
+def pipe(value):
+    """pickle (protocol 5, in-band) written through a pipe to a fresh
+    process that unpickles; time from dumps start to the reader's done,
+    minus the reader's own startup (measured with an empty payload)."""
+    def run(payload):
+        p = subprocess.Popen([sys.executable, "-c", PIPE_READER], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE)
+        time.sleep(0.6)  # let it import pandas
+        t0 = time.perf_counter()
+        data = pickle.dumps(payload, protocol=5)
+        out, _ = p.communicate(data)
+        return float(out) - t0
+    return run(value)
+
+
+def ms(x):
+    return "%9.3f" % (x * 1e3)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--max-int", type=int, default=7)
+    ap.add_argument("--max-mixed", type=int, default=6)
+    ap.add_argument("--dir", default="/dev/shm" if os.access("/dev/shm", os.W_OK) else tempfile.gettempdir())
+    args = ap.parse_args()
+    bw = memcpy_bw()
+    print("memcpy bandwidth: %.1f GB/s" % bw)
+    d = tempfile.mkdtemp(dir=args.dir, prefix="floe-scaling-")
+    hdr = "%-6s %9s %9s | %9s %9s %9s | %9s %9s %9s | %9s | %s" % (
+        "frame", "rows", "MB", "arrow exp", "cold imp", "hot imp", "pkl5 exp", "cold imp", "hot imp",
+        "pipe pkl", "arrow exp+hot / memcpy")
+    print(hdr)
+    print("-" * len(hdr))
+    for kind, top in (("int", args.max_int), ("mixed", args.max_mixed)):
+        for e in range(3, top + 1):
+            n = 10 ** e
+            df = frames(kind, n)
+            pa = os.path.join(d, "%s%d.arrow" % (kind, e))
+            pp = os.path.join(d, "%s%d.pkl" % (kind, e))
+            k = 5 if n <= 10 ** 6 else 2
+            a_exp = best(lambda: arrow_codec.dump(df, pa), k)
+            a_hot = best(lambda: arrow_codec.load(pa), k)
+            a_cold = cold("arrow", pa, n)
+            p_exp = best(lambda: store._write_pickle(df, pp), k)
+            p_hot = best(lambda: store._read_pickle(pp, None), k)
+            p_cold = cold("pickle", pp, n)
+            p_pipe = pipe(df) if n <= 10 ** 6 else float("nan")
+            mb = os.path.getsize(pa) / 1e6
+            memcpy_t = os.path.getsize(pa) / (bw * 1e9)
+            print("%-6s %9d %9.2f | %s %s %s | %s %s %s | %s | %.1fx" % (
+                kind, n, mb, ms(a_exp), ms(a_cold), ms(a_hot), ms(p_exp), ms(p_cold), ms(p_hot), ms(p_pipe),
+                (a_exp + a_hot) / memcpy_t))
+            os.unlink(pa)
+            os.unlink(pp)
+    os.rmdir(d)
+    print("times in ms; cold = load call in a fresh process (file in page cache)")
+
+
+if __name__ == "__main__":
+    main()
