@@ -36,6 +36,11 @@ def _align(n):
 # --- pickle protocol 5 with out-of-band buffers ------------------------------
 
 def _write_pickle(value, path):
+    if _is_frame(value):
+        try:
+            return _frame_fingerprint(value)
+        except Exception:  # noqa: BLE001 - pandas internals moved: pickle below
+            pass
     bufs = []
     try:
         data = pickle.dumps(value, protocol=5, buffer_callback=bufs.append)
@@ -213,6 +218,34 @@ _IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), frozenset,
               types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type)
 
 
+def _array_crc(a, h):
+    """crc32 of a column's values (numpy or extension array)."""
+    import numpy as np
+    if isinstance(a, np.ndarray) and a.dtype != object:
+        return zlib.crc32(np.ascontiguousarray(a).view(np.uint8).reshape(-1), zlib.crc32(a.dtype.str.encode(), h))
+    bufs = []
+    data = pickle.dumps(a, protocol=5, buffer_callback=bufs.append)
+    h = zlib.crc32(data, h)
+    for b in bufs:
+        h = zlib.crc32(b.raw(), h)
+    return h
+
+
+def _frame_fingerprint(value):
+    """A DataFrame/Series by what it holds, column by column: pandas may
+    reorganise its blocks (consolidation, caches) on a read-only operation,
+    which must not look like a mutation."""
+    h = zlib.crc32(pickle.dumps((type(value).__name__, value.index), protocol=5))
+    if value.ndim == 1:
+        h = zlib.crc32(pickle.dumps(value.name), h)
+        return ("series", len(value), _array_crc(value._values, h))
+    h = zlib.crc32(pickle.dumps((list(value.columns), [str(t) for t in value.dtypes]), protocol=5), h)
+    mgr = value._mgr
+    for i in range(value.shape[1]):
+        h = _array_crc(mgr.iget_values(i), h)
+    return ("frame", value.shape, h)
+
+
 def fingerprint(value):
     """A cheap content hash to see whether a value was mutated in place, or
     None when the value cannot be mutated (or cannot be fingerprinted)."""
@@ -220,6 +253,11 @@ def fingerprint(value):
         return None
     if isinstance(value, tuple) and all(isinstance(v, _IMMUTABLE) for v in value):
         return None
+    if _is_frame(value):
+        try:
+            return _frame_fingerprint(value)
+        except Exception:  # noqa: BLE001 - pandas internals moved: pickle below
+            pass
     bufs = []
     try:
         data = pickle.dumps(value, protocol=5, buffer_callback=bufs.append)

@@ -256,3 +256,22 @@ def test_random_state_carries_over(tmp_path, mode):
         r, nb = run(p, "--mode", mode, "-j", jobs, "--no-cache")
         assert r.returncode == 0, r.stderr
         assert [texts(c) for c in nb["cells"]] == [texts(c) for c in ref["cells"]]
+
+
+def test_reading_a_frame_is_not_a_mutation(tmp_path):
+    """Readers of a DataFrame that only read it (pandas may consolidate its
+    blocks meanwhile) must not look like writers: no re-runs."""
+    p = tmp_path / "f.ipynb"
+    write_nb(p, ["import numpy as np\nimport pandas as pd\n"
+                 "df = pd.DataFrame(np.arange(20000).reshape(10000, 2), columns=['x', 'y'])",
+                 "print(df.sample(n=5, random_state=1).to_numpy(dtype='float64').sum())",
+                 "print(df.describe().loc['mean', 'x'])",
+                 "print(df.values.sum())"])
+    tr = tmp_path / "t.json"
+    r, nb = run(p, "--mode", "parallel", "-j", "2", "--no-cache", "--preload", "IPython,numpy,pandas",
+                "--trace", str(tr))
+    assert r.returncode == 0, r.stderr
+    evs = json.loads(tr.read_text())["traceEvents"]
+    assert not [e for e in evs if e.get("name") == "rerun"]
+    assert not [e for e in evs if e.get("name", "").startswith("export:df") and e["args"].get("cell", 0) > 0]
+    assert texts(nb["cells"][3]) == "199990000\n"
