@@ -31,6 +31,8 @@ static const char run_usage[] =
     "  -t, --timeout S        interrupt a cell after S seconds (then kill it)\n"
     "      --mem-limit SIZE   memory each kernel may allocate (e.g. 4G); beyond it the\n"
     "                         cell gets a MemoryError instead of exhausting the machine\n"
+    "      --keep-run DIR     keep the run's artifacts (name@version.arrow/.pkl) in DIR;\n"
+    "                         see floe artifact\n"
     "      --trace PATH       write a Chrome trace (JSON) of the run; see floe trace\n"
     "      --python PATH      the Python interpreter for kernels (default: $FLOE_PYTHON,\n"
     "                         then python3 on PATH); it needs IPython\n"
@@ -119,6 +121,9 @@ static int parse_args(int argc, char **argv, run_args *a) {
             if (m <= 0) return usage_error("--mem-limit needs a size such as 512M or 4G%s", "");
             a->o.mem_limit = m;
             i++;
+        } else if (is_opt(s, NULL, "--keep-run")) {
+            if (!has) return usage_error("%s needs a directory", s);
+            a->o.keep_run = argv[++i];
         } else if (is_opt(s, NULL, "--trace")) {
             if (!has) return usage_error("%s needs a path", s);
             a->trace = argv[++i];

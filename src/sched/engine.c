@@ -283,7 +283,7 @@ static json_t *run_request(engine *e, size_t k) {
     json_object_set_new(m, "imports", imports);
     json_object_set_new(m, "lazy", json_boolean(c->open_world || c->lazy || c->lazy_now || e->o->lazy_always));
     json_object_set_new(m, "version", json_integer(++e->version));
-    if (!c->export_all && !e->o->lazy_always) {
+    if (!c->export_all && !e->o->lazy_always && !e->o->keep_run) {
         json_t *only = json_array();
         for (size_t i = 0; i < c->need_later.n; i++) json_array_append_new(only, json_string(c->need_later.v[i]));
         json_object_set_new(m, "export_only", only);

@@ -32,6 +32,7 @@ typedef struct run_opts {
     const char *nb_name;   /* for messages and the trace */
     const char *cwd;       /* kernels' working directory: the notebook's */
     const char *cache_dir; /* persistent cache, or NULL for none */
+    const char *keep_run;  /* copy the run's artifacts here at the end, or NULL */
 } run_opts;
 
 typedef struct run_stats {

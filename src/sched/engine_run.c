@@ -2,7 +2,9 @@
  * results, display updates, dead kernels, timeouts, signals, progress,
  * the trace, and writing results back into the notebook at the end. */
 #include <dirent.h>
+#include <errno.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -356,6 +358,32 @@ void engine_remove_dir(const char *path) {
     rmdir(path);
 }
 
+/* --keep-run: the run's artifact files (name@version.codec) are copied out
+ * of shared memory before it is removed, for `floe artifact`. */
+static void keep_artifacts(const char *from, const char *to, int quiet) {
+    if (mkdir(to, 0755) < 0 && errno != EEXIST) {
+        fprintf(stderr, "floe: cannot create %s: %s\n", to, strerror(errno));
+        return;
+    }
+    DIR *d = opendir(from);
+    if (!d) return;
+    struct dirent *de;
+    int n = 0;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.' || !strchr(de->d_name, '@')) continue;
+        char *src = xasprintf("%s/%s", from, de->d_name), *dst = xasprintf("%s/%s", to, de->d_name);
+        size_t len;
+        char *data = read_file(src, &len);
+        if (data && write_file_atomic(dst, data, len) == 0) n++;
+        else fprintf(stderr, "floe: cannot keep %s in %s\n", de->d_name, to);
+        free(data);
+        free(src);
+        free(dst);
+    }
+    closedir(d);
+    if (!quiet) fprintf(stderr, "floe: kept %d artifact files in %s\n", n, to);
+}
+
 void engine_cleanup(engine *e) {
     if (e->pool) kpool_stop(e->pool);
     uv_walk(&e->loop, close_walk, NULL);
@@ -363,6 +391,7 @@ void engine_cleanup(engine *e) {
     uv_loop_close(&e->loop);
     kpool_free(e->pool);
     e->pool = NULL;
+    if (e->run_dir && e->o->keep_run) keep_artifacts(e->run_dir, e->o->keep_run, e->o->quiet);
     if (e->run_dir) engine_remove_dir(e->run_dir);
     free(e->run_dir);
     for (size_t k = 0; k < e->ncells; k++) {
