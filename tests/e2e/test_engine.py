@@ -12,33 +12,6 @@ FLOE = os.environ.get("FLOE", os.path.join(os.path.dirname(__file__), "..", ".."
 MODES = ["monolithic", "serial", "parallel"]
 
 
-def kernel_pids():
-    pids = set()
-    for p in os.listdir("/proc"):
-        if not p.isdigit():
-            continue
-        try:
-            with open("/proc/%s/cmdline" % p, "rb") as f:
-                if b"floe_kernel.main" in f.read():
-                    pids.add(int(p))
-        except OSError:
-            pass
-    return pids
-
-
-@pytest.fixture(autouse=True)
-def no_leftovers():
-    before_pids = kernel_pids()
-    before_shm = set(os.listdir("/dev/shm"))
-    yield
-    deadline = time.time() + 5
-    while time.time() < deadline and kernel_pids() - before_pids:
-        time.sleep(0.05)
-    assert not (kernel_pids() - before_pids), "kernel processes outlived the run"
-    left = [f for f in set(os.listdir("/dev/shm")) - before_shm if f.startswith("floe-")]
-    assert not left, "shared-memory files outlived the run: %s" % left
-
-
 def write_nb(path, cells, tags=None):
     tags = tags or {}
     nb = {"cells": [{"cell_type": "code", "execution_count": None, "id": "c%d" % i,

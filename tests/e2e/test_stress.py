@@ -18,6 +18,7 @@ import subprocess
 import time
 
 import pytest
+from conftest import kernel_pids
 
 FLOE = os.environ.get("FLOE", os.path.join(os.path.dirname(__file__), "..", "..", "build", "floe"))
 KILL_N = int(os.environ.get("FLOE_KILL_N", "40"))
@@ -44,19 +45,6 @@ def outputs(path):
                 outs.append((o["output_type"], json.dumps(o.get("data"), sort_keys=True)))
         res.append(outs)
     return res
-
-
-def kernel_pids():
-    pids = set()
-    for p in os.listdir("/proc"):
-        if p.isdigit():
-            try:
-                with open("/proc/%s/cmdline" % p, "rb") as f:
-                    if b"floe_kernel.main" in f.read():
-                        pids.add(int(p))
-            except OSError:
-                pass
-    return pids
 
 
 def variant(v):
@@ -86,7 +74,6 @@ def test_kill_at_random_then_correct(tmp_path):
     nb = tmp_path / "n.ipynb"
     cache = tmp_path / "cache"
     rng = random.Random(7)
-    before = kernel_pids()
     killed = 0
     env = dict(os.environ)
     env.pop("FLOE_NO_CACHE", None)
@@ -108,9 +95,10 @@ def test_kill_at_random_then_correct(tmp_path):
         p.wait()
     # kernels die with floe (PR_SET_PDEATHSIG)
     deadline = time.time() + 5
-    while time.time() < deadline and kernel_pids() - before:
+    tag = os.environ.get("FLOE_TEST_TAG")
+    while time.time() < deadline and kernel_pids(tag):
         time.sleep(0.05)
-    assert not (kernel_pids() - before), "kernels outlived a SIGKILLed floe"
+    assert not kernel_pids(tag), "kernels outlived a SIGKILLed floe"
     (tmp_path / "input.txt").write_text("hello")
     for v in (0, 1, 0):
         write_nb(nb, variant(v))

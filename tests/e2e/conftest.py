@@ -1,0 +1,60 @@
+"""Shared by every e2e test: the zero-orphans check (issue 9). Each test
+runs with a FLOE_TEST_TAG in its environment, inherited by floe, the zygote
+and every kernel; after the test no tagged kernel may be alive and no run
+directory of a finished floe may be left in /dev/shm."""
+import os
+import time
+
+import pytest
+
+
+def kernel_pids(tag=None):
+    """Kernel processes; with tag, only those started under this test (the
+    tag is in their environment), so concurrent runs elsewhere don't count."""
+    pids = set()
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % p, "rb") as f:
+                if b"floe_kernel.main" not in f.read():
+                    continue
+            if tag:
+                with open("/proc/%s/environ" % p, "rb") as f:
+                    if ("FLOE_TEST_TAG=%s" % tag).encode() not in f.read().split(b"\0"):
+                        continue
+            pids.add(int(p))
+        except OSError:
+            pass
+    return pids
+
+
+def _dead_run_dirs(names):
+    """floe-<pid>-<n> run directories whose floe is gone (a live pid is
+    another, concurrent run)."""
+    dead = []
+    for f in names:
+        parts = f.split("-")
+        if len(parts) == 3 and parts[0] == "floe" and parts[1].isdigit():
+            try:
+                os.kill(int(parts[1]), 0)
+            except ProcessLookupError:
+                dead.append(f)
+            except PermissionError:
+                pass
+    return dead
+
+
+@pytest.fixture(autouse=True)
+def no_leftovers():
+    tag = "%d-%d" % (os.getpid(), time.monotonic_ns())
+    os.environ["FLOE_TEST_TAG"] = tag
+    before_shm = set(os.listdir("/dev/shm"))
+    yield
+    deadline = time.time() + 5
+    while time.time() < deadline and kernel_pids(tag):
+        time.sleep(0.05)
+    os.environ.pop("FLOE_TEST_TAG", None)
+    assert not kernel_pids(tag), "kernel processes outlived the run"
+    left = _dead_run_dirs(set(os.listdir("/dev/shm")) - before_shm)
+    assert not left, "shared-memory files outlived the run: %s" % left
