@@ -21,14 +21,15 @@ def _now():
     return time.monotonic_ns() // 1000
 
 
-# The global random state is program state like any variable: a cell that
-# seeds or draws from `random` or `numpy.random` changes what later cells
-# draw. Isolated kernels carry it as a pseudo-artifact under this name.
-RNG = "__floe_rng__"
+# Process state is program state like any variable: a cell that seeds or
+# draws from `random` or `numpy.random` changes what later cells draw, one
+# that changes directory changes what they open. Isolated kernels carry it
+# as a pseudo-artifact under this name.
+RNG = "__floe_state__"
 
 
 def _rng_state():
-    st = {"random": __import__("random").getstate()}
+    st = {"random": __import__("random").getstate(), "cwd": os.getcwd()}
     np = sys.modules.get("numpy")
     if np is not None:
         try:
@@ -41,7 +42,7 @@ def _rng_state():
 def _rng_fingerprint():
     import hashlib
     st = _rng_state()
-    h = hashlib.blake2b(repr(st["random"]).encode(), digest_size=16)
+    h = hashlib.blake2b(repr((st["random"], st["cwd"])).encode(), digest_size=16)
     if "numpy" in st:
         kind, keys, pos, has_gauss, gauss = st["numpy"]
         h.update(keys.tobytes())
@@ -51,6 +52,8 @@ def _rng_fingerprint():
 
 def _rng_apply(st):
     __import__("random").setstate(st["random"])
+    if st.get("cwd") and os.path.isdir(st["cwd"]):
+        os.chdir(st["cwd"])
     if "numpy" in st:
         import numpy as np
         np.random.set_state(st["numpy"])
@@ -218,11 +221,14 @@ class Kernel:
         t_start = _now()
         if ice:
             self.run_dir = msg["run_dir"]
+            # before the imports: functions they create (defs, lambdas,
+            # closures) take their builtins from the globals at creation,
+            # and must resolve unpredicted names lazily too
+            if msg.get("lazy", True):
+                ns["__builtins__"] = LazyBuiltins(self._resolve)
             err = self._import_all(msg.get("imports", []))
             if err is not None:
                 return err
-            if msg.get("lazy", True):
-                ns["__builtins__"] = LazyBuiltins(self._resolve)
             self.before = {k: id(v) for k, v in ns.items() if k not in self.base and not _INTERNAL.match(k)}
         rng0 = None
         if ice:

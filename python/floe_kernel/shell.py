@@ -204,6 +204,19 @@ class CellShell:
             pass
         self.shell = _Shell.instance(**kw)
         self.shell.floe = self
+        # the magics an ipykernel kernel has on top of IPython's (%autosave,
+        # %clear, %connect_info, %less, %more, %man, %qtconsole, %edit) and
+        # the storemagic extension it loads (%store), so %lsmagic and the
+        # namespace of magics are Jupyter's
+        try:
+            from ipykernel.zmqshell import KernelMagics
+            self.shell.register_magics(KernelMagics)
+        except Exception:  # noqa: BLE001 - plain IPython without ipykernel
+            pass
+        try:
+            self.shell.extension_manager.load_extension("storemagic")
+        except Exception:  # noqa: BLE001 - best effort, as in IPython
+            pass
         self.shell.history_manager.enabled = False
         self.compile = self.shell.compile
         self.cell = None

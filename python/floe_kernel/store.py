@@ -14,10 +14,12 @@ Codecs, cheapest first:
 A value none of these can carry raises Unmovable with the reason."""
 import ast
 import io
+import marshal
 import mmap
 import os
 import pickle
 import struct
+import sys
 import types
 import zlib
 
@@ -35,15 +37,66 @@ def _align(n):
 
 # --- pickle protocol 5 with out-of-band buffers ------------------------------
 
+# --- functions that pickle cannot name: lambdas, closures -----------------------
+
+def _importable(fn):
+    """True when pickle can refer to fn by module and qualified name."""
+    if "<" in fn.__qualname__:
+        return False
+    obj = sys.modules.get(fn.__module__)
+    for part in fn.__qualname__.split("."):
+        obj = getattr(obj, part, None)
+    return obj is fn
+
+
+_EMPTY = ("floe", "empty cell")
+_reader_ns = None   # the reading cell's namespace while an artifact loads
+
+
+def _make_function(code, name, qualname, defaults, kwdefaults, closure, attrs):
+    """Rebuilds a lambda or closure in the reader: its globals are the
+    reader's namespace, as for a def moved by the code codec."""
+    import builtins
+    cells = None
+    if closure is not None:
+        cells = tuple(types.CellType() if v == _EMPTY else types.CellType(v) for v in closure)
+    g = _reader_ns if _reader_ns is not None else {"__builtins__": builtins}
+    fn = types.FunctionType(marshal.loads(code), g, name, defaults, cells)
+    fn.__qualname__ = qualname
+    fn.__kwdefaults__ = kwdefaults
+    fn.__module__ = "__main__"
+    if attrs:
+        fn.__dict__.update(attrs)
+    return fn
+
+
+def _cell_value(c):
+    try:
+        return c.cell_contents
+    except ValueError:
+        return _EMPTY
+
+
+class _Pickler(pickle.Pickler):
+    def reducer_override(self, obj):
+        if type(obj) is types.FunctionType and not _importable(obj):
+            closure = tuple(_cell_value(c) for c in obj.__closure__) if obj.__closure__ else None
+            return _make_function, (marshal.dumps(obj.__code__), obj.__name__, obj.__qualname__, obj.__defaults__,
+                                    obj.__kwdefaults__, closure, dict(obj.__dict__) or None)
+        return NotImplemented
+
+
+def dumps(value, buffer_callback=None):
+    """pickle.dumps (protocol 5), also for lambdas and closures."""
+    f = io.BytesIO()
+    _Pickler(f, protocol=5, buffer_callback=buffer_callback).dump(value)
+    return f.getvalue()
+
+
 def _write_pickle(value, path):
-    if _is_frame(value):
-        try:
-            return _frame_fingerprint(value)
-        except Exception:  # noqa: BLE001 - pandas internals moved: pickle below
-            pass
     bufs = []
     try:
-        data = pickle.dumps(value, protocol=5, buffer_callback=bufs.append)
+        data = dumps(value, buffer_callback=bufs.append)
     except Exception as e:  # noqa: BLE001 - any pickling failure
         raise Unmovable("%s: %s" % (type(e).__name__, e)) from None
     raws = [b.raw() for b in bufs]
@@ -91,7 +144,7 @@ def _map(path):
         os.close(fd)
 
 
-def _read_pickle(path, resolve_main):
+def _read_pickle(path, resolve_main, ns=None):
     m = _map(path)
     view = memoryview(m)
     magic, dlen, nbuf = struct.unpack_from("<8sQI", view, 0)
@@ -106,7 +159,12 @@ def _read_pickle(path, resolve_main):
     data = view[pos:pos + dlen]
     u = _Unpickler(io.BytesIO(data), buffers=bufs)
     u.resolve_main = resolve_main
-    return u.load()
+    global _reader_ns
+    _reader_ns = ns
+    try:
+        return u.load()
+    finally:
+        _reader_ns = None
 
 
 # --- code: def/class re-executed from the cell's source ---------------------
@@ -203,7 +261,7 @@ def load(info, ns, shell, resolve_main):
     if codec == "arrow":
         return _arrow_codec().load(info["path"])
     if codec == "pickle":
-        return _read_pickle(info["path"], resolve_main)
+        return _read_pickle(info["path"], resolve_main, ns)
     if codec == "unmovable":
         raise Unmovable("'%s' (a %s) was made by cell %s and cannot be moved to another isolated "
                         "kernel (%s); run this notebook with --mode monolithic, or recreate the value "

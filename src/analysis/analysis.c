@@ -437,6 +437,8 @@ static void walk_call(walker *w, TSNode n) {
     }
     if (!is(fn, "attribute")) return;
     char *meth = text(w, field(fn, "attribute"));
+    /* the working directory is state every later cell sees */
+    if (!strcmp(meth, "chdir")) add_unique(&w->out->open_world, "changes the working directory");
     int mut = 0;
     for (size_t i = 0; mutators[i]; i++) mut |= !strcmp(meth, mutators[i]);
     free(meth);

@@ -19,7 +19,7 @@ static const char *const text_cell_magics[] = {"bash", "sh", "script", "writefil
                                                  "ruby", "sx", "system", "!", "ipython_display", NULL};
 static const char *const ns_line_magics[] = {"run", "store", "load", "reset", "reset_selective", "pylab",
                                                "macro", "aimport", "autoreload", "load_ext", "xdel",
-                                               "recall", "rerun", NULL};
+                                               "recall", "rerun", "cd", "pushd", "popd", "bookmark", NULL};
 
 static int in_list(const char *const *list, const char *w, size_t n) {
     for (size_t i = 0; list[i]; i++)

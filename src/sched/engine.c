@@ -541,6 +541,9 @@ static void on_need(engine *e, cellrun *c, json_t *msg) {
     free(c->need);
     c->need = xstrdup(json_string_value(json_object_get(msg, "name")));
     answer_need(e, c);
+    /* the answer may have sent a producer back to run (a dropped value is
+     * needed after all) or invalidated the reader itself: schedule now */
+    engine_schedule(e);
 }
 
 /* If a closed-world cell failed with NameError on a name an earlier cell

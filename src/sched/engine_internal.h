@@ -13,8 +13,9 @@
 
 typedef enum { C_PENDING, C_RUNNING, C_DONE } cell_state;
 
-/* The pseudo-artifact of the global random state (kernel.py: RNG). */
-#define RNG_NAME "__floe_rng__"
+/* The pseudo-artifact of process state: the random generators' state and
+ * the working directory (kernel.py: RNG). */
+#define RNG_NAME "__floe_state__"
 enum { RES_FOUND, RES_NONE, RES_WAIT };
 
 typedef struct cellread { char *name; long from; } cellread;

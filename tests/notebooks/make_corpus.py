@@ -1,0 +1,293 @@
+#!/usr/bin/env python3
+"""Writes the e2e notebook corpus (tests/notebooks/*.ipynb) from the cell
+lists below, so the notebooks are reviewable as Python. Run it after editing:
+
+    /usr/bin/python3 tests/notebooks/make_corpus.py
+
+A cell is a string (code), ("md", text) for markdown, or (tags, source) for a
+code cell with tags. Notebooks named err_* are expected to stop at an error
+(floe exits 1, like nbclient without --allow-errors); adv_* probe the ways a
+static prediction can be wrong."""
+import json
+import os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+NOTEBOOKS = {
+    "streams": [
+        "print('hello')\nprint('world')",
+        "import sys\nprint('out 1')\nprint('err 1', file=sys.stderr)\nprint('out 2')\nsys.stdout.write('no newline')",
+        "for i in range(3):\n    print(i, end=' ')\nprint()",
+        "sys.stderr.write('only stderr\\n')",
+    ],
+    "results": [
+        "1 + 1",
+        "'a string'",
+        "{'b': [1, 2, 3], 'a': None}",
+        "None",
+        "x = 41\nx + 1;",
+        "print('before')\nx",
+        "[i * i for i in range(20)]",
+    ],
+    "dataframe_html": [
+        "import pandas as pd\nimport numpy as np\n"
+        "df = pd.DataFrame({'a': np.arange(5), 'b': list('vwxyz'), 'c': np.linspace(0, 1, 5)})\ndf",
+        "df.describe()",
+        "df['a']",
+        "df.head(2).style if False else df.tail(2)",
+        "pd.DataFrame(np.arange(400).reshape(100, 4))",
+    ],
+    "rich_display": [
+        "from IPython.display import display, HTML, Markdown, JSON, Latex, Image\n"
+        "display(HTML('<b>bold</b>'))\ndisplay(Markdown('# Title\\n*em*'))",
+        "display(JSON({'k': [1, 2]}))",
+        "display(Latex(r'$\\alpha^2$'))",
+        "import base64\n"
+        "png = base64.b64decode('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==')\n"
+        "Image(png)",
+        "display(1, 'two', [3])",
+        "class Shape:\n    def _repr_html_(self):\n        return '<i>shape</i>'\n    def __repr__(self):\n"
+        "        return 'Shape()'\nShape()",
+    ],
+    "clear_output": [
+        "from IPython.display import clear_output\nprint('gone')\nclear_output()\nprint('kept')",
+        "import time\nfor i in range(3):\n    clear_output(wait=True)\n    print('step', i)",
+        "print('a')\nclear_output(wait=True)",
+    ],
+    "update_display": [
+        "from IPython.display import display, update_display\nh = display('first', display_id='d1')",
+        "update_display('second', display_id='d1')",
+        "h2 = display({'x': 1}, display_id=True, raw=False)\nh2.update('updated')",
+        "display('third', display_id='d1', update=True)",
+    ],
+    "matplotlib_inline": [
+        "import matplotlib\nimport matplotlib.pyplot as plt\nimport numpy as np",
+        "x = np.linspace(0, 2 * np.pi, 50)\nplt.plot(x, np.sin(x))\nplt.title('sine')",
+        "fig, ax = plt.subplots(figsize=(3, 2))\nax.bar(['a', 'b'], [3, 5])\nplt.show()",
+        "print('after figures')",
+    ],
+    "err_name": [
+        "a = 1\nprint(a)",
+        "print(b_undefined)",
+        "print('never')",
+    ],
+    "err_traceback": [
+        "def inner(x):\n    return 1 / x\n\ndef outer(x):\n    return inner(x - 1)",
+        "print(outer(3))",
+        "outer(1)",
+        "print('not reached')",
+    ],
+    "raises_tag": [
+        "print('start')",
+        (["raises-exception"], "raise ValueError('expected')"),
+        "print('continues')",
+    ],
+    "err_syntax": [
+        "ok = True",
+        "def broken(:\n    pass",
+        "print(ok)",
+    ],
+    "unicode": [
+        "print('héllo wörld — ünïcode')",
+        "print('日本語のテキスト, 中文, 한국어')",
+        "print('emoji: 🐍🚀✨ and rtl: שלום مرحبا')",
+        "s = 'ß→ẞ'\ns",
+        "{'clé': 'välue', '键': '值'}",
+    ],
+    "parameters": [
+        ("md", "# Parameters\nRun with `-p alpha 0.5`."),
+        (["parameters"], "alpha = 0.1\nname = 'world'\nn = 3"),
+        "print('alpha', alpha)\nprint('hello', name)",
+        "[alpha * i for i in range(n)]",
+    ],
+    "magics": [
+        "%env FLOE_CORPUS_VAR=set\nimport os\nprint(os.environ['FLOE_CORPUS_VAR'])",
+        "%%capture cap\nprint('captured')",
+        "print(cap.stdout.upper())",
+        "!echo shell says hi",
+        "files = !echo one; echo two\nprint(files)",
+        "%time total = sum(range(100000))",
+        "%%time\ns = 0\nfor i in range(1000):\n    s += i",
+        "print(total, s)",
+        "%lsmagic",
+    ],
+    "pandas_ops": [
+        "import pandas as pd\nsales = pd.DataFrame({'region': ['n', 's', 'n', 'e', 's', 'n'],\n"
+        "                      'units': [3, 5, 2, 7, 1, 4], 'price': [1.5, 2.0, 1.5, 3.0, 2.0, 1.5]})",
+        "sales['revenue'] = sales.units * sales.price\nsales.groupby('region').revenue.sum()",
+        "regions = pd.DataFrame({'region': ['n', 's', 'e'], 'name': ['North', 'South', 'East']})\n"
+        "merged = sales.merge(regions, on='region')\nmerged.sort_values(['name', 'units'])",
+        "merged.pivot_table(index='name', values='units', aggfunc='sum')",
+        "sales.describe()",
+        "print(sales.dtypes.to_dict())",
+    ],
+    "numpy_ops": [
+        "import numpy as np\na = np.arange(12).reshape(3, 4)\na",
+        "a.T @ a",
+        "b = np.linalg.inv(np.array([[2.0, 1.0], [1.0, 3.0]]))\nprint(np.round(b, 6))",
+        "np.set_printoptions(precision=3)\nnp.linspace(0, 1, 7)",
+        "print(a.sum(axis=0), a.mean())",
+    ],
+    "long_output": [
+        "for i in range(500):\n    print('line', i)",
+        "import sys\nfor i in range(100):\n    print(i, file=sys.stderr if i % 2 else sys.stdout)",
+        "print('x' * 5000)",
+    ],
+    "empty_and_markdown": [
+        ("md", "# Heading\nSome *markdown* text."),
+        "",
+        "x = 5",
+        "   \n",
+        ("md", "## More"),
+        "x * 2",
+    ],
+    "skip_execution": [
+        "print('runs')",
+        (["skip-execution"], "print('skipped')"),
+        "print('also runs')",
+    ],
+    "functions_classes": [
+        "def greet(name):\n    return 'hi ' + name",
+        "class Counter:\n    def __init__(self):\n        self.n = 0\n    def inc(self):\n        self.n += 1\n"
+        "        return self.n",
+        "c = Counter()\nc.inc()\nc.inc()",
+        "print(greet('ada'), c.n, isinstance(c, Counter), type(c).__name__)",
+        "import pickle\nprint(pickle.loads(pickle.dumps(c)).n)",
+    ],
+    "closures_lambdas": [
+        "def make_adder(k):\n    def add(x):\n        return x + k\n    return add\nadd3 = make_adder(3)",
+        "square = lambda v: v * v\nprint(add3(4), square(5))",
+        "fs = [lambda i=i: i * 10 for i in range(3)]\nprint([f() for f in fs])",
+        "print(list(map(square, range(4))))",
+    ],
+    "read_only_cells": [
+        "data = {'a': 1, 'b': 2}\nitems = sorted(data.items())",
+        "print(items)",
+        "print(len(data), sum(data.values()))",
+        "print(max(items))",
+    ],
+    "adv_exec": [
+        "exec('hidden = 41')",
+        "print(hidden + 1)",
+        "exec('hidden = 100')\nprint('rebound')",
+        "print(hidden)",
+    ],
+    "adv_globals": [
+        "globals()['gvar'] = 2",
+        "print(gvar * 3)",
+        "for i in range(3):\n    globals()['g%d' % i] = i * i",
+        "print(g0, g1, g2)",
+        "vars()['late'] = 'v'\nprint(late)",
+    ],
+    "adv_star_import": [
+        "from math import *",
+        "print(sqrt(16), floor(2.7), pi)",
+        "from os.path import *\nprint(basename('/a/b.txt'))",
+    ],
+    "adv_function_globals": [
+        "def scaled(v):\n    return v * factor",
+        "factor = 2\nprint(scaled(5))",
+        "factor = 10",
+        "print(scaled(5))",
+        "def uses_helper():\n    return helper() + 1",
+        "def helper():\n    return 41",
+        "print(uses_helper())",
+    ],
+    "adv_mutation": [
+        "lst = [1, 2]\nd = {'k': 1}\nclass Obj:\n    pass\nobj = Obj()\nobj.attr = 'a'",
+        "lst.append(3)\nd['new'] = 2\nobj.attr = 'b'",
+        "print(lst, d, obj.attr)",
+        "import numpy as np\nimport pandas as pd\narr = np.zeros(4)\nframe = pd.DataFrame({'a': [1, 2, 3], 'b': [4, 5, 6]})",
+        "arr[0] = 9\nframe.drop(columns=['b'], inplace=True)\nframe.loc[0, 'a'] = 100",
+        "print(arr, frame.to_dict())",
+        "def mutate(x):\n    x.append('via function')",
+        "mutate(lst)\nprint(lst)",
+    ],
+    "adv_del_rebind": [
+        "x = 1\ny = 2",
+        "del x",
+        "try:\n    print(x)\nexcept NameError as e:\n    print('gone:', e)",
+        "x = 'back'\nprint(x, y)",
+        "list = [1]\nprint(list)",
+        "del list\nprint(list('ab'))",
+    ],
+    "adv_redefine": [
+        "def f():\n    return 'one'",
+        "print(f())",
+        "def f():\n    return 'two'",
+        "print(f())",
+        "f = lambda: 'three'\nprint(f())",
+    ],
+    "adv_random_seed": [
+        "import random\nimport numpy as np\nrandom.seed(3)\nnp.random.seed(4)",
+        "print(random.randint(0, 1000), np.random.randint(0, 1000))",
+        "print('unrelated work')",
+        "vals = np.random.rand(3)\nprint(np.round(vals, 6))",
+        "print(random.random())",
+    ],
+    "adv_huge_value": [
+        "import numpy as np\nbig = np.arange(8_000_000, dtype=np.float64)",
+        "print(big.nbytes, big[-1])",
+        "big2 = big * 2\nprint(big2.sum())",
+        "blob = bytes(range(256)) * 40000\nprint(len(blob))",
+        "print(blob[:5], big2[:3])",
+    ],
+    "adv_conditional_write": [
+        "import os\nflag = os.environ.get('FLOE_NO_SUCH_VAR') is None",
+        "if flag:\n    maybe = 'set'\nelse:\n    pass",
+        "print(maybe)",
+        "try:\n    risky = 1 / 0\nexcept ZeroDivisionError:\n    risky = 'handled'\nprint(risky)",
+    ],
+    "adv_chdir": [
+        "import os\nimport tempfile\nwork = tempfile.mkdtemp(prefix='floe-corpus-')\n"
+        "with open(os.path.join(work, 'data.txt'), 'w') as f:\n    f.write('found it')",
+        "os.chdir(work)",
+        "print(open('data.txt').read())",
+        "import shutil\nos.chdir('/')\nshutil.rmtree(work)\nprint(os.path.exists(work))",
+    ],
+    "adv_late_global_closure": [
+        "scale = lambda v: v * factor\ndef make(k):\n    return lambda v: v + k + offset",
+        "factor = 3\noffset = 100\nadd = make(1)",
+        "print(scale(2), add(2))",
+        "factor = 5\nprint(scale(2))",
+    ],
+    "adv_unmovable": [
+        "gen = (i * i for i in range(5))\nprint(next(gen))",
+        "print(next(gen), next(gen))",
+    ],
+    "adv_comprehension_scopes": [
+        "k = 'outer'\nvals = [k for k in range(3)]\nprint(k, vals)",
+        "total = 0\n[total := total + v for v in range(4)]\nprint(total)",
+        "class C:\n    y = 5\n    z = [y2 for y2 in range(y)]\nprint(C.z)",
+    ],
+}
+
+
+def cell(c, i):
+    tags, md = [], False
+    if isinstance(c, tuple):
+        if c[0] == "md":
+            md, c = True, c[1]
+        else:
+            tags, c = c
+    d = {"cell_type": "markdown" if md else "code", "id": "c%02d" % i, "metadata": {"tags": tags} if tags else {},
+         "source": c}
+    if not md:
+        d["execution_count"] = None
+        d["outputs"] = []
+    return d
+
+
+def main():
+    for name, cells in NOTEBOOKS.items():
+        nb = {"cells": [cell(c, i) for i, c in enumerate(cells)],
+              "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
+              "nbformat": 4, "nbformat_minor": 5}
+        with open(os.path.join(HERE, name + ".ipynb"), "w") as f:
+            json.dump(nb, f, indent=1, ensure_ascii=False)
+            f.write("\n")
+    print("wrote %d notebooks" % len(NOTEBOOKS))
+
+
+if __name__ == "__main__":
+    main()
