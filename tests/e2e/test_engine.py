@@ -248,3 +248,15 @@ def test_reading_a_frame_is_not_a_mutation(tmp_path):
     assert not [e for e in evs if e.get("name") == "rerun"]
     assert not [e for e in evs if e.get("name", "").startswith("export:df") and e["args"].get("cell", 0) > 0]
     assert texts(nb["cells"][3]) == "199990000\n"
+
+
+def test_frame_with_unsupported_dtype_falls_back_to_pickle(tmp_path):
+    """A frame the Arrow codec cannot carry (complex numbers) moves by pickle."""
+    p = tmp_path / "c.ipynb"
+    write_nb(p, ["import pandas as pd\nz = pd.DataFrame({'c': [1 + 2j, 3 - 1j]})", "print(z['c'].sum())"])
+    tr = tmp_path / "t.json"
+    r, nb = run(p, "--mode", "serial", "--no-cache", "--preload", "IPython,pandas", "--trace", str(tr))
+    assert r.returncode == 0, r.stderr
+    assert texts(nb["cells"][1]) == "(4+1j)\n"
+    ex = [e for e in json.loads(tr.read_text())["traceEvents"] if e.get("name") == "export:z"]
+    assert ex and ex[0]["args"]["codec"] == "pickle"
