@@ -1,4 +1,5 @@
 /* main.c — the floe command line: dispatch to subcommands. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -29,6 +30,9 @@ static const struct command commands[] = {
 };
 
 int main(int argc, char **argv) {
+    /* a kernel that dies (or is killed by floe) while floe writes to it must
+     * give EPIPE, handled where the write fails, not kill floe */
+    signal(SIGPIPE, SIG_IGN);
     if (argc < 2) {
         fputs(usage, stderr);
         return 2;

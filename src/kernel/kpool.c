@@ -55,6 +55,7 @@ static void free_env(char **env) {
 /* In the child: wire fd 3, stdin from /dev/null, die with floe, exec. */
 static void exec_child(int sock, int errfd, pid_t parent, const char *python, const char *cwd, char **env) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    signal(SIGPIPE, SIG_DFL); /* floe ignores it; the zygote starts as Python expects */
     if (getppid() != parent) _exit(127);
     /* Own process group: a terminal's Ctrl-C reaches floe only, and floe
      * decides which kernels to interrupt. PDEATHSIG still ties the zygote
