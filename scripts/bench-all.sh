@@ -31,7 +31,7 @@ run overhead
 run incremental
 run scaling
 run analysis
-run monolithic
+run monolithic --rounds 1
 cp build/bench-synthetic/gantt-*.svg bench/results/ 2>/dev/null || true
 mv "$tmp" "$out"
 echo "bench: wrote $out" >&2
