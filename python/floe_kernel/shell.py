@@ -299,13 +299,17 @@ class CellShell:
         sys.stdout, sys.stderr = self.stdout, self.stderr
         try:
             self.shell.execution_count = execution_count
-            res = self.shell.run_cell(code, store_history=True, silent=False)
+            try:
+                res = self.shell.run_cell(code, store_history=True, silent=False)
+            except Exception:  # noqa: BLE001 - IPython itself failed (e.g. NUL bytes in the source)
+                self.shell.showtraceback()
+                res = None
         finally:
             self.stdout.flush()
             self.stderr.flush()
             sys.stdout, sys.stderr = saved
             self.cell = None
-        ok = res.success and self.error is None
+        ok = res is not None and res.success and self.error is None
         ename, evalue = self.error if self.error else (None, None)
         return {"status": "ok" if ok else "error", "outputs": cell.outputs,
                 "display_ids": {k: v for k, v in cell.display_ids.items() if v},

@@ -173,7 +173,7 @@ def cell_defs(source):
     """Top-level def/class statements of a (transformed) cell: name -> lineno."""
     try:
         tree = ast.parse(source)
-    except SyntaxError:
+    except (SyntaxError, ValueError):  # ValueError: NUL bytes (Python 3.11)
         return {}
     out = {}
     for node in tree.body:

@@ -270,6 +270,19 @@ static void split_output_text(json_t *outputs) {
     }
 }
 
+json_t *nb_cell_source_json(const nb *n, size_t i) {
+    json_t *src = json_object_get(nb_cell_json(n, i), "source");
+    if (json_is_string(src)) return json_stringn(json_string_value(src), json_string_length(src));
+    buf b;
+    buf_init(&b);
+    size_t k;
+    json_t *line;
+    json_array_foreach(src, k, line) buf_append(&b, json_string_value(line), json_string_length(line));
+    json_t *out = json_stringn(b.data ? b.data : "", b.len);
+    buf_free(&b);
+    return out;
+}
+
 void nb_set_source(nb *n, size_t i, const char *src) {
     json_object_set_new(nb_cell_json(n, i), "source", nb_split_lines(src));
     free(n->src[i]);

@@ -42,6 +42,9 @@ size_t nb_ncode(const nb *n);
 size_t nb_code_cell(const nb *n, size_t k);      /* code index -> cell index */
 
 /* Replaces a cell's source (e.g. for injected parameters). */
+/* The source of cell i as a JSON string, whole: unlike nb_cell_source, NUL
+ * bytes in it are kept (the kernel must see what Python would). */
+json_t *nb_cell_source_json(const nb *n, size_t i);
 void nb_set_source(nb *n, size_t i, const char *src);
 /* Inserts a new code cell at position i with the given source and tags
  * (NULL-terminated array). Returns the new cell's index. */

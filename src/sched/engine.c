@@ -267,8 +267,8 @@ static void all_visible(engine *e, size_t k, strvec *out) {
 
 static json_t *run_request(engine *e, size_t k) {
     cellrun *c = &e->cells[k];
-    json_t *m = json_pack("{s:s,s:i,s:i,s:s,s:b}", "op", "run", "cell", (int)k, "count", c->count, "code",
-                          c->src, "ice", e->o->mode != MODE_MONOLITHIC);
+    json_t *m = json_pack("{s:s,s:i,s:i,s:o,s:b}", "op", "run", "cell", (int)k, "count", c->count, "code",
+                          nb_cell_source_json(e->nb, c->idx), "ice", e->o->mode != MODE_MONOLITHIC);
     if (e->o->mode == MODE_MONOLITHIC) return m;
     json_t *imports = json_array();
     c->lazy_now = 0;
