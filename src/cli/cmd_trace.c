@@ -44,7 +44,7 @@ int cmd_trace(int argc, char **argv) {
         } else if (!strcmp(s, "--summary")) {
             summary = 1;
         } else if (s[0] == '-' && s[1]) {
-            fprintf(stderr, "floe trace: unknown or incomplete option '%s'\n%s", s, USAGE);
+            fprintf(stderr, "floe trace: unknown or incomplete option '%s' (see floe trace --help)\n", s);
             return 2;
         } else if (!in) {
             in = s;
@@ -54,7 +54,8 @@ int cmd_trace(int argc, char **argv) {
         }
     }
     if (!in || (!out && !summary)) {
-        fputs(USAGE, stderr);
+        fprintf(stderr, "floe trace: %s (see floe trace --help)\n",
+                !in ? "no RUN.json given" : "nothing to do: give -o OUT.svg or --summary");
         return 2;
     }
     size_t len;

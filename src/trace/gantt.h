@@ -27,7 +27,10 @@ void gantt_svg(const gantt *g, const gantt_opts *o, buf *out);
 /* Appends a text table: per cell, start, wait, import, compute, export (ms). */
 void gantt_summary(const gantt *g, buf *out);
 
-/* Number of bars drawn for complete events (for tests). */
+/* Bars drawn (one per complete event), lanes (kernel rows with bars, plus
+ * the start-up lane) and dependency arrows drawn: for tests. */
 size_t gantt_nbars(const gantt *g);
+size_t gantt_nlanes(const gantt *g);
+size_t gantt_narrows(const gantt *g);
 
 #endif
