@@ -24,7 +24,7 @@ TS_OBJ   := $(BUILD)/ts/parser.o $(BUILD)/ts/scanner.o
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-.PHONY: all deps build test test-unit test-unit-san test-e2e test-fuzz demo bench fuzz clean ext
+.PHONY: all deps build test test-valgrind test-unit test-unit-san test-e2e test-fuzz demo bench fuzz clean ext
 
 all: build
 build: $(BUILD)/floe ext
@@ -108,8 +108,11 @@ test-fuzz: $(FUZZ_BIN)
 test-e2e: build
 	FLOE=$(abspath $(BUILD)/floe) FLOE_PYTHON=$(PYTHON) FLOE_NO_CACHE=1 $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
 
+test-valgrind: build
+	FLOE_PYTHON=$(PYTHON) scripts/valgrind-smoke.sh
+
 test: deps
-	@$(MAKE) --no-print-directory build test-unit test-unit-san test-fuzz test-e2e
+	@$(MAKE) --no-print-directory build test-unit test-unit-san test-fuzz test-valgrind test-e2e
 
 demo: deps
 	@$(MAKE) --no-print-directory build

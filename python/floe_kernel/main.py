@@ -178,7 +178,7 @@ class Zygote:
             if self.chan.fd in r:
                 try:
                     msg, fd = self._recv_fork()
-                except EOFError:
+                except (EOFError, ConnectionError):  # floe is gone: so are we
                     os._exit(0)
                 if msg.get("op") == "exit":
                     os._exit(0)

@@ -169,6 +169,8 @@ void cell_reset_results(cellrun *c) {
     c->outputs = json_array();
     c->display_ids = json_object();
     c->exports = json_array();
+    json_decref(c->updates);
+    c->updates = json_array();
     strvec_free(&c->deletes);
     for (size_t i = 0; i < c->nreads; i++) free(c->reads[i].name);
     c->nreads = 0;

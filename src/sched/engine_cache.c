@@ -89,6 +89,7 @@ void engine_cache_store(engine *e, cellrun *c, json_t *done) {
                               "display_ids", c->display_ids, "exports", c->exports, "deletes", deletes, "cell",
                               (int)(c - e->cells));
     if (e->language_info) json_object_set(entry, "language_info", e->language_info);
+    if (c->updates && json_array_size(c->updates)) json_object_set(entry, "updates", c->updates);
     /* the stored copy gets cache paths; the run keeps its own */
     json_t *copy = json_deep_copy(entry);
     char skey[33];
@@ -130,7 +131,11 @@ static int entry_matches(json_t *entry, void *ud) {
     }
     size_t i;
     json_t *rec;
+    int export_all = m->e->cells[m->k].export_all;
     json_array_foreach(json_object_get(entry, "exports"), i, rec) {
+        /* a value that run did not write out is needed now: run again */
+        const char *codec = json_string_value(json_object_get(rec, "codec"));
+        if (export_all && codec && !strcmp(codec, "dropped")) return 0;
         const char *p = json_string_value(json_object_get(rec, "path"));
         struct stat st;
         if (p && stat(p, &st) < 0) return 0; /* object removed by gc */
@@ -158,6 +163,12 @@ int engine_cache_restore(engine *e, size_t k) {
     c->display_ids = json_incref(json_object_get(entry, "display_ids"));
     c->exports = json_incref(json_object_get(entry, "exports"));
     if (!e->language_info) e->language_info = json_incref(json_object_get(entry, "language_info"));
+    /* displays it updated in earlier cells are updated again */
+    {
+        size_t u;
+        json_t *msg;
+        json_array_foreach(json_object_get(entry, "updates"), u, msg) engine_update_display(e, c, msg);
+    }
     size_t i;
     json_t *v;
     json_array_foreach(json_object_get(entry, "deletes"), i, v) strvec_push(&c->deletes, json_string_value(v));

@@ -31,6 +31,7 @@ typedef struct cellrun {
     strvec pred_reads, pred_writes;
     strvec need_later;     /* names later cells are predicted to read */
     strvec known_writes;   /* names any attempt of this cell exported */
+    int trace_row;         /* the trace row (kernel) of its last run */
     long rng_from;         /* the cell whose random state this attempt started with, or -1 */
     size_t *deps;          /* predicted producers: earlier cells that may write a
                             * name this one reads, and earlier open-world cells */
@@ -39,6 +40,7 @@ typedef struct cellrun {
     int open_world, lazy, lazy_now;
     /* results of the current attempt */
     json_t *outputs, *display_ids, *exports;
+    json_t *updates;       /* update_display messages it sent (replayed on restore) */
     strvec deletes;
     cellread *reads;
     size_t nreads, capreads;

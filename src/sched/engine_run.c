@@ -90,9 +90,12 @@ void engine_take_results(engine *e, cellrun *c, json_t *done) {
 }
 
 void engine_update_display(engine *e, cellrun *c, json_t *msg) {
-    (void)c;
     const char *id = json_string_value(json_object_get(msg, "display_id"));
     if (!id) return;
+    if (c) {
+        if (!c->updates) c->updates = json_array();
+        json_array_append(c->updates, msg);
+    }
     for (size_t k = 0; k < e->ncells; k++) {
         cellrun *d = &e->cells[k];
         json_t *idx = json_object_get(d->display_ids, id);
@@ -128,6 +131,7 @@ void engine_kernel_died(engine *e, cellrun *c, kernel *kn) {
 
 void engine_trace_cell(engine *e, cellrun *c, json_t *done) {
     int row = c->kern ? c->kern->id : 0;
+    c->trace_row = row;
     int k = (int)(c - e->cells);
     size_t i;
     json_t *ev;
@@ -144,7 +148,7 @@ void engine_trace_cell(engine *e, cellrun *c, json_t *done) {
         long f = c->reads[r].from;
         if (f < 0) continue;
         cellrun *src = &e->cells[f];
-        trace_flow(e->tr, (int)f, 0, src->t_end, k, row, c->t_dispatch, c->reads[r].name);
+        trace_flow(e->tr, (int)f, src->trace_row, src->t_end, k, row, c->t_dispatch, c->reads[r].name);
     }
 }
 
@@ -400,6 +404,7 @@ void engine_cleanup(engine *e) {
         json_decref(c->outputs);
         json_decref(c->display_ids);
         json_decref(c->exports);
+        json_decref(c->updates);
         free(c->reads);
         strvec_free(&c->pred_reads);
         strvec_free(&c->pred_writes);

@@ -67,3 +67,24 @@ def test_adversarial_parallel_repeated(tmp_path, path):
         assert r.returncode == 0, "run %d -j %s: %s" % (i, jobs, r.stderr[-2000:])
         d = oracle.diff(want, oracle.normalise(json.loads(out.read_text())))
         assert d is None, "run %d -j %s: %s" % (i, jobs, d)
+
+
+CACHED = [nb for nb in NBS if FILTER in os.path.basename(nb)
+          and (os.path.basename(nb)[:-6], "parallel") not in KNOWN]
+
+
+@pytest.mark.parametrize("path", CACHED, ids=[os.path.basename(n)[:-6] for n in CACHED])
+def test_notebook_with_cache(tmp_path, path):
+    """The default, cached run: a first run fills the cache, a second
+    restores from it; both must give Jupyter's outputs."""
+    name = os.path.basename(path)[:-6]
+    want = oracle.normalise(oracle.run_jupyter(path))
+    env = dict(os.environ)
+    env.pop("FLOE_NO_CACHE", None)
+    for attempt in ("fill", "restore"):
+        out = tmp_path / ("%s.ipynb" % attempt)
+        r = subprocess.run([FLOE, "run", path, "-o", str(out), "-q", "--cache-dir", str(tmp_path / "cache"),
+                            "-j", "2"], capture_output=True, text=True, timeout=120, env=env)
+        assert r.returncode == (1 if name.startswith("err_") else 0), "%s: %s" % (attempt, r.stderr[-2000:])
+        d = oracle.diff(want, oracle.normalise(json.loads(out.read_text())))
+        assert d is None, "%s: %s" % (attempt, d)
