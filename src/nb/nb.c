@@ -18,10 +18,26 @@
 static void errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void errf(char *err, size_t errlen, const char *fmt, ...) {
     if (!err || !errlen) return;
+    char tmp[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
+    vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
+    /* Messages are one line: control characters quoted from the input (a
+     * JSON parser's "near '...'" text) are escaped, never printed raw. */
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)tmp; *p && o + 1 < errlen; p++) {
+        if (*p >= 0x20 && *p != 0x7f) {
+            err[o++] = (char)*p;
+        } else {
+            char esc[5];
+            int k = *p == '\n' ? snprintf(esc, sizeof esc, "\\n") : snprintf(esc, sizeof esc, "\\x%02x", *p);
+            if (o + (size_t)k + 1 > errlen) break;
+            memcpy(err + o, esc, (size_t)k);
+            o += (size_t)k;
+        }
+    }
+    err[o] = '\0';
 }
 
 /* Joins a source value (string or list of strings) into a new string;
