@@ -23,40 +23,122 @@ def _now():
 
 # Process state is program state like any variable: a cell that seeds or
 # draws from `random` or `numpy.random` changes what later cells draw, one
-# that changes directory changes what they open. Isolated kernels carry it
-# as a pseudo-artifact under this name.
+# that changes directory changes what they open, one that sets an
+# environment variable, sys.path, the recursion limit, a warnings filter,
+# numpy's print options, a pandas option or a matplotlib rcParam changes
+# what later cells print. Isolated kernels carry all of it as one
+# pseudo-artifact under this name (the analyser makes cells that change
+# the non-random parts barriers, so later cells start after them).
 RNG = "__floe_state__"
 
 
+def _pd_config():
+    pd = sys.modules.get("pandas")
+    cfg = getattr(getattr(getattr(pd, "_config", None), "config", None), "_global_config", None)
+    return cfg if isinstance(cfg, dict) else None
+
+
+def _mpl_rc():
+    mpl = sys.modules.get("matplotlib")
+    rc = getattr(mpl, "rcParams", None)
+    return rc if isinstance(rc, dict) else None
+
+
 def _rng_state():
-    st = {"random": __import__("random").getstate(), "cwd": os.getcwd()}
+    import warnings
+    st = {"random": __import__("random").getstate(), "cwd": os.getcwd(), "env": dict(os.environ),
+          "path": list(sys.path), "recursion": sys.getrecursionlimit(), "warnings": list(warnings.filters)}
     np = sys.modules.get("numpy")
     if np is not None:
         try:
             st["numpy"] = np.random.get_state()
+            st["np_print"] = np.get_printoptions()
         except Exception:  # noqa: BLE001 - numpy half-imported
             pass
+    cfg = _pd_config()
+    if cfg is not None:
+        import copy
+        st["pandas"] = copy.deepcopy(cfg)
+    rc = _mpl_rc()
+    if rc is not None:
+        st["mpl_rc"] = dict.copy(rc)
     return st
 
 
+def _flat(d, prefix="", out=None):
+    out = {} if out is None else out
+    for k, v in d.items():
+        if isinstance(v, dict):
+            _flat(v, prefix + k + ".", out)
+        else:
+            out[prefix + k] = v
+    return out
+
+
 def _rng_fingerprint():
-    import hashlib
-    st = _rng_state()
-    h = hashlib.blake2b(repr((st["random"], st["cwd"])).encode(), digest_size=16)
-    if "numpy" in st:
-        kind, keys, pos, has_gauss, gauss = st["numpy"]
-        h.update(keys.tobytes())
-        h.update(repr((kind, pos, has_gauss, gauss)).encode())
-    return h.digest()
+    """A snapshot of the process state, compared with == before and after a
+    cell (copies of the containers, no repr: this runs twice per cell)."""
+    import warnings
+    snap = [__import__("random").getstate(), os.getcwd(), dict(os.environ), list(sys.path),
+            sys.getrecursionlimit(), list(warnings.filters)]
+    np = sys.modules.get("numpy")
+    if np is not None:
+        try:
+            kind, keys, pos, has_gauss, gauss = np.random.get_state()
+            snap.append((kind, keys.tobytes(), pos, has_gauss, gauss))
+            snap.append(np.get_printoptions())
+        except Exception:  # noqa: BLE001 - numpy half-imported
+            pass
+    cfg = _pd_config()
+    if cfg is not None:
+        snap.append(_flat(cfg))
+    rc = _mpl_rc()
+    if rc is not None:
+        snap.append(dict.copy(rc))
+    return snap
+
+
+def _state_changed(before, after):
+    try:
+        return bool(before != after)
+    except Exception:  # noqa: BLE001 - a value whose == does not give a bool: assume changed
+        return True
 
 
 def _rng_apply(st):
     __import__("random").setstate(st["random"])
     if st.get("cwd") and os.path.isdir(st["cwd"]):
         os.chdir(st["cwd"])
+    if "env" in st:
+        for k in [k for k in os.environ if k not in st["env"]]:
+            del os.environ[k]
+        for k, v in st["env"].items():
+            if os.environ.get(k) != v:
+                os.environ[k] = v
+    if "path" in st:
+        sys.path[:] = st["path"]
+    if "recursion" in st:
+        sys.setrecursionlimit(st["recursion"])
+    if "warnings" in st:
+        import warnings
+        warnings.filters[:] = st["warnings"]
+        warnings._filters_mutated()
     if "numpy" in st:
         import numpy as np
         np.random.set_state(st["numpy"])
+        if "np_print" in st:
+            np.set_printoptions(**st["np_print"])
+    if "pandas" in st:
+        __import__("pandas")
+        cfg = _pd_config()
+        if cfg is not None:
+            cfg.clear()
+            cfg.update(st["pandas"])
+    if "mpl_rc" in st:
+        __import__("matplotlib")
+        rc = _mpl_rc()
+        if rc is not None:
+            dict.update(rc, st["mpl_rc"])
 
 
 class LazyBuiltins(dict):
@@ -122,6 +204,16 @@ class Kernel:
             cls.shell.run_cell("pass", 0, lambda msg: None)
         except Exception:  # noqa: BLE001 - warm-up is best effort
             pass
+        cls.shell.forget_history()
+        # pyplot preloaded: resolve its backend now, as the first plot in a
+        # Jupyter kernel does, so that every kernel shows figures as PNG --
+        # also a Figure made in another cell and only displayed in this one
+        plt = sys.modules.get("matplotlib.pyplot")
+        if plt is not None:
+            try:
+                plt._get_backend_mod()
+            except Exception:  # noqa: BLE001 - no backend: figures show as text, as in Jupyter
+                pass
         cls.base = frozenset(cls.shell.user_ns)
         # the codecs' modules (and the Arrow extension) load once, here
         if "pandas" in sys.modules:
@@ -145,6 +237,7 @@ class Kernel:
                 os.unlink(info["path"])
         except Exception:  # noqa: BLE001 - warm-up is best effort
             pass
+        cls.shell.forget_history()
 
     def __init__(self, chan):
         self.chan = chan
@@ -254,10 +347,16 @@ class Kernel:
         if ice:
             ns["__builtins__"] = builtins
             out["exports"], out["deletes"], out["unmovable"] = self._export(msg)
-            if _rng_fingerprint() != rng0:
+            if _state_changed(rng0, _rng_fingerprint()):
                 out["rng_touched"] = True
-                art = store.dump(RNG, _rng_state(), os.path.join(self.run_dir, "%s@%d" % (RNG, msg["version"])),
-                                 "", 0, {})
+                path = os.path.join(self.run_dir, "%s@%d" % (RNG, msg["version"]))
+                st = _rng_state()
+                try:
+                    art = store.dump(RNG, st, path, "", 0, {})
+                except Exception:  # noqa: BLE001 - e.g. a warnings filter on a class of this cell
+                    for k in ("warnings", "pandas", "mpl_rc", "np_print"):
+                        st.pop(k, None)
+                    art = store.dump(RNG, st, path, "", 0, {})
                 art["name"] = RNG
                 out["exports"].append(art)
             out["reads"] = self.reads

@@ -230,6 +230,23 @@ class CellShell:
     def user_ns(self):
         return self.shell.user_ns
 
+    def forget_history(self):
+        """Back to a fresh shell's input/output history after a warm-up
+        cell, so the notebook's first cell is In[1] and _ is empty."""
+        hm = self.shell.history_manager
+        hm.input_hist_parsed[:] = [""]
+        hm.input_hist_raw[:] = [""]
+        hm.output_hist.clear()
+        hm.output_hist_reprs.clear()
+        hm._i00 = hm._i = hm._ii = hm._iii = ""
+        dh = self.shell.displayhook
+        for k in ("_", "__", "___"):
+            setattr(dh, k, "")
+        ns = self.shell.user_ns
+        ns.update({"_": "", "__": "", "___": "", "_i": "", "_ii": "", "_iii": ""})
+        for k in [k for k in ns if k[:1] == "_" and (k[1:].isdigit() or (k[1:2] == "i" and k[2:].isdigit()))]:
+            del ns[k]
+
     def transform_source(self, code):
         return self.shell.transform_cell(code)
 
@@ -309,8 +326,12 @@ class CellShell:
             self.stderr.flush()
             sys.stdout, sys.stderr = saved
             self.cell = None
-        ok = res is not None and res.success and self.error is None
-        ename, evalue = self.error if self.error else (None, None)
+        # The cell failed as Jupyter sees it: its code raised (or IPython
+        # could not run it). A traceback shown by a failing _repr_*_
+        # formatter is an error output, but the cell succeeds and the run
+        # goes on, as ipykernel replies "ok".
+        ok = res is not None and res.success
+        ename, evalue = self.error if self.error and not ok else (None, None)
         return {"status": "ok" if ok else "error", "outputs": cell.outputs,
                 "display_ids": {k: v for k, v in cell.display_ids.items() if v},
                 "ename": ename, "evalue": evalue}

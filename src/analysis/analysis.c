@@ -3,8 +3,9 @@
  *
  * The cell (after IPython syntax is neutralised) is parsed with
  * tree-sitter-python and walked once. At the top level a name is *read* if
- * it is loaded before the cell has bound it unconditionally (bindings inside
- * if/for/while/try/match may not happen, so they do not hide a later load).
+ * it is loaded before the cell has bound it on every path that reaches the
+ * load: a binding inside a branch of if/for/while/try/match hides later
+ * loads in that branch only (a "region"), since the branch may not run.
  * Function bodies are deferred: their free globals (names neither local nor
  * of an enclosing function) are recorded on the top-level def, and become
  * reads of the cell where the def is used. Class bodies and comprehensions
@@ -12,6 +13,8 @@
  * attribute and subscript stores, `del x[k]`, augmented assignment through
  * them, calls of known mutating methods and calls with inplace=True;
  * everything else is caught at run time by the kernel's fingerprints. */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <tree_sitter/api.h>
@@ -33,8 +36,9 @@ typedef struct scope {
 typedef struct walker {
     const char *src;
     an_cell *out;
-    strvec uncond;      /* bound unconditionally so far at top level */
-    int cond;           /* inside conditional top-level code */
+    strvec uncond;      /* bound at top level on the path walked so far */
+    size_t *marks;      /* per open region, uncond.n when it was entered */
+    size_t nmarks;
     int depth, too_deep;
     scope *sc;          /* innermost scope, NULL at top level */
     an_def *def;        /* the top-level def/class whose body is walked */
@@ -66,14 +70,48 @@ static void walk_children(walker *w, TSNode n) {
     for (uint32_t i = 0; i < c; i++) walk(w, ts_node_named_child(n, i));
 }
 
+/* Every recursive walk goes through enter/leave: deeper nesting than
+ * AN_MAX_DEPTH is not followed (the cell becomes open-world), so hostile
+ * input such as 100000 nested brackets cannot exhaust the C stack. */
+static int enter(walker *w) {
+    if (w->depth >= AN_MAX_DEPTH) {
+        w->too_deep = 1;
+        return 0;
+    }
+    w->depth++;
+    return 1;
+}
+
+static void leave(walker *w) { w->depth--; }
+
 static void add_unique(strvec *v, const char *s) {
     if (!strvec_contains(v, s)) strvec_push(v, s);
 }
 
-static an_def *find_def(an_cell *c, const char *name) {
-    for (size_t i = c->ndefs; i-- > 0;)
-        if (!strcmp(c->defs[i].name, name)) return &c->defs[i];
-    return NULL;
+/* A region is a branch that may not run: what it binds is forgotten when
+ * it ends (uncond is truncated back to its length at entry). */
+static void region_enter(walker *w) {
+    w->marks = xrealloc(w->marks, (w->nmarks + 1) * sizeof *w->marks);
+    w->marks[w->nmarks++] = w->uncond.n;
+}
+
+static void region_exit(walker *w) {
+    size_t m = w->marks[--w->nmarks];
+    while (w->uncond.n > m) free(w->uncond.v[--w->uncond.n]);
+}
+
+/* `del name` at top level: name is unbound from here on, also after the
+ * enclosing regions end (their marks shift down past the removed slot). */
+static void unbind(walker *w, const char *name) {
+    for (size_t k = 0; k < w->uncond.n; k++) {
+        if (strcmp(w->uncond.v[k], name)) continue;
+        free(w->uncond.v[k]);
+        memmove(&w->uncond.v[k], &w->uncond.v[k + 1], (w->uncond.n - k - 1) * sizeof *w->uncond.v);
+        w->uncond.n--;
+        for (size_t i = 0; i < w->nmarks; i++)
+            if (w->marks[i] > k) w->marks[i]--;
+        return;
+    }
 }
 
 /* ---- scopes ----------------------------------------------------------------------- */
@@ -103,16 +141,46 @@ static int deferred(const walker *w) {
 }
 
 /* A use at top level of a def of this cell: what its body reads happens now. */
-static void use_def(walker *w, an_def *d, int hops) {
-    if (!d || hops > 16) return;
-    for (size_t i = 0; i < d->reads.n; i++) {
-        const char *r = d->reads.v[i];
-        if (!strvec_contains(&w->uncond, r)) add_unique(&w->out->reads, r);
-        an_def *inner = strcmp(r, d->name) ? find_def(w->out, r) : NULL;
-        if (inner) use_def(w, inner, hops + 1);
+/* A top-level def is used: the cell reads what it reads (transitively,
+ * through the other defs of this cell it reads), and writes and mutates
+ * what it does. Each def is visited once per use: a worklist with a
+ * visited set, so mutually recursive defs cost linear time, not the
+ * exponential walk of following every path. */
+static void use_def(walker *w, const char *name) {
+    an_cell *c = w->out;
+    size_t *work = NULL, nwork = 0, cap = 0;
+    strvec seen = {0};
+    const char *next = name;
+    for (;;) {
+        /* every def of that name: one may be under `if`, another under
+         * `else`, and either may be the one that runs */
+        if (next && !strvec_contains(&seen, next)) {
+            strvec_push(&seen, next);
+            for (size_t k = 0; k < c->ndefs; k++) {
+                if (strcmp(c->defs[k].name, next)) continue;
+                if (nwork == cap) work = xrealloc(work, (cap = cap ? 2 * cap : 8) * sizeof *work);
+                work[nwork++] = k;
+            }
+        }
+        if (!nwork) break;
+        an_def *x = &c->defs[work[--nwork]];
+        for (size_t i = 0; i < x->writes.n; i++) add_unique(&c->writes, x->writes.v[i]);
+        for (size_t i = 0; i < x->mutates.n; i++) add_unique(&c->mutates, x->mutates.v[i]);
+        next = NULL;
+        for (size_t i = 0; i < x->reads.n; i++) {
+            const char *r = x->reads.v[i];
+            if (!strvec_contains(&w->uncond, r)) add_unique(&c->reads, r);
+            if (strvec_contains(&seen, r)) continue;
+            strvec_push(&seen, r);
+            for (size_t k = 0; k < c->ndefs; k++) {
+                if (strcmp(c->defs[k].name, r)) continue;
+                if (nwork == cap) work = xrealloc(work, (cap = cap ? 2 * cap : 8) * sizeof *work);
+                work[nwork++] = k;
+            }
+        }
     }
-    for (size_t i = 0; i < d->writes.n; i++) add_unique(&w->out->writes, d->writes.v[i]);
-    for (size_t i = 0; i < d->mutates.n; i++) add_unique(&w->out->mutates, d->mutates.v[i]);
+    free(work);
+    strvec_free(&seen);
 }
 
 /* A name is loaded. */
@@ -128,7 +196,7 @@ static void load(walker *w, const char *name) {
         return;
     }
     if (!strvec_contains(&w->uncond, name)) add_unique(&w->out->reads, name);
-    use_def(w, find_def(w->out, name), 0);
+    use_def(w, name);
 }
 
 /* A name is bound in the current scope. */
@@ -144,7 +212,7 @@ static void bind(walker *w, const char *name) {
         return;
     }
     add_unique(&w->out->writes, name);
-    if (!w->cond) add_unique(&w->uncond, name);
+    add_unique(&w->uncond, name);
 }
 
 /* The root name of x.a.b / x[i][j] / x.f(), or NULL. */
@@ -152,13 +220,37 @@ static char *root_name(walker *w, TSNode n) {
     while (is(n, "attribute") || is(n, "subscript") || is(n, "call")) {
         if (is(n, "attribute")) n = field(n, "object");
         else if (is(n, "subscript")) n = field(n, "value");
+        else if (is(field(n, "function"), "identifier")) return NULL; /* f().x = v: f is not changed */
         else n = field(n, "function");
     }
     return is(n, "identifier") ? text(w, n) : NULL;
 }
 
 /* x is changed in place (x.a = v, x[k] = v, x.append(v)...). */
+/* Process-wide state that every later cell sees (kernel.py carries it
+ * between isolated kernels as the __floe_state__ pseudo-artifact): a cell
+ * that changes it is open-world, a barrier later cells start after. */
+static const char *const state_objects[] = {"os.environ", "sys.path", "sys.modules", "pd.options",
+                                            "pandas.options", "rcParams", "plt.rcParams", "mpl.rcParams",
+                                            "matplotlib.rcParams", NULL};
+static const char *const state_calls[] = {"set_option", "reset_option", "set_printoptions", "filterwarnings",
+                                          "simplefilter", "resetwarnings", "setrecursionlimit", "putenv",
+                                          "unsetenv", "seterr", "rcdefaults", "chdir", NULL};
+
+static void state_object(walker *w, TSNode obj) {
+    char *t = text(w, obj);
+    for (size_t i = 0; state_objects[i]; i++) {
+        size_t n = strlen(state_objects[i]);
+        if (!strncmp(t, state_objects[i], n) && (t[n] == 0 || t[n] == '.' || t[n] == '[')) {
+            strvec_push_owned(&w->out->open_world, xasprintf("changes process state (%s)", state_objects[i]));
+            break;
+        }
+    }
+    free(t);
+}
+
 static void mutate(walker *w, TSNode obj) {
+    state_object(w, obj);
     char *name = root_name(w, obj);
     if (!name) return;
     int global = 1;
@@ -224,8 +316,15 @@ static void collect(walker *w, TSNode n, scope *s, int depth) {
     for (uint32_t i = 0; i < c; i++) collect(w, ts_node_named_child(n, i), s, depth + 1);
 }
 
+static void collect_targets_node(walker *w, TSNode n, scope *s);
+
 static void collect_targets(walker *w, TSNode n, scope *s) {
-    if (ts_node_is_null(n)) return;
+    if (ts_node_is_null(n) || !enter(w)) return;
+    collect_targets_node(w, n, s);
+    leave(w);
+}
+
+static void collect_targets_node(walker *w, TSNode n, scope *s) {
     if (is(n, "identifier")) {
         char *name = text(w, n);
         if (!strvec_contains(&s->globals, name)) add_unique(&s->locals, name);
@@ -245,6 +344,8 @@ static void add_params(walker *w, TSNode params, scope *s) {
         if (is(p, "default_parameter") || is(p, "typed_default_parameter")) name = field(p, "name");
         else if (is(p, "typed_parameter") || is(p, "list_splat_pattern") || is(p, "dictionary_splat_pattern"))
             name = ts_node_named_child(p, 0);
+        /* `*args: T`, `**kw: T`: a typed parameter around a splat */
+        if (is(name, "list_splat_pattern") || is(name, "dictionary_splat_pattern")) name = ts_node_named_child(name, 0);
         if (is(name, "identifier")) strvec_push_owned(&s->locals, text(w, name));
     }
 }
@@ -311,12 +412,20 @@ static void walk_class(walker *w, TSNode n) {
     free(cname);
 }
 
+/* Is a lambda here top-level code (only comprehensions and other top-level
+ * lambdas around it)? In a def or class body it is deferred like a def. */
+static int eager_lambda(const walker *w) {
+    for (scope *s = w->sc; s; s = s->parent)
+        if (s->kind != SC_COMP) return 0;
+    return 1;
+}
+
 static void walk_lambda(walker *w, TSNode n) {
     TSNode params = field(n, "parameters");
     if (!ts_node_is_null(params)) walk_param_exprs(w, params);
     /* a lambda at top level is usually called right away (key=, map...):
      * its free names count as reads of the cell */
-    scope *s = push_scope(w, w->sc ? SC_LAMBDA : SC_COMP);
+    scope *s = push_scope(w, eager_lambda(w) ? SC_COMP : SC_LAMBDA);
     if (!ts_node_is_null(params)) add_params(w, params, s);
     walk(w, field(n, "body"));
     pop_scope(w);
@@ -404,12 +513,7 @@ static void walk_delete(walker *w, TSNode n) {
             if (!w->sc) {
                 if (!strvec_contains(&w->uncond, name)) add_unique(&w->out->reads, name);
                 add_unique(&w->out->deletes, name);
-                for (size_t k = 0; k < w->uncond.n; k++)
-                    if (!strcmp(w->uncond.v[k], name)) {
-                        free(w->uncond.v[k]);
-                        w->uncond.v[k] = w->uncond.v[--w->uncond.n];
-                        break;
-                    }
+                unbind(w, name);
             } else if (strvec_contains(&w->sc->globals, name) && w->def) {
                 add_unique(&w->def->writes, name);
             }
@@ -437,8 +541,22 @@ static void walk_call(walker *w, TSNode n) {
     }
     if (!is(fn, "attribute")) return;
     char *meth = text(w, field(fn, "attribute"));
-    /* the working directory is state every later cell sees */
-    if (!strcmp(meth, "chdir")) add_unique(&w->out->open_world, "changes the working directory");
+    /* the working directory, options of numpy/pandas/warnings... */
+    int state = 0;
+    for (size_t i = 0; state_calls[i]; i++) state |= !strcmp(meth, state_calls[i]);
+    if (!strcmp(meth, "use") || !strcmp(meth, "rc")) { /* plt.style.use(...), plt.rc(...) */
+        char *o = text(w, field(fn, "object"));
+        size_t on = strlen(o);
+        state = !strcmp(meth, "use") ? on >= 5 && !strcmp(o + on - 5, "style")
+                                     : !strcmp(o, "plt") || !strcmp(o, "mpl") || !strcmp(o, "matplotlib");
+        free(o);
+    }
+    if (state) {
+        char *r = !strcmp(meth, "chdir") ? xstrdup("changes the working directory")
+                                         : xasprintf("changes process state (%s())", meth);
+        add_unique(&w->out->open_world, r);
+        free(r);
+    }
     int mut = 0;
     for (size_t i = 0; mutators[i]; i++) mut |= !strcmp(meth, mutators[i]);
     free(meth);
@@ -456,8 +574,15 @@ static void walk_call(walker *w, TSNode n) {
 }
 
 /* Captures of a match pattern bind; dotted names with a dot are loads. */
+static void walk_pattern_node(walker *w, TSNode n);
+
 static void walk_pattern(walker *w, TSNode n) {
-    if (ts_node_is_null(n)) return;
+    if (ts_node_is_null(n) || !enter(w)) return;
+    walk_pattern_node(w, n);
+    leave(w);
+}
+
+static void walk_pattern_node(walker *w, TSNode n) {
     if (is(n, "dotted_name")) {
         if (ts_node_named_child_count(n) == 1) {
             char *name = text(w, n);
@@ -468,8 +593,9 @@ static void walk_pattern(walker *w, TSNode n) {
         }
         return;
     }
-    if (is(n, "class_pattern")) {
-        walk(w, ts_node_named_child(n, 0));
+    if (is(n, "class_pattern")) { /* `case m.C(...)`: loads m only */
+        TSNode cls = ts_node_named_child(n, 0);
+        walk(w, is(cls, "dotted_name") ? ts_node_named_child(cls, 0) : cls);
         uint32_t c = ts_node_named_child_count(n);
         for (uint32_t i = 1; i < c; i++) walk_pattern(w, ts_node_named_child(n, i));
         return;
@@ -487,9 +613,10 @@ static void walk_pattern(walker *w, TSNode n) {
         }
         return;
     }
-    if (is(n, "as_pattern")) {
+    if (is(n, "as_pattern")) { /* `P as y`: in patterns y is a bare identifier, not an alias field */
         walk_pattern(w, ts_node_named_child(n, 0));
-        bind_target(w, field(n, "alias"));
+        uint32_t c = ts_node_named_child_count(n);
+        for (uint32_t i = 1; i < c; i++) bind_target(w, ts_node_named_child(n, i));
         return;
     }
     if (is(n, "dict_pattern")) {
@@ -510,19 +637,19 @@ static void walk_pattern(walker *w, TSNode n) {
 static void walk_match(walker *w, TSNode n) {
     walk(w, field(n, "subject"));
     TSNode body = field(n, "body");
-    w->cond++;
     uint32_t c = ts_node_named_child_count(body);
     for (uint32_t i = 0; i < c; i++) {
         TSNode cc = ts_node_named_child(body, i);
         if (!is(cc, "case_clause")) continue;
+        region_enter(w); /* captures are seen by the guard and the block */
         uint32_t k = ts_node_named_child_count(cc);
         for (uint32_t j = 0; j < k; j++) {
             TSNode part = ts_node_named_child(cc, j);
             if (is(part, "case_pattern")) walk_pattern(w, part);
             else walk(w, part); /* guard and block */
         }
+        region_exit(w);
     }
-    w->cond--;
 }
 
 /* Targets of with-as and except-as live in as_pattern nodes. */
@@ -534,20 +661,34 @@ static void walk_as_pattern(walker *w, TSNode n) {
 
 static void walk_keyword_argument(walker *w, TSNode n) { walk(w, field(n, "value")); }
 
+/* if/while: the first condition always runs; each block, elif and else is
+ * a region. try: the body and each handler, else and finally is a region
+ * (an exception may cut the body short anywhere). */
 static void walk_conditional(walker *w, TSNode n) {
-    w->cond++;
-    walk_children(w, n);
-    w->cond--;
+    TSNode cond = field(n, "condition");
+    uint32_t c = ts_node_named_child_count(n);
+    for (uint32_t i = 0; i < c; i++) {
+        TSNode k = ts_node_named_child(n, i);
+        if (ts_node_eq(k, cond)) {
+            walk(w, k);
+            continue;
+        }
+        region_enter(w);
+        walk(w, k);
+        region_exit(w);
+    }
 }
 
 static void walk_for(walker *w, TSNode n) {
     walk(w, field(n, "right"));
-    w->cond++;
+    region_enter(w);
     bind_target(w, field(n, "left"));
     walk(w, field(n, "body"));
+    region_exit(w);
     TSNode alt = field(n, "alternative");
+    region_enter(w);
     if (!ts_node_is_null(alt)) walk(w, alt);
-    w->cond--;
+    region_exit(w);
 }
 
 static void walk_identifier(walker *w, TSNode n) {
@@ -559,7 +700,7 @@ static void walk_identifier(walker *w, TSNode n) {
 }
 
 static void bind_target(walker *w, TSNode n) {
-    if (ts_node_is_null(n)) return;
+    if (ts_node_is_null(n) || !enter(w)) return;
     if (is(n, "identifier")) {
         char *name = text(w, n);
         bind(w, name);
@@ -580,15 +721,11 @@ static void bind_target(walker *w, TSNode n) {
         uint32_t c = ts_node_named_child_count(n);
         for (uint32_t i = 0; i < c; i++) bind_target(w, ts_node_named_child(n, i));
     }
+    leave(w);
 }
 
 static void walk(walker *w, TSNode n) {
-    if (ts_node_is_null(n)) return;
-    if (++w->depth > AN_MAX_DEPTH) {
-        w->too_deep = 1;
-        w->depth--;
-        return;
-    }
+    if (ts_node_is_null(n) || !enter(w)) return;
     const char *t = type(n);
     switch (t[0]) {
     case 'i':
@@ -608,7 +745,7 @@ static void walk(walker *w, TSNode n) {
     case 'f':
         if (!strcmp(t, "function_definition")) walk_function(w, n);
         else if (!strcmp(t, "for_statement")) walk_for(w, n);
-        else if (!strcmp(t, "future_import_statement")) break;
+        else if (!strcmp(t, "future_import_statement")) walk_import(w, n, 0); /* binds the feature name */
         else walk_children(w, n);
         break;
     case 'c':
@@ -667,7 +804,7 @@ static void walk(walker *w, TSNode n) {
         if (!strcmp(t, "ERROR")) break;
         walk_children(w, n);
     }
-    w->depth--;
+    leave(w);
 }
 
 /* ---- entry points ------------------------------------------------------------------- */
@@ -697,19 +834,14 @@ static void finish(an_cell *c) {
     }
 }
 
-int an_analyze(const char *src, size_t len, an_cell *out) {
+/* Analyses one cell with parser p (reused between cells: creating a
+ * parser per cell costs more than parsing a small cell). */
+static int analyze_with(TSParser *p, const char *src, size_t len, an_cell *out) {
     memset(out, 0, sizeof *out);
     char *py = an_ipython_to_python(src, len, out);
-    TSParser *p = ts_parser_new();
-    if (!p || !ts_parser_set_language(p, tree_sitter_python())) {
-        free(py);
-        if (p) ts_parser_delete(p);
-        return -22;
-    }
     TSTree *tree = ts_parser_parse_string(p, NULL, py, (uint32_t)strlen(py));
     if (!tree) {
         free(py);
-        ts_parser_delete(p);
         return -12;
     }
     TSNode root = ts_tree_root_node(tree);
@@ -725,11 +857,76 @@ int an_analyze(const char *src, size_t len, an_cell *out) {
     if (w.too_deep) strvec_push(&out->open_world, "nesting deeper than the analyser follows");
     while (w.sc) pop_scope(&w);
     strvec_free(&w.uncond);
+    free(w.marks);
     finish(out);
     ts_tree_delete(tree);
-    ts_parser_delete(p);
     free(py);
     return 0;
+}
+
+static TSParser *new_parser(void) {
+    TSParser *p = ts_parser_new();
+    if (p && !ts_parser_set_language(p, tree_sitter_python())) {
+        ts_parser_delete(p);
+        p = NULL;
+    }
+    return p;
+}
+
+int an_analyze(const char *src, size_t len, an_cell *out) {
+    TSParser *p = new_parser();
+    if (!p) {
+        memset(out, 0, sizeof *out);
+        return -22;
+    }
+    int rc = analyze_with(p, src, len, out);
+    ts_parser_delete(p);
+    return rc;
+}
+
+/* ---- many cells, on several threads ----------------------------------------------- */
+
+typedef struct batch {
+    const char *const *srcs;
+    an_cell *outs;
+    size_t n;
+    atomic_size_t next; /* the next cell to take */
+    atomic_int failed;
+} batch;
+
+static void *analyze_worker(void *arg) {
+    batch *bt = arg;
+    TSParser *p = new_parser();
+    for (;;) {
+        size_t k = atomic_fetch_add(&bt->next, 1);
+        if (k >= bt->n) break;
+        int rc = p ? analyze_with(p, bt->srcs[k], strlen(bt->srcs[k]), &bt->outs[k]) : -22;
+        if (rc < 0) {
+            if (!p) memset(&bt->outs[k], 0, sizeof bt->outs[k]);
+            strvec_push(&bt->outs[k].open_world, "analysis failed");
+            atomic_store(&bt->failed, 1);
+        }
+    }
+    if (p) ts_parser_delete(p);
+    return NULL;
+}
+
+int an_analyze_many(const char *const *srcs, size_t n, an_cell *outs, int threads) {
+    batch bt = {.srcs = srcs, .outs = outs, .n = n};
+    atomic_init(&bt.next, 0);
+    atomic_init(&bt.failed, 0);
+    /* threads pay off only for many cells; each takes cells one at a time */
+    if (threads > 1 && n / 32 < (size_t)threads) threads = (int)(n / 32);
+    if (threads > AN_MAX_THREADS) threads = AN_MAX_THREADS;
+    pthread_t tid[AN_MAX_THREADS];
+    int started = 0;
+    for (int i = 1; i < threads; i++) {
+        if (pthread_create(&tid[started], NULL, analyze_worker, &bt) != 0) break;
+        started++;
+    }
+    analyze_worker(&bt); /* the calling thread works too */
+    for (int i = 0; i < started; i++) pthread_join(tid[i], NULL);
+    return atomic_load(&bt.failed) ? -1 : 0;
 }
 
 void an_cell_free(an_cell *c) {

@@ -39,6 +39,13 @@ typedef struct an_cell {
 int an_analyze(const char *src, size_t len, an_cell *out);
 void an_cell_free(an_cell *c);
 
+/* Analyses n cells into outs[0..n), on up to `threads` threads (the
+ * caller's included; small notebooks use one). A cell whose analysis
+ * failed gets the open-world reason "analysis failed"; returns -1 if any
+ * did, else 0. */
+#define AN_MAX_THREADS 8
+int an_analyze_many(const char *const *srcs, size_t n, an_cell *outs, int threads);
+
 /* Cell i reads `names` from cell `from` (from < to). */
 typedef struct an_edge { size_t from, to; strvec names; } an_edge;
 

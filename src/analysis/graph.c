@@ -2,6 +2,7 @@
  * most recent preceding writer in notebook order (and the cells that
  * mutated the name since), following functions defined in earlier cells.
  * Builtins a cell uses are not reads unless some earlier cell rebinds them. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,22 +33,91 @@ static const char *const builtins[] = {
     "UnicodeEncodeError", "UnicodeError", "UnicodeTranslateError", "UnicodeWarning", "UserWarning",
     "ValueError", "Warning", "ZeroDivisionError", "display", "get_ipython", NULL};
 
+/* ---- a name -> cells index: open addressing, FNV-1a ------------------------------ */
+
+/* For each name, the ascending list of cells that bind it. Keys point into
+ * the cells' own string vectors (not copied). */
+typedef struct nslot { const char *name; size_t *cells, n, cap; } nslot;
+typedef struct nindex { nslot *slots; size_t cap, used; } nindex;
+
+static uint64_t fnv1a(const char *s) {
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static nslot *nindex_slot(nindex *ix, const char *name, int create) {
+    if (create && (ix->used + 1) * 2 > ix->cap) {
+        nindex old = *ix;
+        ix->cap = old.cap ? old.cap * 2 : 64;
+        ix->slots = xcalloc(ix->cap, sizeof *ix->slots);
+        ix->used = 0;
+        for (size_t i = 0; i < old.cap; i++) {
+            if (!old.slots[i].name) continue;
+            nslot *d = nindex_slot(ix, old.slots[i].name, 1);
+            *d = old.slots[i];
+        }
+        free(old.slots);
+    }
+    if (!ix->cap) return NULL;
+    for (size_t i = (size_t)fnv1a(name) & (ix->cap - 1);; i = (i + 1) & (ix->cap - 1)) {
+        nslot *sl = &ix->slots[i];
+        if (!sl->name) {
+            if (!create) return NULL;
+            sl->name = name;
+            ix->used++;
+            return sl;
+        }
+        if (!strcmp(sl->name, name)) return sl;
+    }
+}
+
+/* Records that cell binds name (cells are added in ascending order). */
+static void nindex_add(nindex *ix, const char *name, size_t cell) {
+    nslot *sl = nindex_slot(ix, name, 1);
+    if (sl->n && sl->cells[sl->n - 1] == cell) return;
+    if (sl->n == sl->cap) sl->cells = xrealloc(sl->cells, (sl->cap = sl->cap ? 2 * sl->cap : 4) * sizeof *sl->cells);
+    sl->cells[sl->n++] = cell;
+}
+
+/* The last cell before k that binds name, or -1. */
+static long nindex_last_before(const nindex *ix, const char *name, size_t k) {
+    const nslot *sl = nindex_slot((nindex *)ix, name, 0);
+    if (!sl) return -1;
+    size_t lo = 0, hi = sl->n; /* first index with cells[i] >= k */
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (sl->cells[mid] < k) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo ? (long)sl->cells[lo - 1] : -1;
+}
+
+static void nindex_free(nindex *ix) {
+    for (size_t i = 0; i < ix->cap; i++) free(ix->slots[i].cells);
+    free(ix->slots);
+    memset(ix, 0, sizeof *ix);
+}
+
+static nindex builtin_ix;
+static pthread_once_t builtin_once = PTHREAD_ONCE_INIT;
+
+static void builtin_init(void) {
+    for (size_t i = 0; builtins[i]; i++) nindex_add(&builtin_ix, builtins[i], 0);
+}
+
 int an_is_builtin(const char *name) {
-    for (size_t i = 0; builtins[i]; i++)
-        if (!strcmp(builtins[i], name)) return 1;
-    return 0;
+    pthread_once(&builtin_once, builtin_init);
+    return nindex_last_before(&builtin_ix, name, 1) == 0;
 }
 
 static int writes(const an_cell *c, const char *name) {
     return strvec_contains(&c->writes, name) || strvec_contains(&c->deletes, name);
 }
 
-/* The most recent cell before k that binds or deletes name, or -1. */
-static long last_writer(const an_cell *cells, size_t k, const char *name) {
-    for (size_t j = k; j-- > 0;)
-        if (writes(&cells[j], name)) return (long)j;
-    return -1;
-}
+/* The most recent cell before k that binds or deletes name, or -1
+ * (ix: every cell's writes and deletes). */
+static long last_writer(const nindex *ix, size_t k, const char *name) { return nindex_last_before(ix, name, k); }
 
 static long last_open_world(const an_cell *cells, size_t k) {
     for (size_t j = k; j-- > 0;)
@@ -55,37 +125,37 @@ static long last_open_world(const an_cell *cells, size_t k) {
     return -1;
 }
 
-static const an_def *def_of(const an_cell *c, const char *name) {
-    for (size_t i = c->ndefs; i-- > 0;)
-        if (!strcmp(c->defs[i].name, name)) return &c->defs[i];
-    return NULL;
-}
-
 /* Adds what the function `name` (as visible at cell k) reads, writes and
  * mutates when it runs, transitively. */
-static void follow(const an_cell *cells, size_t k, const char *name, strvec *reads, strvec *wr, int hops) {
+static void follow(const an_cell *cells, const nindex *ix, size_t k, const char *name, strvec *reads, strvec *wr,
+                   int hops) {
     if (hops > 32) return;
-    long j = last_writer(cells, k, name);
+    long j = last_writer(ix, k, name);
     if (j < 0) return;
-    const an_def *d = def_of(&cells[j], name);
-    if (!d) return;
-    for (size_t i = 0; i < d->writes.n; i++) strvec_push(wr, d->writes.v[i]);
-    for (size_t i = 0; i < d->mutates.n; i++) strvec_push(wr, d->mutates.v[i]);
-    for (size_t i = 0; i < d->reads.n; i++) {
-        if (strvec_contains(reads, d->reads.v[i])) continue;
-        strvec_push(reads, d->reads.v[i]);
-        follow(cells, k, d->reads.v[i], reads, wr, hops + 1);
+    /* every def of that name in the cell: one may be under `if`, another
+     * under `else`, and either may be the one that ran */
+    const an_cell *c = &cells[j];
+    for (size_t di = 0; di < c->ndefs; di++) {
+        const an_def *d = &c->defs[di];
+        if (strcmp(d->name, name)) continue;
+        for (size_t i = 0; i < d->writes.n; i++) strvec_push(wr, d->writes.v[i]);
+        for (size_t i = 0; i < d->mutates.n; i++) strvec_push(wr, d->mutates.v[i]);
+        for (size_t i = 0; i < d->reads.n; i++) {
+            if (strvec_contains(reads, d->reads.v[i])) continue;
+            strvec_push(reads, d->reads.v[i]);
+            follow(cells, ix, k, d->reads.v[i], reads, wr, hops + 1);
+        }
     }
 }
 
-static void effective(const an_cell *cells, size_t k, strvec *reads, strvec *wr) {
+static void effective(const an_cell *cells, const nindex *ix, size_t k, strvec *reads, strvec *wr) {
     const an_cell *c = &cells[k];
     for (size_t i = 0; i < c->reads.n; i++) strvec_push(reads, c->reads.v[i]);
-    for (size_t i = 0; i < c->reads.n; i++) follow(cells, k, c->reads.v[i], reads, wr, 0);
+    for (size_t i = 0; i < c->reads.n; i++) follow(cells, ix, k, c->reads.v[i], reads, wr, 0);
     /* builtins are reads only if an earlier cell rebinds them */
     size_t out = 0;
     for (size_t i = 0; i < reads->n; i++) {
-        if (an_is_builtin(reads->v[i]) && last_writer(cells, k, reads->v[i]) < 0) free(reads->v[i]);
+        if (an_is_builtin(reads->v[i]) && last_writer(ix, k, reads->v[i]) < 0) free(reads->v[i]);
         else reads->v[out++] = reads->v[i];
     }
     reads->n = out;
@@ -123,20 +193,34 @@ int an_build_graph(const an_cell *cells, size_t n, an_graph *g) {
     g->ncells = n;
     g->eff_reads = xcalloc(n ? n : 1, sizeof *g->eff_reads);
     g->eff_writes = xcalloc(n ? n : 1, sizeof *g->eff_writes);
+    /* wix: cells binding or deleting each name; eix: cells whose effective
+     * writes (incl. mutations and calls) touch it, filled as we go */
+    nindex wix = {0}, eix = {0};
     for (size_t k = 0; k < n; k++) {
-        effective(cells, k, &g->eff_reads[k], &g->eff_writes[k]);
+        for (size_t i = 0; i < cells[k].writes.n; i++) nindex_add(&wix, cells[k].writes.v[i], k);
+        for (size_t i = 0; i < cells[k].deletes.n; i++) nindex_add(&wix, cells[k].deletes.v[i], k);
+    }
+    for (size_t k = 0; k < n; k++) {
+        effective(cells, &wix, k, &g->eff_reads[k], &g->eff_writes[k]);
         for (size_t i = 0; i < g->eff_reads[k].n; i++) {
             const char *name = g->eff_reads[k].v[i];
-            long w = last_writer(cells, k, name);
+            long w = last_writer(&wix, k, name);
             if (w >= 0) add_edge(g, (size_t)w, k, name);
-            for (size_t j = w < 0 ? 0 : (size_t)w + 1; j < k; j++)
-                if (strvec_contains(&g->eff_writes[j], name) && !writes(&cells[j], name)) add_edge(g, j, k, name);
+            /* cells after w that mutate it (or call what does) */
+            const nslot *sl = nindex_slot(&eix, name, 0);
+            for (size_t m = 0; sl && m < sl->n; m++) {
+                size_t j = sl->cells[m];
+                if ((long)j > w && !writes(&cells[j], name)) add_edge(g, j, k, name);
+            }
         }
+        for (size_t i = 0; i < g->eff_writes[k].n; i++) nindex_add(&eix, g->eff_writes[k].v[i], k);
         long ow = last_open_world(cells, k);
         if (ow >= 0) add_edge(g, (size_t)ow, k, "*");
         if (cells[k].open_world.n)
             for (size_t j = ow < 0 ? 0 : (size_t)ow + 1; j < k; j++) add_edge(g, j, k, "*");
     }
+    nindex_free(&wix);
+    nindex_free(&eix);
     for (size_t i = 0; i < g->nedges; i++) strvec_sort_unique(&g->edges[i].names);
     if (g->nedges > 1) qsort(g->edges, g->nedges, sizeof *g->edges, cmp_edge);
     return 0;

@@ -19,7 +19,8 @@ static const char *const text_cell_magics[] = {"bash", "sh", "script", "writefil
                                                  "ruby", "sx", "system", "!", "ipython_display", NULL};
 static const char *const ns_line_magics[] = {"run", "store", "load", "reset", "reset_selective", "pylab",
                                                "macro", "aimport", "autoreload", "load_ext", "xdel",
-                                               "recall", "rerun", "cd", "pushd", "popd", "bookmark", NULL};
+                                               "recall", "rerun", "cd", "pushd", "popd", "bookmark", "env", "set_env",
+                                               "config", NULL};
 
 static int in_list(const char *const *list, const char *w, size_t n) {
     for (size_t i = 0; list[i]; i++)
@@ -40,7 +41,7 @@ static void open_world(an_cell *out, const char *what, const char *name, size_t 
 }
 
 /* Rewrites one line of IPython syntax into Python; appends to b. */
-static void line_magic(buf *b, const char *line, size_t len, an_cell *out) {
+static void line_magic(buf *b, const char *line, size_t len, size_t code, an_cell *out) {
     size_t ind = 0;
     while (ind < len && (line[ind] == ' ' || line[ind] == '\t')) ind++;
     const char *p = line + ind;
@@ -92,8 +93,10 @@ static void line_magic(buf *b, const char *line, size_t len, an_cell *out) {
         buf_puts(b, "pass");
         return;
     }
-    /* help syntax: x?, x??, ?x, ??x */
-    if (rest && (p[0] == '?' || (p[rest - 1] == '?' && !memchr(p, '#', rest)))) {
+    /* help syntax: x?, x??, ?x, ??x (a `?` in a comment is not help) */
+    size_t cr = code > ind ? code - ind : 0;
+    while (cr && (p[cr - 1] == ' ' || p[cr - 1] == '\t' || p[cr - 1] == '\r')) cr--;
+    if (rest && (p[0] == '?' || (cr && p[cr - 1] == '?'))) {
         buf_append(b, line, ind);
         buf_puts(b, "pass");
         return;
@@ -137,6 +140,61 @@ static size_t cell_magic(const char *src, size_t len, an_cell *out, int *python,
     return end;
 }
 
+/* Python's lexical state between physical lines: open brackets, an open
+ * string (quote char, triple or not) and a trailing backslash. IPython
+ * only recognises its syntax at the start of a logical line, so a `%` or
+ * `!` that continues an expression inside brackets, or a line inside a
+ * string, is Python and left alone. */
+typedef struct lexstate {
+    int depth;      /* open ( [ { */
+    char quote;     /* open string's quote, or 0 */
+    int triple;     /* the open string is triple-quoted */
+    int backslash;  /* the line ended with a continuation backslash */
+} lexstate;
+
+static int logical_start(const lexstate *st) { return !st->depth && !st->quote && !st->backslash; }
+
+/* Advances st over one physical line; returns the length of the line
+ * before a comment (the code part). */
+static size_t lex_line(lexstate *st, const char *line, size_t ll) {
+    size_t code = ll;
+    st->backslash = 0;
+    for (size_t k = 0; k < ll; k++) {
+        char c = line[k];
+        if (st->quote) {
+            if (c == '\\') {
+                k++; /* an escaped char never closes the string */
+            } else if (c == st->quote) {
+                if (!st->triple) st->quote = 0;
+                else if (k + 2 < ll && line[k + 1] == c && line[k + 2] == c) {
+                    st->quote = 0;
+                    k += 2;
+                }
+            }
+            continue;
+        }
+        if (c == '#') {
+            code = k;
+            break;
+        }
+        if (c == '"' || c == '\'') {
+            st->quote = c;
+            st->triple = k + 2 < ll && line[k + 1] == c && line[k + 2] == c;
+            if (st->triple) k += 2;
+        } else if (c == '(' || c == '[' || c == '{') {
+            st->depth++;
+        } else if ((c == ')' || c == ']' || c == '}') && st->depth > 0) {
+            st->depth--;
+        } else if (c == '\\' && k + 1 == ll) {
+            st->backslash = 1;
+        }
+    }
+    /* a single-quoted string cannot span lines (unless continued) */
+    if (st->quote && !st->triple && !(ll && line[ll - 1] == '\\')) st->quote = 0;
+    if (st->quote && !st->triple) st->backslash = 1;
+    return code;
+}
+
 char *an_ipython_to_python(const char *src, size_t len, an_cell *out) {
     buf b;
     buf_init(&b);
@@ -148,18 +206,15 @@ char *an_ipython_to_python(const char *src, size_t len, an_cell *out) {
             if (src[k] == '\n') buf_putc(&b, '\n');
         return buf_steal(&b);
     }
-    int in_string = 0; /* inside a triple-quoted string: leave lines alone */
+    lexstate st = {0};
     while (pos < len) {
         const char *line = src + pos;
         const char *nl = memchr(line, '\n', len - pos);
         size_t ll = nl ? (size_t)(nl - line) : len - pos;
-        if (in_string) buf_append(&b, line, ll);
-        else line_magic(&b, line, ll, out);
-        for (size_t k = 0; k + 2 < ll; k++)
-            if ((line[k] == '"' || line[k] == '\'') && line[k + 1] == line[k] && line[k + 2] == line[k]) {
-                in_string = !in_string;
-                k += 2;
-            }
+        int start = logical_start(&st);
+        size_t code = lex_line(&st, line, ll);
+        if (start) line_magic(&b, line, ll, code, out);
+        else buf_append(&b, line, ll);
         if (nl) buf_putc(&b, '\n');
         pos += ll + (nl ? 1 : 0);
     }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "analysis/analysis.h"
 #include "cli/cli.h"
@@ -114,10 +115,10 @@ int cmd_deps(int argc, char **argv) {
     }
     size_t nc = nb_ncode(n);
     an_cell *cells = xcalloc(nc ? nc : 1, sizeof *cells);
-    for (size_t k = 0; k < nc; k++) {
-        const char *s = nb_cell_source(n, nb_code_cell(n, k));
-        an_analyze(s, strlen(s), &cells[k]);
-    }
+    const char **srcs = xcalloc(nc ? nc : 1, sizeof *srcs);
+    for (size_t k = 0; k < nc; k++) srcs[k] = nb_cell_source(n, nb_code_cell(n, k));
+    an_analyze_many(srcs, nc, cells, (int)sysconf(_SC_NPROCESSORS_ONLN));
+    free(srcs);
     an_graph g;
     an_build_graph(cells, nc, &g);
     if (!strcmp(format, "json")) {

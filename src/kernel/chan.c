@@ -34,7 +34,7 @@ static void drain(chan *c) {
         }
         if (c->in.len - off - 4 < n) break;
         json_error_t je;
-        json_t *msg = json_loadb((const char *)p + 4, n, 0, &je);
+        json_t *msg = json_loadb((const char *)p + 4, n, JSON_ALLOW_NUL, &je); /* print("a\\0b") is legal output */
         off += 4 + n;
         if (!msg) {
             c->closed = 1;

@@ -240,22 +240,25 @@ int nb_cell_has_tag(const nb *n, size_t i, const char *tag) {
 /* Length of the line break at p (0 if none), with Python's str.splitlines
  * rules, which nbformat uses when it writes a notebook: \n, \r, \r\n, \v,
  * \f, \x1c-\x1e, U+0085, U+2028, U+2029. */
-static size_t line_break(const unsigned char *p) {
+/* The length of the line break at p (end: one past the text), or 0. */
+static size_t line_break(const unsigned char *p, const unsigned char *end) {
+    size_t left = (size_t)(end - p);
     switch (p[0]) {
-    case '\r': return p[1] == '\n' ? 2 : 1;
+    case '\r': return left > 1 && p[1] == '\n' ? 2 : 1;
     case '\n': case '\v': case '\f': case 0x1c: case 0x1d: case 0x1e: return 1;
-    case 0xc2: return p[1] == 0x85 ? 2 : 0;
-    case 0xe2: return p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9) ? 3 : 0;
+    case 0xc2: return left > 1 && p[1] == 0x85 ? 2 : 0;
+    case 0xe2: return left > 2 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9) ? 3 : 0;
     default: return 0;
     }
 }
 
-/* Splits text into Jupyter's list-of-lines form (each line keeps its end). */
-json_t *nb_split_lines(const char *s) {
+/* Splits text into Jupyter's list-of-lines form (each line keeps its end).
+ * The text may hold NUL bytes (print('a\\0b') is legal output). */
+json_t *nb_split_linesn(const char *s, size_t n) {
     json_t *a = json_array();
-    const unsigned char *p = (const unsigned char *)s, *start = p;
-    while (*p) {
-        size_t br = line_break(p);
+    const unsigned char *p = (const unsigned char *)s, *start = p, *end = p + n;
+    while (p < end) {
+        size_t br = line_break(p, end);
         if (!br) { p++; continue; }
         p += br;
         json_array_append_new(a, json_stringn((const char *)start, (size_t)(p - start)));
@@ -265,6 +268,8 @@ json_t *nb_split_lines(const char *s) {
     return a;
 }
 
+json_t *nb_split_lines(const char *s) { return nb_split_linesn(s, strlen(s)); }
+
 /* nbformat writes multi-line text of outputs as lists of lines: stream
  * text, and text/x, application/javascript and image/svg+xml in mime
  * bundles. Doing the same keeps floe's files identical to Jupyter's. */
@@ -273,7 +278,7 @@ static void split_output_text(json_t *outputs) {
     json_t *o;
     json_array_foreach(outputs, i, o) {
         json_t *t = json_object_get(o, "text");
-        if (json_is_string(t)) json_object_set_new(o, "text", nb_split_lines(json_string_value(t)));
+        if (json_is_string(t)) json_object_set_new(o, "text", nb_split_linesn(json_string_value(t), json_string_length(t)));
         json_t *data = json_object_get(o, "data");
         const char *mime;
         json_t *v;
@@ -281,7 +286,7 @@ static void split_output_text(json_t *outputs) {
             if (!json_is_string(v)) continue;
             if (!strncmp(mime, "text/", 5) || !strcmp(mime, "application/javascript") ||
                 !strcmp(mime, "image/svg+xml"))
-                json_object_set_new(data, mime, nb_split_lines(json_string_value(v)));
+                json_object_set_new(data, mime, nb_split_linesn(json_string_value(v), json_string_length(v)));
         }
     }
 }

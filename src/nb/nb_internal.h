@@ -18,5 +18,6 @@ struct nb {
 int nb_py_parse(const char *name, const char *data, size_t len, json_t **root, char *err, size_t errlen);
 /* Jupyter's list-of-lines form of a string (new reference). */
 json_t *nb_split_lines(const char *s);
+json_t *nb_split_linesn(const char *s, size_t n);
 
 #endif

@@ -163,7 +163,7 @@ int cache_lookup(cache *c, const char *skey, cache_match_fn match, void *ud, jso
     sqlite3_bind_text(st, 1, skey, -1, SQLITE_STATIC);
     sqlite3_int64 hit = 0;
     while (sqlite3_step(st) == SQLITE_ROW) {
-        json_t *body = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
+        json_t *body = json_loads((const char *)sqlite3_column_text(st, 1), JSON_ALLOW_NUL, NULL);
         if (body && match(body, ud)) {
             hit = sqlite3_column_int64(st, 0);
             *entry = body;
@@ -300,7 +300,7 @@ static void referenced(cache *c, strvec *out) {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(c->db, "SELECT body FROM entries", -1, &st, NULL) != SQLITE_OK) return;
     while (sqlite3_step(st) == SQLITE_ROW) {
-        json_t *body = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
+        json_t *body = json_loads((const char *)sqlite3_column_text(st, 0), JSON_ALLOW_NUL, NULL);
         size_t i;
         json_t *art;
         json_array_foreach(json_object_get(body, "exports"), i, art) {

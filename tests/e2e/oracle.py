@@ -6,10 +6,14 @@ and the flags>.ipynb, so a rerun of the suite does not start Jupyter again.
 
 Normalisation removes only what is legitimately different between two runs
 of the same notebook: memory addresses (0x7f...), timings printed by %time,
-the split of one cell's stream text into chunks (merged), the PNG bytes of
-figures are kept (matplotlib's Agg output is deterministic), execution
-metadata timestamps (dropped), and the traceback frame of a cell's own
-file name (`Cell In[3], line 2` is kept: both number cells the same)."""
+the pid in ipykernel's per-cell file name (/tmp/ipykernel_<pid>/<hash>.py,
+named by warnings), ANSI colour codes in tracebacks, and the split of a
+cell's stream text into chunks (consecutive same-name streams are merged).
+Everything else is compared exactly: execution counts, output types and
+order, mime bundles, output metadata (retina image sizes), and image bytes
+(matplotlib's Agg output is deterministic; shown as a digest so a
+difference stays readable). `Cell In[3], line 2` frames are kept: both
+number cells the same."""
 import copy
 import hashlib
 import json
@@ -24,6 +28,9 @@ _ADDR = re.compile(r"0x[0-9a-fA-F]{6,}")
 _TIMES = [
     (re.compile(r"CPU times: .*"), "CPU times: <t>"),
     (re.compile(r"Wall time: .*"), "Wall time: <t>"),
+    # ipykernel compiles each cell to /tmp/ipykernel_<pid>/<hash of source>.py
+    # (warnings name it); the hash is deterministic, the pid is not
+    (re.compile(r"ipykernel_\d+/"), "ipykernel_<pid>/"),
 ]
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -66,6 +73,17 @@ def _clean(s):
     return s
 
 
+def _mime(kind, v):
+    """Text kept (cleaned); images compared exactly but shown as a digest
+    so a difference stays readable; JSON as canonical text."""
+    if not isinstance(v, (str, list)):
+        return json.dumps(v, sort_keys=True)
+    v = _text(v)
+    if kind.startswith("image/") and kind != "image/svg+xml":
+        return "<%s %d bytes sha256 %s>" % (kind, len(v), hashlib.sha256(v.strip().encode()).hexdigest()[:16])
+    return _clean(v)
+
+
 def normalise(nb):
     """Per code cell: (execution_count, [normalised outputs])."""
     cells = []
@@ -82,9 +100,9 @@ def normalise(nb):
                 else:
                     outs.append(("stream", o["name"], text))
             elif t in ("execute_result", "display_data"):
-                data = {k: _clean(_text(v)) if isinstance(v, (str, list)) else json.dumps(v, sort_keys=True)
-                        for k, v in o.get("data", {}).items()}
-                outs.append((t, o.get("execution_count"), json.dumps(data, sort_keys=True)))
+                data = {k: _mime(k, v) for k, v in o.get("data", {}).items()}
+                outs.append((t, o.get("execution_count"), json.dumps(data, sort_keys=True),
+                             json.dumps(o.get("metadata", {}), sort_keys=True)))
             elif t == "error":
                 tb = [_clean(_ANSI.sub("", line)) for line in o.get("traceback", [])]
                 outs.append(("error", o["ename"], _clean(o["evalue"]), "\n".join(tb)))
@@ -99,10 +117,11 @@ def diff(want, got):
     """A readable first difference between two normalised notebooks."""
     if len(want) != len(got):
         return "cell count %d != %d" % (len(want), len(got))
-    for i, (w, g) in enumerate(zip(want, got)):
-        if w != g:
-            return "code cell %d:\n  jupyter: %r\n  floe:    %r" % (i, w, g)
-    return None
+    out = ["code cell %d:\n  jupyter: %r\n  floe:    %r" % (i, w, g)
+           for i, (w, g) in enumerate(zip(want, got)) if w != g]
+    if len(out) > 3:
+        out = out[:3] + ["... and %d more cells differ" % (len(out) - 3)]
+    return "\n".join(out) or None
 
 
 if __name__ == "__main__":

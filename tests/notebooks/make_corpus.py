@@ -260,6 +260,171 @@ NOTEBOOKS = {
         "total = 0\n[total := total + v for v in range(4)]\nprint(total)",
         "class C:\n    y = 5\n    z = [y2 for y2 in range(y)]\nprint(C.z)",
     ],
+    # ---- added: more magics, warnings, streams, exits --------------------
+    "magics_who": [
+        "alpha = 1\nbeta = 'b'\ndef gamma():\n    pass",
+        "%who",
+        "del beta\n%who_ls",
+        "%who int",
+        "%whos",
+    ],
+    "warnings_stderr": [
+        "import warnings\nwarnings.warn('careful now')",
+        "def f():\n    warnings.warn('from f', DeprecationWarning)\nf()",
+        "import numpy as np\nnp.array([1.0]) / 0",
+    ],
+    "streams_control_chars": [
+        "for i in range(3):\n    print('\\rprogress %d' % i, end='')\nprint()",
+        "print('abc\\bd')",
+        "import sys\nsys.stdout.write('partial')\nsys.stdout.flush()\nprint(' rest')",
+        "print('tab\\tsep', 'nul\\x00byte', 'bell\\x07')",
+    ],
+    "clear_output_cross": [
+        "from IPython.display import clear_output, display, update_display\nprint('a')\nclear_output(wait=True)",
+        "print('next cell')",
+        "display('x', display_id='keep')\nclear_output()",
+        "update_display('y', display_id='keep')\nprint('updated')",
+        "display('z', display_id='other')\nprint('between')\nupdate_display('z2', display_id='other')",
+    ],
+    "sys_exit_tagged": [
+        "print('start')",
+        (["raises-exception"], "import sys\nsys.exit(3)"),
+        "print('after exit')",
+    ],
+    "err_chained": [
+        "class AppError(Exception):\n    pass",
+        "try:\n    {}['missing']\nexcept KeyError as e:\n    raise AppError('wrapped') from e",
+        "print('never')",
+    ],
+    "repr_error": [
+        "class Bad:\n    def _repr_html_(self):\n        raise RuntimeError('repr boom')\n    def __repr__(self):\n"
+        "        return 'Bad()'\nBad()",
+        "print('next')",
+    ],
+    # ---- added adversarial ------------------------------------------------
+    "adv_open_file": [
+        "import os\nimport tempfile\nfh = tempfile.NamedTemporaryFile('w+', delete=False)\n"
+        "fh.write('line1\\nline2\\n')\nfh.flush()\nfh.seek(0)\nprint(fh.readline(), end='')",
+        "print(fh.readline(), end='')",
+        "fh.close()\nos.remove(fh.name)\nprint(fh.closed)",
+    ],
+    "adv_aliasing": [
+        "a = [1]\nb = a\nnested = {'x': a}",
+        "a.append(2)",
+        "print(b, nested, b is a, nested['x'] is a)",
+        "b += [3]",
+        "print(a)",
+        "import numpy as np\narr = np.arange(6)\nview = arr[2:4]",
+        "view[:] = -1",
+        "print(arr)",
+    ],
+    "adv_default_arg": [
+        "def collect(x, acc=[]):\n    acc.append(x)\n    return acc",
+        "collect(1)",
+        "collect(2)",
+        "print(collect.__defaults__)",
+    ],
+    "adv_lru_cache": [
+        "from functools import lru_cache\n@lru_cache(maxsize=None)\ndef slow(x):\n    print('computing', x)\n"
+        "    return x * 2",
+        "print(slow(1))",
+        "print(slow(1))",
+        "print(slow.cache_info())",
+    ],
+    "adv_global_stmt": [
+        "counter = 0\ndef bump(n=1):\n    global counter\n    counter += n",
+        "bump()",
+        "bump(5)",
+        "print(counter)",
+        "def reset():\n    global counter, fresh\n    counter = 0\n    fresh = 'new global'",
+        "reset()\nprint(counter, fresh)",
+        "print(fresh)",
+    ],
+    "adv_closure_nonlocal": [
+        "def make_counter():\n    n = 0\n    def inc():\n        nonlocal n\n        n += 1\n        return n\n"
+        "    return inc\ntick = make_counter()",
+        "tick()",
+        "tick()",
+        "tock = tick\nprint(tock(), tick())",
+        "print(tick.__closure__[0].cell_contents)",
+    ],
+    "adv_class_state": [
+        "class Account:\n    rate = 0.1\n    count = 0\n    def __init__(self, bal):\n        self.bal = bal\n"
+        "        Account.count += 1",
+        "acct = Account(100)",
+        "Account.rate = 0.2\nAccount.describe = lambda self: 'bal=%d rate=%.1f' % (self.bal, self.rate)",
+        "print(acct.describe(), Account.count)",
+        "class Account:\n    rate = 0.5",
+        "print(isinstance(acct, Account), acct.rate, type(acct) is Account)",
+    ],
+    "adv_iterators": [
+        "import itertools\nit = iter([10, 20, 30, 40])\ncount = itertools.count(5)",
+        "print(next(it), next(count))",
+        "print(next(it), next(count))",
+        "print(list(it))",
+    ],
+    "adv_output_history": [
+        "1 + 1",
+        "_ * 10",
+        "print(_, __, _1, Out[2])",
+        "print(In[1], '|', _i2)",
+        "len(Out)",
+    ],
+    "adv_hash_seed": [
+        "words = ['apple', 'banana', 'cherry', 'date', 'elder', 'fig']\nh = hash('apple')\norder1 = list(set(words))",
+        "print(hash('apple') == h)",
+        "print(list(set(words)) == order1)",
+    ],
+    "adv_library_state": [
+        "import pandas as pd\nimport numpy as np\nimport warnings\ndf = pd.DataFrame({'v': range(10)})",
+        "pd.set_option('display.max_rows', 4)",
+        "df",
+        "np.set_printoptions(precision=2)",
+        "print(np.array([1 / 3, 2 / 3]))",
+        "warnings.filterwarnings('ignore', category=UserWarning)",
+        "warnings.warn('should be hidden')\nprint('after warn')",
+        "import json\njson.flag = 'set on module'",
+        "print(json.flag)",
+    ],
+    "adv_env_state": [
+        "import os\nos.environ['FLOE_CORPUS_ENV'] = 'from cell 0'",
+        "%env FLOE_CORPUS_MAGIC=magic",
+        "print(os.environ.get('FLOE_CORPUS_ENV'), os.getenv('FLOE_CORPUS_MAGIC'))",
+    ],
+    "adv_sys_state": [
+        "import sys\nimport types\nsys.modules['floe_corpus_mod'] = types.ModuleType('floe_corpus_mod')\n"
+        "sys.modules['floe_corpus_mod'].v = 7",
+        "import floe_corpus_mod\nprint(floe_corpus_mod.v)",
+        "sys.path.insert(0, '/nonexistent-floe-dir')",
+        "print(sys.path[0])",
+        "sys.setrecursionlimit(1234)",
+        "print(sys.getrecursionlimit())",
+    ],
+    "adv_main_module": [
+        "import __main__\n__main__.w = 4\nsetattr(__import__('sys').modules['__main__'], 'z', 5)",
+        "print(w, z)",
+        "get_ipython().user_ns['via_ns'] = 6",
+        "print(via_ns)",
+        "get_ipython().push({'pushed': 7})",
+        "print(pushed)",
+    ],
+    "adv_filesystem_order": [
+        "import os\nimport tempfile\npath = os.path.join(tempfile.mkdtemp(prefix='floe-corpus-'), 'f.txt')",
+        "import time\ntime.sleep(0.5)\nwith open(path, 'w') as f:\n    f.write('v1')",
+        "print(open(path).read())",
+        "time.sleep(0.3)\nwith open(path, 'w') as f:\n    f.write('v2')",
+        "print(open(path).read())",
+        "import shutil\nshutil.rmtree(os.path.dirname(path))",
+    ],
+    "adv_matplotlib_state": [
+        "import matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(2, 2))",
+        "ax.plot([1, 2, 3])",
+        "fig",
+        "%config InlineBackend.figure_format = 'retina'",
+        "plt.figure(figsize=(1, 1))\nplt.plot([0, 1])\nplt.show()",
+        "plt.rcParams['lines.linewidth'] = 5",
+        "plt.figure(figsize=(1, 1))\nplt.plot([0, 1])\nplt.show()",
+    ],
 }
 
 
