@@ -225,6 +225,7 @@ class Kernel:
         """Runs a throw-away cell in a freshly forked kernel, before its first
         request: the copy-on-write faults of the shell's code path happen
         here, while the kernel waits in the pool, not in the user's cell."""
+        cls.shell.capture_fds()
         try:
             cls.shell.run_cell("pass", 0, lambda msg: None)
             # and the artifact path: one tiny value written and read back

@@ -91,6 +91,7 @@ class OutStream:
         self.buf = []
         self.started = None
         self.lock = threading.RLock()
+        self._closed = False
 
     # the file-like surface code expects
     def isatty(self):
@@ -107,12 +108,24 @@ class OutStream:
 
     @property
     def closed(self):
-        return False
+        return self._closed
+
+    def close(self):
+        """A cell may close sys.stdout: what it wrote so far is kept, later
+        writes in that cell fail as on a closed file, and the next cell
+        gets an open stream again (Jupyter's kernel hangs instead)."""
+        self.flush()
+        self._closed = True
+
+    def reopen(self):
+        self._closed = False
 
     def fileno(self):
         return 1 if self.name == "stdout" else 2
 
     def write(self, s):
+        if self._closed:
+            raise ValueError("I/O operation on closed file.")
         if not isinstance(s, str):
             raise TypeError("write() argument must be str, not %s" % type(s).__name__)
         with self.lock:
@@ -129,9 +142,19 @@ class OutStream:
             self.write(line)
 
     def flush(self):
+        for cap in self.shell.fdcap:  # what subprocesses wrote comes first
+            cap.drain()
         with self.lock:
             self.shell._flush_due()
             self._publish()
+
+    def append(self, s):
+        """Adds text without publishing (from the fd reader thread: only
+        the cell's own thread sends messages)."""
+        with self.lock:
+            if not self.buf:
+                self.started = time.monotonic()
+            self.buf.append(s)
 
     def _publish(self):
         if not self.buf:
@@ -140,6 +163,72 @@ class OutStream:
         self.buf = []
         self.started = None
         self.shell._stream_output(self.name, text)
+
+
+BUFFER_LIMIT = 8 << 20
+
+
+class FdCapture:
+    """The kernel process's fd 1 and 2 lead to pipes read here, so what
+    subprocesses, os.system, os.write(1, ...) and C code write reaches the
+    cell's stream outputs, as ipykernel's fd capture does (and not floe's
+    terminal). A reader thread moves bytes into the stream's buffer; at
+    the end of a cell, drain() takes what is left (after flushing C stdio),
+    so everything the cell wrote is in that cell's outputs."""
+
+    def __init__(self, fdno, stream):
+        import codecs
+        self.stream = stream
+        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self.lock = threading.Lock()
+        r, w = os.pipe()
+        os.dup2(w, fdno)
+        os.close(w)
+        os.set_blocking(r, False)
+        self.r = r
+        try:
+            import ctypes
+            self.libc = ctypes.CDLL(None)
+        except Exception:  # noqa: BLE001 - no libc stdio to flush
+            self.libc = None
+        threading.Thread(target=self._run, name="floe-fd%d" % fdno, daemon=True).start()
+
+    def _read(self):
+        """Moves what the pipe holds now into the stream; False at EOF."""
+        with self.lock:
+            while True:
+                try:
+                    b = os.read(self.r, 65536)
+                except BlockingIOError:
+                    return True
+                except OSError:
+                    return False
+                if not b:
+                    return False
+                text = self.decoder.decode(b)
+                if text:
+                    self.stream.append(text)
+
+    def _run(self):
+        import select
+        while True:
+            # backpressure: while the cell's thread has not published what
+            # is buffered, stop reading, so a child writing without end
+            # blocks on its pipe instead of filling this process's memory
+            if sum(len(x) for x in self.stream.buf) > BUFFER_LIMIT:
+                time.sleep(0.05)
+                continue
+            try:
+                select.select([self.r], [], [])
+            except (OSError, ValueError):
+                return
+            if not self._read():
+                return
+
+    def drain(self):
+        if self.libc is not None:
+            self.libc.fflush(None)
+        self._read()
 
 
 class _DisplayHook(DisplayHook):
@@ -222,6 +311,7 @@ class CellShell:
         self.cell = None
         self.stdout = OutStream("stdout", self)
         self.stderr = OutStream("stderr", self)
+        self.fdcap = ()
         self.error = None
         # a kernel process has no stdin: input() fails as under nbclient
         builtins.input = _no_stdin
@@ -229,6 +319,14 @@ class CellShell:
     @property
     def user_ns(self):
         return self.shell.user_ns
+
+    def capture_fds(self):
+        """In a kernel (not the zygote: kernels must not share the pipes)."""
+        if not self.fdcap:
+            try:
+                self.fdcap = (FdCapture(1, self.stdout), FdCapture(2, self.stderr))
+            except OSError:
+                self.fdcap = ()
 
     def forget_history(self):
         """Back to a fresh shell's input/output history after a warm-up
@@ -312,6 +410,8 @@ class CellShell:
     def run_cell(self, code, execution_count, emit):
         cell = self.cell = Cell(emit)
         self.error = None
+        self.stdout.reopen()
+        self.stderr.reopen()
         saved = sys.stdout, sys.stderr
         sys.stdout, sys.stderr = self.stdout, self.stderr
         try:

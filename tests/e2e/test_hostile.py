@@ -87,6 +87,53 @@ def test_hostile_cells(tmp_path, mode):
 
 
 @pytest.mark.parametrize("mode", MODES)
+def test_output_of_subprocesses_is_the_cells(tmp_path, mode):
+    """What subprocesses, os.system and os.write(1, ...) write goes to the
+    kernel's fd 1/2: floe captures it into the cell that wrote it, in order
+    with print. (Jupyter's kernel captures it too, but asynchronously: it
+    may land in the cell or be lost, so this is not compared with Jupyter.)"""
+    cells = [
+        "import os, subprocess\nprint('before')\nsubprocess.run(['echo', 'from a child'])\nprint('after')",
+        "os.system('echo from os.system');",
+        "subprocess.run('echo to stderr >&2', shell=True);",
+        "os.write(1, b'raw bytes\\n');",
+        "print('python again')",
+    ]
+    p = tmp_path / "fd.ipynb"
+    p.write_text(json.dumps(nb_json(cells)))
+    r = floe("run", str(p), "-q", "--no-cache", "--mode", mode, "--preload", "IPython", timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "from a child" not in r.stdout  # not leaked to floe's own stdout
+    c = json.loads(p.read_text())["cells"]
+    assert [texts(x) for x in c] == ["before\nfrom a child\nafter\n", "from os.system\n", "to stderr\n",
+                                     "raw bytes\n", "python again\n"]
+    assert [o["name"] for o in c[2]["outputs"]] == ["stderr"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_cell_closing_stdout(tmp_path, mode):
+    """A cell that closes sys.stdout gets ValueError on its next print (as
+    with a closed file; Jupyter's kernel hangs), a cell closing fd 1 goes on,
+    and the next cells print normally."""
+    cells = [
+        "import sys\nprint('x')\nsys.stdout.close()\nprint('y')",
+        "print('next cell')",
+        "import os\nos.close(1)\nprint('fd 1 closed')",
+        "print('end')",
+    ]
+    p = tmp_path / "close.ipynb"
+    p.write_text(json.dumps(nb_json(cells)))
+    r = floe("run", str(p), "-q", "--no-cache", "--mode", mode, "--preload", "IPython", "--allow-errors",
+             timeout=120)
+    assert r.returncode == 0, r.stderr
+    c = json.loads(p.read_text())["cells"]
+    assert texts(c[0]) == "x\n"
+    assert [(o["ename"], o["evalue"]) for o in c[0]["outputs"] if o["output_type"] == "error"] == \
+        [("ValueError", "I/O operation on closed file.")]
+    assert [texts(x) for x in c[1:]] == ["next cell\n", "fd 1 closed\n", "end\n"]
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_infinite_output_is_capped(tmp_path, mode):
     p = tmp_path / "inf.ipynb"
     p.write_text(json.dumps(nb_json(["while True:\n    print('x' * 1000)", "print('never')"])))
