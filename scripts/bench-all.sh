@@ -31,6 +31,8 @@ run overhead
 run incremental
 run scaling
 run analysis
+run policy
+run realworld
 run monolithic --rounds 1
 cp build/bench-synthetic/gantt-*.svg bench/results/ 2>/dev/null || true
 mv "$tmp" "$out"

@@ -141,6 +141,22 @@ def _rng_apply(st):
             dict.update(rc, st["mpl_rc"])
 
 
+def _pandas_as_in_jupyter():
+    """pandas decides at import whether it runs in a terminal (no shell with
+    a `kernel` attribute yet): preloaded in the zygote before the shell
+    exists, it took display.max_columns = 0 (fit the terminal). Jupyter's
+    kernel gets 20; so does floe's, default value included."""
+    pd = sys.modules.get("pandas")
+    try:
+        cfg = pd._config.config
+        ro = cfg._registered_options.get("display.max_columns")
+        if ro is not None and ro.defval == 0 and pd.get_option("display.max_columns") == 0:
+            cfg._registered_options["display.max_columns"] = ro._replace(defval=20)
+            pd.set_option("display.max_columns", 20)
+    except Exception:  # noqa: BLE001 - no pandas, or its internals moved
+        pass
+
+
 class LazyBuiltins(dict):
     """The builtins mapping of a cell's globals. Holds the real builtins; a
     name found neither in the globals nor here is asked of floe, imported
@@ -205,6 +221,7 @@ class Kernel:
         except Exception:  # noqa: BLE001 - warm-up is best effort
             pass
         cls.shell.forget_history()
+        _pandas_as_in_jupyter()
         # pyplot preloaded: resolve its backend now, as the first plot in a
         # Jupyter kernel does, so that every kernel shows figures as PNG --
         # also a Figure made in another cell and only displayed in this one

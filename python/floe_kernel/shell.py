@@ -264,7 +264,15 @@ class _DisplayPublisher(DisplayPublisher):
         self.shell.floe._clear(wait)
 
 
-class _Shell(InteractiveShell):
+class ZMQInteractiveShell(InteractiveShell):
+    """floe's shell. Named as ipykernel's and with a `kernel` attribute
+    (None: floe has no ZeroMQ kernel object) because libraries tell a
+    Jupyter frontend from a terminal that way: pandas shows at most 20
+    columns and wraps wide frames only when `hasattr(ip, "kernel")` and
+    "zmq" is in the shell's type name; tqdm and others compare the class
+    name with "ZMQInteractiveShell"."""
+
+    kernel = None
     displayhook_class = _DisplayHook
     display_pub_class = _DisplayPublisher
 
@@ -291,7 +299,7 @@ class CellShell:
             kw["compiler_class"] = XCachingCompiler
         except Exception:  # noqa: BLE001 - plain IPython without ipykernel
             pass
-        self.shell = _Shell.instance(**kw)
+        self.shell = ZMQInteractiveShell.instance(**kw)
         self.shell.floe = self
         # the magics an ipykernel kernel has on top of IPython's (%autosave,
         # %clear, %connect_info, %less, %more, %man, %qtconsole, %edit) and

@@ -23,6 +23,13 @@ static const char run_usage[] =
     "                         serial: isolated kernels, one cell at a time\n"
     "                         monolithic: one kernel for all cells, as Jupyter\n"
     "  -j, --jobs N           kernels running at once in parallel mode (default: cores)\n"
+    "      --schedule POLICY  which ready cell a free kernel takes in parallel mode:\n"
+    "                         critical (default): the one with the longest remaining\n"
+    "                         path of dependent cells, weighted by their durations in\n"
+    "                         the cache's earlier runs (else 1 each); order: the first\n"
+    "                         in notebook order\n"
+    "      --stagger MS       start cells that read the same large artifact (>= 1 MiB)\n"
+    "                         at least MS milliseconds apart (default: 0, off)\n"
     "  -p, --parameter NAME VALUE\n"
     "                         set a parameter, papermill-style: a cell tagged\n"
     "                         injected-parameters is added after the cell tagged\n"
@@ -74,6 +81,13 @@ static int parse_mode(const char *s, run_mode *m) {
     return 0;
 }
 
+static int parse_schedule(const char *s, sched_policy *p) {
+    if (!strcmp(s, "critical")) *p = SCHED_CRITICAL;
+    else if (!strcmp(s, "order")) *p = SCHED_ORDER;
+    else return -1;
+    return 0;
+}
+
 static int is_opt(const char *a, const char *s, const char *l) {
     return (s && !strcmp(a, s)) || (l && !strcmp(a, l));
 }
@@ -83,6 +97,8 @@ static int parse_args(int argc, char **argv, run_args *a) {
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     a->o.jobs = ncpu > 0 ? (int)ncpu : 2;
     a->o.mode = MODE_PARALLEL;
+    a->o.schedule = SCHED_CRITICAL;
+    a->o.stagger_ms = 0;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
         int has = i + 1 < argc;
@@ -101,6 +117,17 @@ static int parse_args(int argc, char **argv, run_args *a) {
             long j = has ? strtol(argv[i + 1], &end, 10) : 0;
             if (!has || *end || j < 1 || j > 1024) return usage_error("-j needs a number of kernels (1..1024)%s", "");
             a->o.jobs = (int)j;
+            i++;
+        } else if (is_opt(s, NULL, "--schedule")) {
+            if (!has || parse_schedule(argv[i + 1], &a->o.schedule) < 0)
+                return usage_error("--schedule must be critical or order%s", "");
+            i++;
+        } else if (is_opt(s, NULL, "--stagger")) {
+            char *end;
+            long ms = has ? strtol(argv[i + 1], &end, 10) : -1;
+            if (!has || !*argv[i + 1] || *end || ms < 0 || ms > 60000)
+                return usage_error("--stagger needs milliseconds (0..60000)%s", "");
+            a->o.stagger_ms = (int)ms;
             i++;
         } else if (is_opt(s, "-p", "--parameter")) {
             if (i + 2 >= argc) return usage_error("%s needs NAME VALUE", s);
@@ -273,9 +300,23 @@ static char *default_output(const char *in) {
     return xstrdup(in);
 }
 
-/* Appends the top-level package of every `import x.y` / `from x.y import`
- * line of the notebook's code cells: the zygote imports them once, so that
- * no cell's kernel pays for them. Relative imports are skipped. */
+/* The length of the dotted name at p (letters, digits, '_', '.'). */
+static size_t dotted_len(const char *p) {
+    size_t len = 0;
+    while (p[len] == '_' || p[len] == '.' || (p[len] >= 'a' && p[len] <= 'z') || (p[len] >= 'A' && p[len] <= 'Z') ||
+           (p[len] >= '0' && p[len] <= '9'))
+        len++;
+    while (len && p[len - 1] == '.') len--;
+    return len;
+}
+
+/* Appends the modules every `import a.b, c as d` / `from x.y import z, w`
+ * line of the notebook's code cells names -- for `from`, also x.y.z and
+ * x.y.w, which are tried as submodules (`from scipy import stats`: scipy
+ * loads stats lazily, so preloading scipy alone leaves every kernel to
+ * import scipy.stats itself). The zygote imports them once, so that no
+ * cell's kernel pays for them; names that are not modules are skipped
+ * there. Relative imports are skipped. */
 static void notebook_imports(const nb *n, strvec *mods) {
     for (size_t k = 0; k < nb_ncode(n); k++) {
         const char *s = nb_cell_source(n, nb_code_cell(n, k));
@@ -285,13 +326,48 @@ static void notebook_imports(const nb *n, strvec *mods) {
             int imp = !strncmp(p, "import ", 7), from = !strncmp(p, "from ", 5);
             if (imp || from) {
                 p += imp ? 7 : 5;
-                while (*p == ' ') p++;
-                size_t len = 0;
-                while (p[len] == '_' || p[len] == '.' || (p[len] >= 'a' && p[len] <= 'z') ||
-                       (p[len] >= 'A' && p[len] <= 'Z') || (p[len] >= '0' && p[len] <= '9'))
-                    len++;
-                while (len && p[len - 1] == '.') len--;
-                if (len && p[0] != '.' && !(p[0] >= '0' && p[0] <= '9')) strvec_push_owned(mods, xstrndup(p, len));
+                for (;;) {
+                    while (*p == ' ') p++;
+                    size_t len = dotted_len(p);
+                    if (!len || p[0] == '.' || (p[0] >= '0' && p[0] <= '9')) break;
+                    char *mod = xstrndup(p, len);
+                    p += len;
+                    if (from) {
+                        while (*p == ' ') p++;
+                        if (!strncmp(p, "import ", 7)) {
+                            p += 7;
+                            while (*p == ' ' || *p == '(') p++;
+                            for (;;) {
+                                size_t l = dotted_len(p);
+                                if (!l || memchr(p, '.', l)) break;
+                                strvec_push_owned(mods, xasprintf("%s.%.*s", mod, (int)l, p));
+                                p += l;
+                                while (*p == ' ') p++;
+                                if (!strncmp(p, "as ", 3)) {
+                                    p += 3;
+                                    while (*p == ' ') p++;
+                                    p += dotted_len(p);
+                                    while (*p == ' ') p++;
+                                }
+                                if (*p != ',') break;
+                                p++;
+                                while (*p == ' ') p++;
+                            }
+                        }
+                        strvec_push_owned(mods, mod);
+                        break;
+                    }
+                    strvec_push_owned(mods, mod);
+                    while (*p == ' ') p++;
+                    if (!strncmp(p, "as ", 3)) {
+                        p += 3;
+                        while (*p == ' ') p++;
+                        p += dotted_len(p);
+                        while (*p == ' ') p++;
+                    }
+                    if (*p != ',') break;
+                    p++;
+                }
             }
             const char *nl = strchr(s, '\n');
             s = nl ? nl + 1 : NULL;

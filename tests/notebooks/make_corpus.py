@@ -261,6 +261,16 @@ NOTEBOOKS = {
         "class C:\n    y = 5\n    z = [y2 for y2 in range(y)]\nprint(C.z)",
     ],
     # ---- added: more magics, warnings, streams, exits --------------------
+    # pandas must believe it runs under Jupyter: 20 columns at most, wide
+    # frames wrapped (tests/realworld/FINDINGS.md R1)
+    "pandas_wide": [
+        "import pandas as pd\nprint(pd.get_option('display.max_columns'), pd.get_option('display.width'))\n"
+        "print(hasattr(get_ipython(), 'kernel'), type(get_ipython()).__name__)",
+        "df = pd.DataFrame({'column_%d' % i: [i * 1000.5, i] for i in range(12)})\ndf",
+        "pd.DataFrame({'c%d' % i: [i] for i in range(25)})",
+        "print(df)",
+        "pd.reset_option('display.max_columns')\nprint(pd.get_option('display.max_columns'))",
+    ],
     "magics_who": [
         "alpha = 1\nbeta = 'b'\ndef gamma():\n    pass",
         "%who",
