@@ -7,7 +7,7 @@ process; time of the load call only, file in page cache), hot import
 (load again in the same process, best of 5); memcpy bandwidth of the same
 machine for reference.
 
-usage: python3 bench/scaling.py [--max-int 7] [--max-mixed 6] [--dir /dev/shm]"""
+usage: python3 bench/scaling.py [--max-int 7] [--max-mixed 6] [--dir /dev/shm] [--svg plot.svg]"""
 import argparse
 import os
 import pickle
@@ -103,7 +103,9 @@ def main():
     ap.add_argument("--max-int", type=int, default=7)
     ap.add_argument("--max-mixed", type=int, default=6)
     ap.add_argument("--dir", default="/dev/shm" if os.access("/dev/shm", os.W_OK) else tempfile.gettempdir())
+    ap.add_argument("--svg", help="also plot the times against rows (log-log) into this SVG file")
     args = ap.parse_args()
+    rows = []
     bw = memcpy_bw()
     print("memcpy bandwidth: %.1f GB/s" % bw)
     d = tempfile.mkdtemp(dir=args.dir, prefix="floe-scaling-")
@@ -131,10 +133,49 @@ def main():
             print("%-6s %9d %9.2f | %s %s %s | %s %s %s | %s | %.1fx" % (
                 kind, n, mb, ms(a_exp), ms(a_cold), ms(a_hot), ms(p_exp), ms(p_cold), ms(p_hot), ms(p_pipe),
                 (a_exp + a_hot) / memcpy_t))
+            rows.append((kind, n, {"arrow export": a_exp, "arrow cold import": a_cold, "arrow hot import": a_hot,
+                                   "pickle5 export": p_exp, "pickle5 cold import": p_cold,
+                                   "pickle5 hot import": p_hot, "pickle through a pipe": p_pipe}))
             os.unlink(pa)
             os.unlink(pp)
     os.rmdir(d)
     print("times in ms; cold = load call in a fresh process (file in page cache)")
+    if args.svg:
+        plot(rows, args.svg, bw)
+        print("plot: %s" % args.svg)
+
+
+def plot(rows, path, bw):
+    """One panel per frame kind: time of each operation against rows,
+    log-log; the memcpy of the same bytes as a reference line."""
+    import matplotlib
+    matplotlib.use("agg")  # writes .svg (and .png) files
+    import matplotlib.pyplot as plt
+    kinds = [k for k in ("int", "mixed") if any(r[0] == k for r in rows)]
+    fig, axes = plt.subplots(1, len(kinds), figsize=(6 * len(kinds), 4.5), squeeze=False)
+    styles = {"arrow": ("tab:blue", "floe Arrow"), "pickle5": ("tab:orange", "pickle 5 (mapped)"),
+              "pickle": ("tab:gray", "pickle")}
+    marks = {"export": "o-", "cold import": "s--", "hot import": "^:", "through a pipe": "x-."}
+    for ax, kind in zip(axes[0], kinds):
+        rs = [r for r in rows if r[0] == kind]
+        xs = [r[1] for r in rs]
+        for key in rs[0][2]:
+            codec, op = key.split(" ", 1)
+            color, label = styles[codec]
+            ys = [r[2][key] * 1e3 for r in rs]
+            pts = [(x, y) for x, y in zip(xs, ys) if y == y]  # NaN: not measured
+            if pts:
+                ax.plot(*zip(*pts), marks[op], color=color, label="%s %s" % (label, op), markersize=4)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("rows")
+        ax.set_ylabel("ms")
+        ax.set_title("%s frame (%s)" % (kind, "2 int64 columns" if kind == "int" else "float, string, categorical"))
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("DataFrame transfer between kernels (memcpy here: %.1f GB/s)" % bw, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
 
 
 if __name__ == "__main__":

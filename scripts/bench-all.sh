@@ -29,7 +29,7 @@ run synthetic --rounds 3 --scale --out build/bench-synthetic
 run ice
 run overhead
 run incremental
-run scaling
+run scaling --svg bench/results/scaling.svg
 run analysis
 run policy
 run realworld

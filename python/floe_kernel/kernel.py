@@ -292,7 +292,23 @@ class Kernel:
     def _import(self, name, info):
         ns = self.shell.user_ns
         t0 = _now()
-        value = store.load(info, ns, self.shell, self._resolve_main)
+        tried = set()
+        while True:
+            try:
+                value = store.load(info, ns, self.shell, self._resolve_main)
+                break
+            except NameError as e:
+                # a def re-executed here needs what its decorators, default
+                # values or base classes name (`@lru_cache`): those are
+                # imported too, then the def runs again (nothing was bound)
+                missing = getattr(e, "name", None)
+                if info.get("codec") != "code" or not missing or missing in tried:
+                    raise
+                tried.add(missing)
+                try:
+                    self._resolve(missing)
+                except KeyError:
+                    raise e from None
         ns[name] = value
         self.events.append({"name": "import:" + name, "start": t0, "dur": _now() - t0,
                             "args": {"codec": info.get("codec"), "bytes": info.get("bytes", 0)}})
@@ -308,7 +324,7 @@ class Kernel:
         if not art:
             raise KeyError(name)
         value = self._import(name, art)
-        self.imported[name] = store.fingerprint(value) if art.get("codec") not in ("code", "module") else None
+        self.imported[name] = store.fingerprint(value) if art.get("codec") != "module" else None
         self.before[name] = id(value)
         return value
 
@@ -393,7 +409,7 @@ class Kernel:
             except Exception as e:  # noqa: BLE001 - report which artifact failed
                 return {"op": "done", "status": "import-error", "name": name,
                         "evalue": "%s: %s" % (type(e).__name__, e), "outputs": [], "events": self.events}
-            if imp.get("codec") not in ("code", "module"):
+            if imp.get("codec") != "module":  # a def moved as code: its state (defaults, closure)
                 self.imported[name] = store.fingerprint(value)
         del ns  # noqa: F821 - keep the function short-lived
         return None

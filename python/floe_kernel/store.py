@@ -78,8 +78,13 @@ def _cell_value(c):
 
 
 class _Pickler(pickle.Pickler):
+    top = None  # the value being exported: a function is pickled by value,
+                # never by reference to itself in __main__ (the reader would
+                # resolve that name by importing this very artifact)
+
     def reducer_override(self, obj):
-        if type(obj) is types.FunctionType and not _importable(obj):
+        if type(obj) is types.FunctionType and (not _importable(obj) or
+                                                (obj is self.top and obj.__module__ == "__main__")):
             closure = tuple(_cell_value(c) for c in obj.__closure__) if obj.__closure__ else None
             return _make_function, (marshal.dumps(obj.__code__), obj.__name__, obj.__qualname__, obj.__defaults__,
                                     obj.__kwdefaults__, closure, dict(obj.__dict__) or None)
@@ -89,8 +94,18 @@ class _Pickler(pickle.Pickler):
 def dumps(value, buffer_callback=None):
     """pickle.dumps (protocol 5), also for lambdas and closures."""
     f = io.BytesIO()
-    _Pickler(f, protocol=5, buffer_callback=buffer_callback).dump(value)
+    p = _Pickler(f, protocol=5, buffer_callback=buffer_callback)
+    p.top = value
+    p.dump(value)
     return f.getvalue()
+
+
+def _function_state(fn):
+    """What calling a function can change in it: default values (a mutable
+    default argument), closure cells (nonlocal counters), attributes."""
+    closure = tuple(_cell_value(c) for c in fn.__closure__) if fn.__closure__ else None
+    data = dumps((fn.__defaults__, fn.__kwdefaults__, closure, dict(fn.__dict__)))
+    return ("fn", len(data), zlib.crc32(data))
 
 
 def _write_pickle(value, path):
@@ -196,6 +211,12 @@ def exec_code(info, ns, shell):
 def defined_here(value, name, defs):
     if name not in defs:
         return False
+    # a decorated def (functools.wraps, lru_cache...): the decorators are
+    # re-executed with the def in the reader
+    for _ in range(8):
+        if isinstance(value, (types.FunctionType, type)) or not hasattr(value, "__wrapped__"):
+            break
+        value = value.__wrapped__
     if isinstance(value, (types.FunctionType, type)):
         return getattr(value, "__module__", None) == "__main__" and \
             getattr(value, "__name__", None) == name
@@ -307,6 +328,11 @@ def _frame_fingerprint(value):
 def fingerprint(value):
     """A cheap content hash to see whether a value was mutated in place, or
     None when the value cannot be mutated (or cannot be fingerprinted)."""
+    if type(value) is types.FunctionType:
+        try:
+            return _function_state(value)
+        except Exception:  # noqa: BLE001 - unpicklable state: identity only
+            return None
     if isinstance(value, _IMMUTABLE):
         return None
     if isinstance(value, tuple) and all(isinstance(v, _IMMUTABLE) for v in value):

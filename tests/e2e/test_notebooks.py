@@ -30,9 +30,7 @@ _BUGS = {
     # floe bugs
     "adv_aliasing": (ISOLATED, "B1 aliases split"),
     "adv_class_state": (ISOLATED, "B2 class mutation lost"),
-    "adv_closure_nonlocal": (ISOLATED, "B3 state mutated by a call lost (closure)"),
-    "adv_default_arg": (ISOLATED, "B3 state mutated by a call lost (default arg)"),
-    "adv_lru_cache": (ISOLATED, "B4 lru_cache function cannot move"),
+    "adv_lru_cache": (ISOLATED, "B4 an lru_cache starts empty in each isolated kernel"),
     "adv_sys_state": (ISOLATED, "B5 a module put in sys.modules is not carried"),
     "adv_library_state": (ISOLATED, "B6 an attribute set on an imported module is not carried"),
     "adv_matplotlib_state": (ISOLATED, "B7 figure drawn on through its axes (alias); %config InlineBackend"),
