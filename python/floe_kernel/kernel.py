@@ -171,12 +171,18 @@ class LazyBuiltins(dict):
 
 
 class FileInputs:
-    """Records the regular files a cell opens for reading (audit hook), so
-    the cache can invalidate the cell when one of them changes. Files of the
-    Python installation and of floe's run directory are not inputs."""
+    """Records the files a cell opens (audit hooks): those it reads, so the
+    cache can invalidate the cell when one changes, and those it writes,
+    renames or removes, so that a later cell that read one of them while
+    this cell ran (parallel mode) runs again -- files are a channel between
+    cells like variables. Files of the Python installation and of floe's
+    run directory are neither."""
 
-    recording = None
+    recording = None  # set of paths read, during a cell
+    writing = None    # set of paths written
     skip = ()
+    _WRITE_EVENTS = {"os.rename": (0, 1), "os.remove": (0,), "os.rmdir": (0,), "os.truncate": (0,),
+                     "shutil.rmtree": (0,), "os.link": (1,), "os.symlink": (1,)}
 
     @classmethod
     def install(cls):
@@ -191,18 +197,38 @@ class FileInputs:
         sys.addaudithook(cls._hook)
 
     @classmethod
+    def _path(cls, p):
+        if isinstance(p, int):
+            return None  # a file descriptor
+        try:
+            p = os.path.abspath(os.fsdecode(os.fspath(p)))
+        except (TypeError, ValueError):
+            return None
+        return None if p.startswith(cls.skip) else p
+
+    @classmethod
     def _hook(cls, event, args):
         rec = cls.recording
-        if rec is None or event != "open":
+        if rec is None:
             return
-        path, mode = args[0], args[1]
-        if not isinstance(path, str) or (mode and any(ch in mode for ch in "wax+")):
+        if event == "open":
+            path = cls._path(args[0])
+            if path is None:
+                return
+            mode, flags = args[1], args[2]
+            write = bool(mode and any(ch in mode for ch in "wax+")) or \
+                (isinstance(flags, int) and bool(flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)))
+            if write:
+                cls.writing.add(path)
+            if not write or "+" in (mode or ""):
+                rec.add(path)
             return
-        if isinstance(args[2], int) and args[2] & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
-            return
-        path = os.path.abspath(path)
-        if not path.startswith(cls.skip):
-            rec.add(path)
+        which = cls._WRITE_EVENTS.get(event)
+        if which:
+            for i in which:
+                path = cls._path(args[i]) if i < len(args) else None
+                if path is not None:
+                    cls.writing.add(path)
 
 
 class Kernel:
@@ -368,6 +394,7 @@ class Kernel:
             rng0 = _rng_fingerprint()
         t0 = _now()
         files = FileInputs.recording = set()
+        written = FileInputs.writing = set()
         try:
             res = self.shell.run_cell(msg["code"], msg["count"], self._emit)
         finally:
@@ -396,6 +423,7 @@ class Kernel:
             out["reads"] = self.reads
             rd = self.run_dir.rstrip("/") + "/"
             out["files"] = sorted(f for f in files if not f.startswith(rd))
+            out["wfiles"] = sorted(f for f in written if not f.startswith(rd))
         out["events"] = self.events
         out["t_done"] = _now()
         return out

@@ -63,7 +63,30 @@ static char *text(walker *w, TSNode n) {
     return xstrndup(w->src + a, b - a);
 }
 
-static TSNode field(TSNode n, const char *f) { return ts_node_child_by_field_name(n, f, (uint32_t)strlen(f)); }
+/* Field names are looked up once: tree-sitter's by-name lookup compares
+ * against every field name of the grammar on each call. */
+static const char *const field_names[] = {"alias", "alternative", "arguments", "attribute", "body",
+                                          "condition", "function", "key", "left", "module_name", "name",
+                                          "object", "parameters", "return_type", "right", "subject",
+                                          "subscript", "superclasses", "type", "value", NULL};
+#define NFIELDS (sizeof field_names / sizeof *field_names - 1)
+static TSFieldId field_ids[NFIELDS];
+static pthread_once_t field_once = PTHREAD_ONCE_INIT;
+
+static void field_init(void) {
+    for (size_t i = 0; i < NFIELDS; i++)
+        field_ids[i] = ts_language_field_id_for_name(tree_sitter_python(), field_names[i],
+                                                     (uint32_t)strlen(field_names[i]));
+}
+
+static TSNode field(TSNode n, const char *f) {
+    pthread_once(&field_once, field_init);
+    for (size_t i = 0; i < NFIELDS; i++) /* the same literal: usually the same pointer */
+        if (field_names[i] == f) return ts_node_child_by_field_id(n, field_ids[i]);
+    for (size_t i = 0; i < NFIELDS; i++)
+        if (!strcmp(field_names[i], f)) return ts_node_child_by_field_id(n, field_ids[i]);
+    return ts_node_child_by_field_name(n, f, (uint32_t)strlen(f));
+}
 
 static void walk_children(walker *w, TSNode n) {
     uint32_t c = ts_node_named_child_count(n);
@@ -692,11 +715,16 @@ static void walk_for(walker *w, TSNode n) {
 }
 
 static void walk_identifier(walker *w, TSNode n) {
-    char *name = text(w, n);
+    /* the most frequent node: short names are not copied to the heap */
+    char small[64];
+    uint32_t a = ts_node_start_byte(n), b = ts_node_end_byte(n);
+    char *name = b - a < sizeof small ? small : xmalloc(b - a + 1);
+    memcpy(name, w->src + a, b - a);
+    name[b - a] = 0;
     if (!strcmp(name, "__builtins__") || !strcmp(name, "__builtin__"))
         add_unique(&w->out->open_world, "uses __builtins__");
     load(w, name);
-    free(name);
+    if (name != small) free(name);
 }
 
 static void bind_target(walker *w, TSNode n) {

@@ -12,11 +12,13 @@
 #include "util/util.h"
 
 static const char deps_usage[] =
-    "usage: floe deps NB [--format text|json|dot]\n"
+    "usage: floe deps NB [--format text|json|dot] [--stats]\n"
     "\n"
     "Static prediction of what each code cell (numbered from 0) reads, writes,\n"
     "deletes and mutates, why a cell is open-world (its prediction may be\n"
-    "incomplete), and the edges: cell `to` reads `names` last written by `from`.\n";
+    "incomplete), and the edges: cell `to` reads `names` last written by `from`.\n"
+    "--stats prints to stderr how long the analysis took (parsing and scope\n"
+    "walk of every cell, then the notebook graph; not reading or writing files).\n";
 
 static json_t *names_json(const strvec *v) {
     json_t *a = json_array();
@@ -88,6 +90,7 @@ static void deps_dot(const an_cell *cells, const an_graph *g, size_t n) {
 
 int cmd_deps(int argc, char **argv) {
     const char *path = NULL, *format = "text";
+    int stats = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             fputs(deps_usage, stdout);
@@ -96,6 +99,8 @@ int cmd_deps(int argc, char **argv) {
             format = argv[++i];
         } else if (!strncmp(argv[i], "--format=", 9)) {
             format = argv[i] + 9;
+        } else if (!strcmp(argv[i], "--stats")) {
+            stats = 1;
         } else if (argv[i][0] != '-' && !path) {
             path = argv[i];
         } else {
@@ -116,11 +121,22 @@ int cmd_deps(int argc, char **argv) {
     size_t nc = nb_ncode(n);
     an_cell *cells = xcalloc(nc ? nc : 1, sizeof *cells);
     const char **srcs = xcalloc(nc ? nc : 1, sizeof *srcs);
-    for (size_t k = 0; k < nc; k++) srcs[k] = nb_cell_source(n, nb_code_cell(n, k));
+    size_t bytes = 0;
+    for (size_t k = 0; k < nc; k++) {
+        srcs[k] = nb_cell_source(n, nb_code_cell(n, k));
+        bytes += strlen(srcs[k]);
+    }
+    int64_t t0 = time_mono_us();
     an_analyze_many(srcs, nc, cells, (int)sysconf(_SC_NPROCESSORS_ONLN));
+    int64_t t1 = time_mono_us();
     free(srcs);
     an_graph g;
     an_build_graph(cells, nc, &g);
+    int64_t t2 = time_mono_us();
+    if (stats)
+        fprintf(stderr, "floe deps: %zu cells, %zu bytes: cells %.2f ms, graph %.2f ms, total %.2f ms (%.0f ns/byte)\n",
+                nc, bytes, (double)(t1 - t0) / 1e3, (double)(t2 - t1) / 1e3, (double)(t2 - t0) / 1e3,
+                bytes ? (double)(t2 - t0) * 1e3 / (double)bytes : 0.0);
     if (!strcmp(format, "json")) {
         json_t *j = deps_json(cells, &g, nc);
         char *s = json_dumps(j, JSON_INDENT(1));

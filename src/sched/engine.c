@@ -461,7 +461,13 @@ void engine_schedule(engine *e) {
     }
     int stop = engine_stop_index(e);
     int limit = e->o->mode == MODE_PARALLEL ? e->o->jobs : 1;
-    for (size_t k = 0; k < e->ncells && (int)k <= stop; k++) {
+    /* cells in the policy's order of preference (policy.c), else notebook order */
+    for (size_t i = 0; i < e->ncells; i++) {
+        size_t k = e->order ? e->order[i] : i;
+        if ((int)k > stop) {
+            if (e->order) continue;
+            break;
+        }
         cellrun *c = &e->cells[k];
         if (c->state != C_PENDING || c->skip) continue;
         if (e->running - e->parked >= limit) break;
@@ -485,6 +491,7 @@ void engine_schedule(engine *e) {
             start_cell(e, k, e->mono);
             break;
         }
+        if (sched_stagger_wait(e, k)) continue;
         kernel *kn = take_kernel(e);
         if (!kn) break;
         start_cell(e, k, kn);
@@ -785,10 +792,10 @@ static void plan_deps(engine *e) {
 /* Static prediction for every code cell. */
 static void predict(engine *e) {
     an_cell *cells = xcalloc(e->ncells, sizeof *cells);
-    for (size_t k = 0; k < e->ncells; k++) {
-        const char *s = e->cells[k].src;
-        if (an_analyze(s, strlen(s), &cells[k]) < 0) strvec_push(&cells[k].open_world, "analysis failed");
-    }
+    const char **srcs = xcalloc(e->ncells ? e->ncells : 1, sizeof *srcs);
+    for (size_t k = 0; k < e->ncells; k++) srcs[k] = e->cells[k].src;
+    an_analyze_many(srcs, e->ncells, cells, (int)sysconf(_SC_NPROCESSORS_ONLN));
+    free(srcs);
     an_graph g = {0};
     int graph_ok = an_build_graph(cells, e->ncells, &g) == 0;
     for (size_t k = 0; k < e->ncells; k++) {
@@ -915,6 +922,7 @@ int engine_run(nb *n, const run_opts *o, run_stats *stats) {
         }
     }
     e.cache_env = engine_interpreter_id(o->python);
+    sched_plan(&e);
     e.lazy_pool = e.cache != NULL;
     if (!e.lazy_pool && engine_start_pool(&e) < 0) goto done;
     engine_signals_start(&e);

@@ -17,9 +17,16 @@
 
 typedef enum { MODE_PARALLEL, MODE_SERIAL, MODE_MONOLITHIC } run_mode;
 
+/* Which ready cell a free kernel takes in parallel mode (see policy.c):
+ * the first in notebook order, or the one with the longest remaining
+ * (duration-weighted) path to the end of the dependency graph. */
+typedef enum { SCHED_ORDER, SCHED_CRITICAL } sched_policy;
+
 typedef struct run_opts {
     run_mode mode;
     int jobs;              /* kernels running at once (parallel) */
+    sched_policy schedule; /* parallel mode's choice among ready cells */
+    int stagger_ms;        /* readers of one large artifact start this far apart, 0 = off */
     int allow_errors;
     double timeout_s;      /* per cell, 0 = none */
     long long mem_limit;   /* bytes a kernel may allocate, 0 = no limit */

@@ -89,6 +89,9 @@ void engine_cache_store(engine *e, cellrun *c, json_t *done) {
                               "display_ids", c->display_ids, "exports", c->exports, "deletes", deletes, "cell",
                               (int)(c - e->cells));
     if (e->language_info) json_object_set(entry, "language_info", e->language_info);
+    /* how long it took, for --schedule critical in later runs */
+    if (c->t_dispatch > 0 && c->t_done > c->t_dispatch)
+        json_object_set_new(entry, "dur_us", json_integer((json_int_t)(c->t_done - c->t_dispatch)));
     if (c->updates && json_array_size(c->updates)) json_object_set(entry, "updates", c->updates);
     /* the stored copy gets cache paths; the run keeps its own */
     json_t *copy = json_deep_copy(entry);
@@ -186,4 +189,26 @@ int engine_cache_restore(engine *e, size_t k) {
     c->restored = 1;
     trace_complete(e->tr, "restore", (int)k, 0, t0, t1 - t0, NULL);
     return 1;
+}
+
+/* The match callback of engine_cache_duration: takes the duration of the
+ * most recently used entry that has one, and matches nothing, so that the
+ * look-up neither restores nor marks an entry used. */
+static int take_duration(json_t *entry, void *ud) {
+    double *dur = ud;
+    json_t *d = json_object_get(entry, "dur_us");
+    if (*dur < 0 && json_is_integer(d)) *dur = (double)json_integer_value(d) / 1e6;
+    return 0;
+}
+
+double engine_cache_duration(engine *e, size_t k) {
+    cellrun *c = &e->cells[k];
+    double dur = -1;
+    if (!e->cache || c->skip) return -1;
+    char skey[33];
+    skey_of(e, c, skey);
+    json_t *entry = NULL;
+    if (cache_lookup(e->cache, skey, take_duration, &dur, &entry) < 0) return -1;
+    json_decref(entry);
+    return dur;
 }

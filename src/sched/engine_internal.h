@@ -51,6 +51,8 @@ typedef struct cellrun {
     int64_t t_ready, t_dispatch, t_park, t_start, t_compute, t_end, t_done;
     uv_timer_t timer;
     int timer_init, timer_armed, interrupted;
+    double weight, rank;   /* expected duration; longest path from it to the end (policy.c) */
+    char *big;             /* the large artifact (path) it reads, for --stagger, or NULL */
     struct engine *eng;
 } cellrun;
 
@@ -81,6 +83,10 @@ typedef struct engine {
     run_stats stats;
     struct cache *cache;
     char *cache_env;
+    size_t *order;         /* the cells in the order of preference (policy.c), or NULL: notebook order */
+    uv_timer_t stagger;    /* wakes the scheduler when a staggered start is due */
+    int stagger_init, stagger_armed;
+    int64_t stagger_due;
 } engine;
 
 int engine_resolve(engine *e, size_t k, const char *name, json_t **art, long *from);
@@ -89,7 +95,21 @@ int engine_stop_index(engine *e);
 void cell_reset_results(cellrun *c);
 void engine_record_read(cellrun *c, const char *name, long from);
 
+/* policy.c */
+/* Computes every cell's rank and e->order for --schedule critical (parallel
+ * mode); leaves e->order NULL for notebook order. Call after predict and
+ * after the cache is open (durations of earlier runs come from it). */
+void sched_plan(engine *e);
+/* 1 when cell k, ready now, must wait before it starts (--stagger): the
+ * scheduler is woken when it may start. Also notes which large artifact k
+ * reads. */
+int sched_stagger_wait(engine *e, size_t k);
+void sched_free(engine *e);
+
 /* engine_cache.c */
+/* How long cell k took when an earlier run stored it in the cache (any
+ * entry for the same source), in seconds; -1 when unknown. */
+double engine_cache_duration(engine *e, size_t k);
 void engine_hash_exports(engine *e, cellrun *c);
 void engine_cache_store(engine *e, cellrun *c, json_t *done);
 int engine_cache_restore(engine *e, size_t k);

@@ -412,6 +412,7 @@ void engine_cleanup(engine *e) {
         strvec_free(&c->need_later);
         strvec_free(&c->known_writes);
     }
+    sched_free(e);
     free(e->cells);
     free(e->idle);
     cache_close(e->cache);
