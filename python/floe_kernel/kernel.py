@@ -180,9 +180,10 @@ class FileInputs:
 
     recording = None  # set of paths read, during a cell
     writing = None    # set of paths written
+    truncating = None  # of those, the ones written from scratch (mode w/x, O_TRUNC, removed)
     skip = ()
     _WRITE_EVENTS = {"os.rename": (0, 1), "os.remove": (0,), "os.rmdir": (0,), "os.truncate": (0,),
-                     "shutil.rmtree": (0,), "os.link": (1,), "os.symlink": (1,)}
+                     "shutil.rmtree": (0,), "os.link": (1,), "os.symlink": (1,), "os.mkdir": (0,)}
 
     @classmethod
     def install(cls):
@@ -220,6 +221,8 @@ class FileInputs:
                 (isinstance(flags, int) and bool(flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)))
             if write:
                 cls.writing.add(path)
+                if (mode and mode[0] in "wx") or (isinstance(flags, int) and flags & (os.O_TRUNC | os.O_EXCL)):
+                    cls.truncating.add(path)
             if not write or "+" in (mode or ""):
                 rec.add(path)
             return
@@ -229,6 +232,7 @@ class FileInputs:
                 path = cls._path(args[i]) if i < len(args) else None
                 if path is not None:
                     cls.writing.add(path)
+                    cls.truncating.add(path)
 
 
 class Kernel:
@@ -395,6 +399,7 @@ class Kernel:
         t0 = _now()
         files = FileInputs.recording = set()
         written = FileInputs.writing = set()
+        truncated = FileInputs.truncating = set()
         try:
             res = self.shell.run_cell(msg["code"], msg["count"], self._emit)
         finally:
@@ -424,6 +429,7 @@ class Kernel:
             rd = self.run_dir.rstrip("/") + "/"
             out["files"] = sorted(f for f in files if not f.startswith(rd))
             out["wfiles"] = sorted(f for f in written if not f.startswith(rd))
+            out["tfiles"] = sorted(f for f in truncated if not f.startswith(rd))
         out["events"] = self.events
         out["t_done"] = _now()
         return out

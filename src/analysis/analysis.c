@@ -557,7 +557,8 @@ static void walk_call(walker *w, TSNode n) {
         char *name = text(w, fn);
         if (!strcmp(name, "exec") || !strcmp(name, "eval") || !strcmp(name, "compile") ||
             !strcmp(name, "globals") || !strcmp(name, "vars") || !strcmp(name, "get_ipython") ||
-            !strcmp(name, "__import__") || (!strcmp(name, "locals") && !deferred(w)))
+            !strcmp(name, "__import__") || (!strcmp(name, "locals") && !deferred(w)) ||
+            (!strcmp(name, "dir") && !deferred(w) && (ts_node_is_null(args) || !ts_node_named_child_count(args))))
             strvec_push_owned(&w->out->open_world, xasprintf("calls %s()", name));
         free(name);
         return;
@@ -577,6 +578,22 @@ static void walk_call(walker *w, TSNode n) {
     if (state) {
         char *r = !strcmp(meth, "chdir") ? xstrdup("changes the working directory")
                                          : xasprintf("changes process state (%s())", meth);
+        add_unique(&w->out->open_world, r);
+        free(r);
+    }
+    /* removing files: a cell that cleans up must not run before earlier
+     * cells that still read them (a later cell's write to a file an earlier
+     * one reads cannot be undone by re-running; a read of a file an earlier
+     * cell writes is caught at run time instead) */
+    int removes = !strcmp(meth, "rmtree") || !strcmp(meth, "unlink") || !strcmp(meth, "rmdir") ||
+                  !strcmp(meth, "removedirs");
+    if (!strcmp(meth, "remove")) {
+        char *o = text(w, field(fn, "object"));
+        removes = !strcmp(o, "os");
+        free(o);
+    }
+    if (removes) {
+        char *r = xasprintf("removes files (%s())", meth);
         add_unique(&w->out->open_world, r);
         free(r);
     }

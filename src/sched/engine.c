@@ -172,6 +172,9 @@ void cell_reset_results(cellrun *c) {
     json_decref(c->updates);
     c->updates = json_array();
     strvec_free(&c->deletes);
+    strvec_free(&c->rfiles);
+    strvec_free(&c->wfiles);
+    strvec_free(&c->tfiles);
     for (size_t i = 0; i < c->nreads; i++) free(c->reads[i].name);
     c->nreads = 0;
     free(c->ename);
@@ -354,6 +357,107 @@ static size_t settled(engine *e) {
     return e->settled;
 }
 
+/* ---- files as a channel between cells ----------------------------------------------- */
+
+static void take_files(strvec *out, json_t *arr) {
+    size_t i;
+    json_t *f;
+    strvec_free(out);
+    json_array_foreach(arr, i, f) if (json_is_string(f)) strvec_push(out, json_string_value(f));
+}
+
+static const char *common_file(const strvec *a, const strvec *b) {
+    for (size_t i = 0; i < a->n; i++)
+        if (strvec_contains(b, a->v[i])) return a->v[i];
+    return NULL;
+}
+
+/* f is contended: cells j and k raced on it. Both remember it, so that
+ * their next attempts (and those of every cell that touched it) run in
+ * notebook order (deps_done). */
+static int touches(const cellrun *c, const char *f) {
+    return strvec_contains(&c->rfiles, f) || strvec_contains(&c->wfiles, f);
+}
+
+static void contend(engine *e, size_t j, size_t k, const char *f) {
+    if (!strvec_contains(&e->contended, f)) strvec_push(&e->contended, f);
+    for (size_t i = 0; i < e->ncells; i++) {
+        cellrun *c = &e->cells[i];
+        if ((i == j || i == k || touches(c, f)) && !strvec_contains(&c->files_seen, f))
+            strvec_push(&c->files_seen, f);
+    }
+}
+
+static void invalidate(engine *e, size_t k, const char *why);
+
+/* Cells j < k raced on file f. Re-running one of them cannot undo what the
+ * other did to the file (an append twice is not one append): the file's
+ * history is replayed instead -- from the last cell up to j that wrote f
+ * from scratch, every finished or running cell that touched it runs again,
+ * now in notebook order (deps_done). Without such a writer (the file was
+ * there before the notebook), from j on. */
+static void replay_file(engine *e, size_t j, size_t k, const char *f, const char *why) {
+    char *file = xstrdup(f); /* f may live in a cell's vector that invalidate() frees */
+    contend(e, j, k, file);
+    size_t from = j;
+    for (size_t t = j + 1; t-- > 0;) {
+        cellrun *c = &e->cells[t];
+        if (c->state == C_DONE && !c->restored && strvec_contains(&c->tfiles, file)) {
+            from = t;
+            break;
+        }
+    }
+    /* a writer from scratch whose write is the newest (it finished last of
+     * the cells using f) need not run again: the file is as it left it */
+    size_t start = from;
+    cellrun *t = &e->cells[from];
+    if (strvec_contains(&t->tfiles, file) && t->state == C_DONE) {
+        int newest = 1;
+        for (size_t i = 0; i < e->ncells && newest; i++)
+            if (i != from && e->cells[i].state == C_DONE && e->cells[i].done_seq > t->done_seq &&
+                touches(&e->cells[i], file) && strvec_contains(&e->cells[i].wfiles, file))
+                newest = 0;
+        if (newest) start = from + 1;
+    }
+    for (size_t i = start; i < e->ncells; i++) {
+        cellrun *c = &e->cells[i];
+        if ((c->state == C_DONE && !c->restored) || c->state == C_RUNNING)
+            if (i == j || i == k || touches(c, file)) invalidate(e, i, why);
+    }
+    free(file);
+}
+
+/* Cell k just finished. Did it race with another cell on a file?
+ *  - an earlier cell j wrote a file k used, and j finished after k started:
+ *    k may have seen the file as it was before j;
+ *  - a later cell m wrote a file k used while k ran (m started before k
+ *    finished): k may have seen m's version, or m's write may be older
+ *    than k's.
+ * Sets the two cells (*a < *b) and the file; returns 0 if no race. */
+static int file_race(engine *e, size_t k, size_t *a, size_t *b, const char **file) {
+    cellrun *c = &e->cells[k];
+    for (size_t j = 0; (c->rfiles.n || c->wfiles.n) && j < k; j++) {
+        cellrun *d = &e->cells[j];
+        if (d->state != C_DONE || d->restored || !d->wfiles.n || d->done_seq < c->start_seq) continue;
+        for (size_t i = 0; i < d->wfiles.n; i++)
+            if (touches(c, d->wfiles.v[i])) {
+                *a = j, *b = k, *file = d->wfiles.v[i];
+                return 1;
+            }
+    }
+    for (size_t m = k + 1; m < e->ncells; m++) {
+        cellrun *d = &e->cells[m];
+        if ((d->state != C_DONE && d->state != C_RUNNING) || d->restored || !d->wfiles.n) continue;
+        if (d->start_seq > c->done_seq) continue;
+        for (size_t i = 0; i < d->wfiles.n; i++)
+            if (touches(c, d->wfiles.v[i])) {
+                *a = k, *b = m, *file = d->wfiles.v[i];
+                return 1;
+            }
+    }
+    return 0;
+}
+
 /* A cell may start once its predicted producers are done (every earlier
  * cell, in serial mode or for an open-world cell). O(producers), so that a
  * scheduling pass over a long notebook stays linear. */
@@ -366,6 +470,11 @@ static int deps_done(engine *e, size_t k) {
     for (size_t i = 0; i < c->ndeps; i++) {
         cellrun *d = &e->cells[c->deps[i]];
         if (!d->skip && d->state != C_DONE) return 0;
+    }
+    /* a file two cells raced on: its users run in notebook order */
+    for (size_t j = settled(e); c->files_seen.n && j < k; j++) {
+        cellrun *d = &e->cells[j];
+        if (d->state != C_DONE && !d->skip && common_file(&d->files_seen, &c->files_seen)) return 0;
     }
     return inputs_written(e, k);
 }
@@ -386,6 +495,7 @@ static void start_cell(engine *e, size_t k, kernel *kn) {
     kn->user = c;
     kn->state = K_BUSY;
     c->t_dispatch = time_mono_us();
+    c->start_seq = ++e->seq;
     json_t *req = run_request(e, k);
     kpool_send(kn, req);
     json_decref(req);
@@ -587,7 +697,25 @@ static void finish_cell(engine *e, cellrun *c, json_t *msg) {
     } else {
         kpool_release(kn);
     }
+    take_files(&c->rfiles, json_object_get(msg, "files"));
+    take_files(&c->wfiles, json_object_get(msg, "wfiles"));
+    take_files(&c->tfiles, json_object_get(msg, "tfiles"));
+    c->done_seq = ++e->seq;
+    for (size_t i = 0; i < e->contended.n; i++)
+        if (touches(c, e->contended.v[i]) && !strvec_contains(&c->files_seen, e->contended.v[i]))
+            strvec_push(&c->files_seen, e->contended.v[i]);
     int missed = missed_read(e, k);
+    size_t ra, rb;
+    const char *rf;
+    if (!missed && e->o->mode == MODE_PARALLEL && file_race(e, k, &ra, &rb, &rf)) {
+        char why[1024];
+        snprintf(why, sizeof why, "cells %zu and %zu used %s at the same time", ra, rb, rf);
+        replay_file(e, ra, rb, rf, why);
+        if (c->state != C_DONE) { /* this cell runs again too */
+            engine_schedule(e);
+            return;
+        }
+    }
     if (missed || rng_stale(e, k, msg)) {
         c->state = C_RUNNING; /* so invalidate() resets it */
         e->running++;
@@ -629,6 +757,20 @@ static void after_done(engine *e, size_t k) {
     json_t *a;
     json_array_foreach(c->exports, i, a) validate_readers(e, k, json_string_value(json_object_get(a, "name")));
     for (size_t d = 0; d < c->deletes.n; d++) validate_readers(e, k, c->deletes.v[d]);
+    /* later cells that finished before this one and used a file it wrote
+     * (those still running are checked when they finish) */
+    for (size_t m = k + 1; c->wfiles.n && m < e->ncells; m++) {
+        cellrun *d = &e->cells[m];
+        const char *f = NULL;
+        if (d->state != C_DONE || d->restored || d->start_seq > c->done_seq) continue;
+        for (size_t w = 0; w < c->wfiles.n && !f; w++)
+            if (touches(d, c->wfiles.v[w])) f = c->wfiles.v[w];
+        if (!f) continue;
+        char why[1024];
+        snprintf(why, sizeof why, "cell %zu wrote %s after cell %zu used it", k, f, m);
+        replay_file(e, k, m, f, why);
+        if (c->state != C_DONE) break; /* this cell itself runs again */
+    }
     wake_parked(e);
 }
 

@@ -66,6 +66,15 @@ static void skey_of(engine *e, cellrun *c, char out[33]) {
 
 void engine_cache_store(engine *e, cellrun *c, json_t *done) {
     if (!e->cache || c->error || c->dead || always_run(e, c)) return;
+    /* a cell that wrote files is not restored: restoring replays outputs
+     * and artifacts, not what it did to the file system */
+    if (c->wfiles.n) return;
+    /* nor one that read a file an earlier cell of this notebook wrote: its
+     * input is made by the notebook, not found beside it */
+    for (size_t j = 0; c->rfiles.n && j < (size_t)(c - e->cells); j++)
+        for (size_t i = 0; i < e->cells[j].wfiles.n; i++)
+            if (strvec_contains(&c->rfiles, e->cells[j].wfiles.v[i])) return;
+    if (c->files_seen.n) return;
     size_t i;
     json_t *art;
     json_array_foreach(c->exports, i, art) {
@@ -151,7 +160,8 @@ static int entry_matches(json_t *entry, void *ud) {
 
 int engine_cache_restore(engine *e, size_t k) {
     cellrun *c = &e->cells[k];
-    if (!e->cache || always_run(e, c)) return 0;
+    /* a cell that raced on a file in this run runs (engine.c replay_file) */
+    if (!e->cache || always_run(e, c) || c->files_seen.n) return 0;
     char skey[33];
     skey_of(e, c, skey);
     match_ctx m = {e, k};

@@ -53,6 +53,10 @@ typedef struct cellrun {
     int timer_init, timer_armed, interrupted;
     double weight, rank;   /* expected duration; longest path from it to the end (policy.c) */
     char *big;             /* the large artifact (path) it reads, for --stagger, or NULL */
+    strvec rfiles, wfiles; /* files the current attempt read / wrote (kernel.py FileInputs) */
+    strvec tfiles;         /* of wfiles, those written from scratch (truncated, created, removed) */
+    strvec files_seen;     /* contended files (e->contended) any attempt touched */
+    uint64_t start_seq, done_seq; /* when the attempt started / finished, in e->seq steps */
     struct engine *eng;
 } cellrun;
 
@@ -70,6 +74,8 @@ typedef struct engine {
     size_t nidle, capidle;
     int forking, running, parked;
     long version;
+    uint64_t seq;          /* orders cell starts and finishes (files as channels) */
+    strvec contended;      /* files two cells raced on: their users now run in notebook order */
     char *run_dir;
     trace *tr;
     json_t *language_info;

@@ -411,7 +411,9 @@ void engine_cleanup(engine *e) {
         free(c->deps);
         strvec_free(&c->need_later);
         strvec_free(&c->known_writes);
+        strvec_free(&c->files_seen);
     }
+    strvec_free(&e->contended);
     sched_free(e);
     free(e->cells);
     free(e->idle);

@@ -35,8 +35,6 @@ _BUGS = {
     "adv_library_state": (ISOLATED, "B6 an attribute set on an imported module is not carried"),
     "adv_matplotlib_state": (ISOLATED, "B7 figure drawn on through its axes (alias); %config InlineBackend"),
     "adv_output_history": (ISOLATED, "B8 In/Out history (_, _1, Out) across isolated kernels"),
-    "magics_who": (ISOLATED, "B9 %who sees an empty namespace"),
-    "adv_filesystem_order": (("parallel",), "B10 file written then read runs out of order"),
 }
 KNOWN = {(nb, m): "tests/notebooks/BUGS.md " + why for nb, (modes, why) in _BUGS.items() for m in modes}
 

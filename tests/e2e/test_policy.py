@@ -25,8 +25,12 @@ _ADDR = re.compile(r"0x[0-9a-f]+")
 
 
 def floe_run(nb, out, *args, timeout=180):
+    # the cache is chosen per test by --cache-dir / --no-cache, whatever the
+    # environment says (`make test-e2e` sets FLOE_NO_CACHE=1)
+    env = dict(os.environ)
+    env.pop("FLOE_NO_CACHE", None)
     return subprocess.run([FLOE, "run", str(nb), "-o", str(out), "-q", *args], capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env=env)
 
 
 def outputs(path):

@@ -261,6 +261,21 @@ NOTEBOOKS = {
         "class C:\n    y = 5\n    z = [y2 for y2 in range(y)]\nprint(C.z)",
     ],
     # ---- added: more magics, warnings, streams, exits --------------------
+    # files as a channel between cells that share no variable: reads after
+    # writes, an append after a write, cleanup at the end (parallel mode
+    # must order them as a top-to-bottom run would)
+    "adv_file_races": [
+        "import os\nimport tempfile\nimport time\nd = tempfile.mkdtemp(prefix='floe-corpus-')\n"
+        "p = os.path.join(d, 'a.txt')\nq = os.path.join(d, 'b.txt')",
+        "time.sleep(0.4)\nwith open(p, 'w') as f:\n    f.write('one')",
+        "print(open(p).read())",
+        "with open(p, 'a') as f:\n    f.write('+two')",
+        "print(open(p).read())",
+        "time.sleep(0.2)\nwith open(q, 'w') as f:\n    f.write('b1')",
+        "with open(q, 'w') as f:\n    f.write('b2')",
+        "print(open(q).read(), open(p).read())",
+        "import shutil\nshutil.rmtree(d)\nprint(os.path.exists(d))",
+    ],
     # pandas must believe it runs under Jupyter: 20 columns at most, wide
     # frames wrapped (tests/realworld/FINDINGS.md R1)
     "pandas_wide": [
