@@ -102,7 +102,7 @@ fuzz: $(FUZZ_BIN)
 	@scripts/run-fuzz.sh $(FUZZ_TIME) $(FUZZ_BIN)
 
 test-fuzz: $(FUZZ_BIN)
-	@scripts/run-fuzz.sh 3 $(FUZZ_BIN)
+	@FUZZ_SEED=1 scripts/run-fuzz.sh 3 $(FUZZ_BIN)
 
 # --- end to end ----------------------------------------------------------------
 test-e2e: build

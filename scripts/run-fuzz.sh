@@ -8,6 +8,10 @@
 set -u
 secs="$1"; shift
 status=0
+# FUZZ_SEED=N: the same mutation sequence every time (make test uses 1, so a
+# CI run is reproducible); unset (make fuzz): a new seed per run, to explore
+seedopt=""
+[ -n "${FUZZ_SEED:-}" ] && seedopt="-seed=$FUZZ_SEED"
 mkdir -p build/fuzz/crashes
 for bin in "$@"; do
     name=$(basename "$bin"); name=${name#fuzz_}
@@ -15,7 +19,7 @@ for bin in "$@"; do
     work=$(mktemp -d)
     [ -d "$seeds" ] || seeds=""
     log="build/fuzz/$name.log"
-    ASAN_OPTIONS=detect_leaks=1 "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+    ASAN_OPTIONS=detect_leaks=1 "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 $seedopt \
         -artifact_prefix=build/fuzz/crashes/"$name"- -print_final_stats=1 "$work" $seeds >"$log" 2>&1
     rc=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)

@@ -126,6 +126,9 @@ class OutStream:
     def write(self, s):
         if self._closed:
             raise ValueError("I/O operation on closed file.")
+        if self.shell.fd_dirty:  # a child may have written: its text goes first
+            for cap in self.shell.fdcap:
+                cap.drain(flush_c=False)
         if not isinstance(s, str):
             raise TypeError("write() argument must be str, not %s" % type(s).__name__)
         with self.lock:
@@ -225,8 +228,8 @@ class FdCapture:
             if not self._read():
                 return
 
-    def drain(self):
-        if self.libc is not None:
+    def drain(self, flush_c=True):
+        if flush_c and self.libc is not None:
             self.libc.fflush(None)
         self._read()
 
@@ -320,6 +323,7 @@ class CellShell:
         self.stdout = OutStream("stdout", self)
         self.stderr = OutStream("stderr", self)
         self.fdcap = ()
+        self.fd_dirty = False
         self.error = None
         # a kernel process has no stdin: input() fails as under nbclient
         builtins.input = _no_stdin
@@ -335,6 +339,17 @@ class CellShell:
                 self.fdcap = (FdCapture(1, self.stdout), FdCapture(2, self.stderr))
             except OSError:
                 self.fdcap = ()
+                return
+            sys.addaudithook(self._child_started)
+
+    _CHILD_EVENTS = frozenset(("subprocess.Popen", "os.system", "os.posix_spawn", "os.spawn", "os.exec", "os.fork",
+                               "pty.spawn"))
+
+    def _child_started(self, event, args):
+        """Once a cell starts a process, what it writes to fd 1/2 is read
+        before each print, so the two interleave as they happened."""
+        if event in self._CHILD_EVENTS:
+            self.fd_dirty = True
 
     def forget_history(self):
         """Back to a fresh shell's input/output history after a warm-up
@@ -420,6 +435,7 @@ class CellShell:
         self.error = None
         self.stdout.reopen()
         self.stderr.reopen()
+        self.fd_dirty = False
         saved = sys.stdout, sys.stderr
         sys.stdout, sys.stderr = self.stdout, self.stderr
         try:

@@ -71,11 +71,39 @@ static void parse_marker(const char *s, size_t len, pcell *c) {
     buf_free(&title);
 }
 
-/* Strips the comment prefix of a markdown line. */
+/* A line inside a cell that would read as a cell marker is escaped when
+ * written, with one more backslash before its "%%": a markdown line
+ * "%% x" is written "# \\%% x", a code line "# %% x" as "# \\%% x"; a line
+ * that already had backslashes there gets one more. Reading removes one. */
+static size_t escaped_at(const char *p, size_t len) {
+    size_t k = 0;
+    while (k < len && p[k] == '\\') k++;
+    return k && k + 2 <= len && p[k] == '%' && p[k + 1] == '%' ? k : 0;
+}
+
+/* The offset after "# " or "#" of a comment line, or 0 if none. */
+static size_t comment_prefix(const char *line, size_t len) {
+    if (len >= 2 && line[0] == '#' && line[1] == ' ') return 2;
+    if (len >= 1 && line[0] == '#') return 1;
+    return 0;
+}
+
+/* Strips the comment prefix of a markdown line (and one escape). */
 static void md_line(buf *b, const char *line, size_t len) {
-    if (len >= 2 && line[0] == '#' && line[1] == ' ') buf_append(b, line + 2, len - 2);
-    else if (len >= 1 && line[0] == '#') buf_append(b, line + 1, len - 1);
-    else buf_append(b, line, len);
+    size_t p = comment_prefix(line, len);
+    if (p && escaped_at(line + p, len - p)) p++;
+    buf_append(b, line + p, len - p);
+}
+
+/* A code or raw line, unescaped. */
+static void code_line(buf *b, const char *line, size_t len) {
+    size_t p = comment_prefix(line, len);
+    if (p && escaped_at(line + p, len - p)) {
+        buf_append(b, line, p);
+        buf_append(b, line + p + 1, len - p - 1);
+    } else {
+        buf_append(b, line, len);
+    }
 }
 
 static void trim_trailing_blank(buf *b) {
@@ -106,7 +134,7 @@ static json_t *make_cell(pcell *c, size_t idx, const char *name, char *err, size
     free(id);
     json_object_set(o, "metadata", c->md);
     if (c->kind == NB_CODE) json_object_set_new(o, "outputs", json_array());
-    json_object_set_new(o, "source", nb_split_lines(c->body.data ? c->body.data : ""));
+    json_object_set_new(o, "source", nb_split_linesn(c->body.data ? c->body.data : "", c->body.len));
     return o;
 }
 
@@ -157,7 +185,7 @@ int nb_py_parse(const char *name, const char *data, size_t len, json_t **rootp, 
             md_line(&cur.body, line, ll);
             buf_putc(&cur.body, '\n');
         } else {
-            buf_append(&cur.body, line, ll);
+            code_line(&cur.body, line, ll);
             buf_putc(&cur.body, '\n');
         }
         pos += ll + (nl ? 1 : 0);
@@ -175,17 +203,41 @@ error:
     return -1;
 }
 
+/* Words separated by single spaces, none of them key=value or a [kind]:
+ * what parse_marker reads back as the same title. */
+static int clean_title(const char *t, size_t len) {
+    if (!len || strlen(t) != len || t[0] == ' ' || t[len - 1] == ' ' || t[0] == '[') return 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)t[i];
+        if (c < 0x20 || c == '=' || (c == ' ' && t[i + 1] == ' ')) return 0;
+    }
+    return 1;
+}
+
+/* A metadata key parse_marker reads back: letters, digits, '_', '-', '.'. */
+static int clean_key(const char *k) {
+    if (!*k) return 0;
+    for (; *k; k++)
+        if (!((*k >= 'a' && *k <= 'z') || (*k >= 'A' && *k <= 'Z') || (*k >= '0' && *k <= '9') || *k == '_' ||
+              *k == '-' || *k == '.'))
+            return 0;
+    return 1;
+}
+
 static void dump_marker(buf *b, json_t *cell, nb_cell_type kind) {
     buf_puts(b, "# %%");
     if (kind == NB_MARKDOWN) buf_puts(b, " [markdown]");
     if (kind == NB_RAW) buf_puts(b, " [raw]");
     json_t *md = json_object_get(cell, "metadata");
-    const char *title = json_string_value(json_object_get(md, "title"));
-    if (title) buf_printf(b, " %s", title);
+    /* a title reads back as the words after the marker: one that would not
+     * (blank, or holding a NUL or a line break) is not written */
+    json_t *tj = json_object_get(md, "title");
+    const char *title = json_string_value(tj);
+    if (title && clean_title(title, json_string_length(tj))) buf_printf(b, " %s", title);
     const char *key;
     json_t *v;
     json_object_foreach(md, key, v) {
-        if (!strcmp(key, "title") || !strcmp(key, "execution")) continue;
+        if (!strcmp(key, "title") || !strcmp(key, "execution") || !clean_key(key)) continue;
         char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
         if (s) buf_printf(b, " %s=%s", key, s);
         free(s);
@@ -200,16 +252,25 @@ char *nb_dump_py(const nb *n) {
         if (i) buf_putc(&b, '\n');
         dump_marker(&b, nb_cell_json(n, i), n->kind[i]);
         const char *s = n->src[i] ? n->src[i] : "";
-        if (n->kind[i] != NB_MARKDOWN) {
-            buf_puts(&b, s);
-            if (*s) buf_putc(&b, '\n');
-            continue;
-        }
-        while (*s) {
-            const char *nl = strchr(s, '\n');
-            size_t ll = nl ? (size_t)(nl - s) : strlen(s);
-            buf_puts(&b, ll ? "# " : "#");
-            buf_append(&b, s, ll);
+        /* trailing blank lines are not part of a cell when read back */
+        const char *end = s + strlen(s);
+        while (end > s && (end[-1] == '\n' || end[-1] == '\r')) end--;
+        while (s < end) {
+            const char *nl = memchr(s, '\n', (size_t)(end - s));
+            size_t ll = nl ? (size_t)(nl - s) : (size_t)(end - s);
+            size_t after, p;
+            if (n->kind[i] == NB_MARKDOWN) {
+                buf_puts(&b, ll ? "# " : "#");
+                /* "%% x" would read as a marker, "\\%%" as an escaped one */
+                if ((ll >= 2 && s[0] == '%' && s[1] == '%') || escaped_at(s, ll)) buf_putc(&b, '\\');
+                buf_append(&b, s, ll);
+            } else if ((p = comment_prefix(s, ll)) && (is_marker(s, ll, &after) || escaped_at(s + p, ll - p))) {
+                buf_append(&b, s, p);
+                buf_putc(&b, '\\');
+                buf_append(&b, s + p, ll - p);
+            } else {
+                buf_append(&b, s, ll);
+            }
             buf_putc(&b, '\n');
             s += ll + (nl ? 1 : 0);
         }

@@ -20,6 +20,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     nb *m = NULL;
     if (nb_load_mem("g.py", s, strlen(s), &m, err, sizeof err) < 0) abort();
     if (nb_ncode(m) > nb_ncells(n) + 1) abort();
+    /* what we write reads back to the same cells: dumping again is stable */
+    if (nb_ncells(m) != nb_ncells(n)) abort();
+    char *s2 = nb_dump_py(m);
+    if (strcmp(s, s2) != 0) abort();
+    free(s2);
     nb_free(m);
     free(s);
     nb_free(n);
