@@ -479,10 +479,22 @@ static int deps_done(engine *e, size_t k) {
     return inputs_written(e, k);
 }
 
+static void drop_prefork(engine *e, kernel *kn) {
+    for (size_t i = 0; i < e->npreforks; i++)
+        if (e->preforks[i] == kn) {
+            e->preforks[i] = e->preforks[--e->npreforks];
+            e->forking--;
+            return;
+        }
+}
+
+/* A ready kernel; else one already being forked ahead of demand (the cell's
+ * request waits for it: sooner than a fork started now); else a new fork. */
 static kernel *take_kernel(engine *e) {
-    for (size_t i = 0; i < e->nidle; i++) {
-        kernel *k = e->idle[i];
-        e->idle[i] = e->idle[--e->nidle];
+    if (e->nidle) return e->idle[--e->nidle];
+    if (e->npreforks) {
+        kernel *k = e->preforks[0];
+        drop_prefork(e, k);
         return k;
     }
     return kpool_fork(e->pool);
@@ -521,6 +533,8 @@ static void prefork(engine *e) {
         e->forking++;
         kn->user = NULL;
         e->stats.kernels++;
+        e->preforks = xrealloc(e->preforks, (e->npreforks + 1) * sizeof *e->preforks);
+        e->preforks[e->npreforks++] = kn;
     }
 }
 
@@ -794,7 +808,7 @@ static void on_forked(kernel *kn, void *data) {
     snprintf(args, sizeof args, "{\"fork_us\":%lld}", (long long)kn->fork_us);
     trace_complete(e->tr, "fork", -1, kn->id, kn->t_requested, kn->t_forked - kn->t_requested, args);
     if (kn->user == NULL && !kn->released) {
-        e->forking--;
+        drop_prefork(e, kn);
         if (e->nidle == e->capidle) {
             e->capidle = e->capidle ? e->capidle * 2 : 8;
             e->idle = xrealloc(e->idle, e->capidle * sizeof *e->idle);
@@ -807,6 +821,7 @@ static void on_forked(kernel *kn, void *data) {
 static void on_dead(kernel *kn, void *data) {
     engine *e = data;
     cellrun *c = kn->user;
+    drop_prefork(e, kn);
     for (size_t i = 0; i < e->nidle; i++)
         if (e->idle[i] == kn) {
             e->idle[i] = e->idle[--e->nidle];

@@ -71,6 +71,8 @@ typedef struct engine {
     kpool *pool;
     kernel *mono;
     kernel **idle;
+    kernel **preforks;     /* forked ahead of demand, not ready yet, no cell */
+    size_t npreforks;
     size_t nidle, capidle;
     int forking, running, parked;
     long version;

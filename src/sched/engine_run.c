@@ -417,6 +417,7 @@ void engine_cleanup(engine *e) {
     sched_free(e);
     free(e->cells);
     free(e->idle);
+    free(e->preforks);
     cache_close(e->cache);
     free(e->cache_env);
     json_decref(e->language_info);
