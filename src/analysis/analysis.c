@@ -171,38 +171,29 @@ static int deferred(const walker *w) {
  * exponential walk of following every path. */
 static void use_def(walker *w, const char *name) {
     an_cell *c = w->out;
-    size_t *work = NULL, nwork = 0, cap = 0;
-    strvec seen = {0};
-    const char *next = name;
-    for (;;) {
+    strvec seen = {0}, todo = {0};
+    strvec_push(&seen, name);
+    strvec_push(&todo, name);
+    while (todo.n) {
+        char *nm = todo.v[--todo.n];
         /* every def of that name: one may be under `if`, another under
          * `else`, and either may be the one that runs */
-        if (next && !strvec_contains(&seen, next)) {
-            strvec_push(&seen, next);
-            for (size_t k = 0; k < c->ndefs; k++) {
-                if (strcmp(c->defs[k].name, next)) continue;
-                if (nwork == cap) work = xrealloc(work, (cap = cap ? 2 * cap : 8) * sizeof *work);
-                work[nwork++] = k;
+        for (size_t k = 0; k < c->ndefs; k++) {
+            an_def *x = &c->defs[k];
+            if (strcmp(x->name, nm)) continue;
+            for (size_t i = 0; i < x->writes.n; i++) add_unique(&c->writes, x->writes.v[i]);
+            for (size_t i = 0; i < x->mutates.n; i++) add_unique(&c->mutates, x->mutates.v[i]);
+            for (size_t i = 0; i < x->reads.n; i++) {
+                const char *r = x->reads.v[i];
+                if (!strvec_contains(&w->uncond, r)) add_unique(&c->reads, r);
+                if (strvec_contains(&seen, r)) continue;
+                strvec_push(&seen, r);
+                strvec_push(&todo, r);
             }
         }
-        if (!nwork) break;
-        an_def *x = &c->defs[work[--nwork]];
-        for (size_t i = 0; i < x->writes.n; i++) add_unique(&c->writes, x->writes.v[i]);
-        for (size_t i = 0; i < x->mutates.n; i++) add_unique(&c->mutates, x->mutates.v[i]);
-        next = NULL;
-        for (size_t i = 0; i < x->reads.n; i++) {
-            const char *r = x->reads.v[i];
-            if (!strvec_contains(&w->uncond, r)) add_unique(&c->reads, r);
-            if (strvec_contains(&seen, r)) continue;
-            strvec_push(&seen, r);
-            for (size_t k = 0; k < c->ndefs; k++) {
-                if (strcmp(c->defs[k].name, r)) continue;
-                if (nwork == cap) work = xrealloc(work, (cap = cap ? 2 * cap : 8) * sizeof *work);
-                work[nwork++] = k;
-            }
-        }
+        free(nm);
     }
-    free(work);
+    strvec_free(&todo);
     strvec_free(&seen);
 }
 

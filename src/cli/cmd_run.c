@@ -310,6 +310,24 @@ static size_t dotted_len(const char *p) {
     return len;
 }
 
+/* Moves *p past a name of `len` bytes, its `as alias` and the comma after
+ * it; returns 0 when no comma follows (the list ends). */
+static int next_name(const char **p, size_t len) {
+    const char *q = *p + len;
+    while (*q == ' ') q++;
+    if (!strncmp(q, "as ", 3)) {
+        q += 3;
+        while (*q == ' ') q++;
+        q += dotted_len(q);
+        while (*q == ' ') q++;
+    }
+    if (*q != ',') return 0;
+    q++;
+    while (*q == ' ') q++;
+    *p = q;
+    return 1;
+}
+
 /* Appends the modules every `import a.b, c as d` / `from x.y import z, w`
  * line of the notebook's code cells names -- for `from`, also x.y.z and
  * x.y.w, which are tried as submodules (`from scipy import stats`: scipy
@@ -341,32 +359,14 @@ static void notebook_imports(const nb *n, strvec *mods) {
                                 size_t l = dotted_len(p);
                                 if (!l || memchr(p, '.', l)) break;
                                 strvec_push_owned(mods, xasprintf("%s.%.*s", mod, (int)l, p));
-                                p += l;
-                                while (*p == ' ') p++;
-                                if (!strncmp(p, "as ", 3)) {
-                                    p += 3;
-                                    while (*p == ' ') p++;
-                                    p += dotted_len(p);
-                                    while (*p == ' ') p++;
-                                }
-                                if (*p != ',') break;
-                                p++;
-                                while (*p == ' ') p++;
+                                if (!next_name(&p, l)) break;
                             }
                         }
                         strvec_push_owned(mods, mod);
                         break;
                     }
                     strvec_push_owned(mods, mod);
-                    while (*p == ' ') p++;
-                    if (!strncmp(p, "as ", 3)) {
-                        p += 3;
-                        while (*p == ' ') p++;
-                        p += dotted_len(p);
-                        while (*p == ' ') p++;
-                    }
-                    if (*p != ',') break;
-                    p++;
+                    if (!next_name(&p, 0)) break;
                 }
             }
             const char *nl = strchr(s, '\n');
