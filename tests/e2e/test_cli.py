@@ -85,3 +85,25 @@ def test_python_without_ipython(tmp_path):
     assert r.returncode == 2, r.stderr
     assert "missing module 'IPython'" in r.stderr and "--python" in r.stderr
     assert not (tmp_path / "a.ipynb").exists()
+
+
+def test_deps_stats_on_stderr(tmp_path):
+    p = tmp_path / "s.py"
+    p.write_text("# %%\nx = 1\n# %%\ny = x + 1\n")
+    r = floe("deps", str(p), "--format", "json", "--stats")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["edges"] == [{"from": 0, "to": 1, "names": ["x"]}]
+    assert "floe deps: 2 cells" in r.stderr and "ns/byte" in r.stderr
+
+
+def test_from_imported_submodules_are_preloaded(tmp_path):
+    """`from scipy import stats` preloads scipy.stats (scipy alone loads it
+    lazily): the first cell, before any import, sees it in sys.modules."""
+    p = tmp_path / "pre.py"
+    p.write_text("# %%\nimport sys\nprint('scipy.stats' in sys.modules, 'os.path' in sys.modules)\n"
+                 "# %%\nfrom scipy import stats\nfrom os import path as osp, sep\n")
+    out = tmp_path / "pre.ipynb"
+    r = floe("run", str(p), "-o", str(out), "-q", "--no-cache", "--mode", "serial")
+    assert r.returncode == 0, r.stderr
+    cells = json.loads(out.read_text())["cells"]
+    assert "".join(cells[0]["outputs"][0]["text"]) == "True True\n"
