@@ -135,26 +135,6 @@ class Zygote:
         # Ctrl-C is floe's to handle: it interrupts the kernels it chooses
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-    def _recv_fork(self):
-        """Reads one frame, returning (msg, fd or None)."""
-        hdr, fds, _, _ = socket.recv_fds(self.sock, 4, 1)
-        if not hdr:
-            raise EOFError
-        while len(hdr) < 4:
-            more = self.sock.recv(4 - len(hdr))
-            if not more:
-                raise EOFError
-            hdr += more
-        n = int.from_bytes(hdr, "big")
-        body = b""
-        while len(body) < n:
-            more = self.sock.recv(n - len(body))
-            if not more:
-                raise EOFError
-            body += more
-        import json
-        return json.loads(body), (fds[0] if fds else None)
-
     def _reap(self):
         while True:
             try:
@@ -177,13 +157,13 @@ class Zygote:
                 self._reap()
             if self.chan.fd in r:
                 try:
-                    msg, fd = self._recv_fork()
-                except (EOFError, ConnectionError):  # floe is gone: so are we
+                    msg, fds = proto.recv_frame(self.sock, 1)
+                except (EOFError, ConnectionError, ValueError):  # floe is gone: so are we
                     os._exit(0)
                 if msg.get("op") == "exit":
                     os._exit(0)
-                if msg.get("op") == "fork" and fd is not None:
-                    self._fork(fd)
+                if msg.get("op") == "fork" and fds:
+                    self._fork(fds[0])
 
     def _fork(self, fd):
         t0 = time.perf_counter_ns()
@@ -220,29 +200,41 @@ def _status(st):
 def main():
     # as ipykernel does, before anything imports matplotlib
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-    fd = int(os.environ.get("FLOE_FD", "3"))
-    chan = proto.Channel(fd)
+    warm_fd = os.environ.get("FLOE_WARM_FD")
+    fd = int(warm_fd or os.environ.get("FLOE_FD", "3"))
     os.set_inheritable(fd, False)
     mods = [m for m in os.environ.get("FLOE_PRELOAD", "IPython").split(",") if m]
     required = ["IPython"]
     failed = preload(required + [m for m in mods if m not in required])
     missing = {m: e for m, e in failed.items() if m in required}
+    error = None
     if missing:
-        chan.send({"op": "error", "missing": sorted(missing), "detail": missing,
-                   "python": sys.executable})
+        error = {"op": "error", "missing": sorted(missing), "detail": missing, "python": sys.executable}
+    else:
+        from .kernel import Kernel
+        Kernel.prepare()
+    hello = {"op": "hello", "pid": os.getpid(), "language_info": language_info(),
+             "preload_failed": failed, "python": sys.executable, "version": sys.version.split()[0]}
+    if warm_fd:
+        _freeze()
+        from . import warm
+        warm.main(fd, hello, error, lambda chan: Zygote(chan, Kernel).serve())
+    chan = proto.Channel(fd)
+    if error:
+        chan.send(error)
         return 3
-    from .kernel import Kernel
-    Kernel.prepare()
-    chan.send({"op": "hello", "pid": os.getpid(), "language_info": language_info(),
-               "preload_failed": failed, "python": sys.executable,
-               "version": sys.version.split()[0]})
-    # Objects that exist now are shared by every forked kernel: keep the
-    # collector from walking (and so copying) their pages in each child.
+    chan.send(hello)
+    _freeze()
+    Zygote(chan, Kernel).serve()
+    return 0
+
+
+def _freeze():
+    """Objects that exist now are shared by every forked kernel: keep the
+    collector from walking (and so copying) their pages in each child."""
     import gc
     gc.collect()
     gc.freeze()
-    Zygote(chan, Kernel).serve()
-    return 0
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ A frame is a 4-byte big-endian length followed by that many bytes of UTF-8
 JSON. Artifact payloads never travel here, only their file names."""
 import json
 import os
+import socket
 import struct
 
 _HDR = struct.Struct(">I")
@@ -48,3 +49,26 @@ def _json_default(o):
         return o.item()
     except Exception:
         return repr(o)
+
+
+def recv_frame(sock, maxfds):
+    """Reads one frame from a blocking socket, with up to maxfds descriptors
+    attached (SCM_RIGHTS): returns (msg, [fds]). EOFError at the end."""
+    hdr, fds, _, _ = socket.recv_fds(sock, 4, maxfds)
+    if not hdr:
+        raise EOFError
+    while len(hdr) < 4:
+        more = sock.recv(4 - len(hdr))
+        if not more:
+            raise EOFError
+        hdr += more
+    (n,) = _HDR.unpack(hdr)
+    if n > MAX_FRAME:
+        raise ValueError("frame too large: %d" % n)
+    body = b""
+    while len(body) < n:
+        more = sock.recv(n - len(body))
+        if not more:
+            raise EOFError
+        body += more
+    return json.loads(body.decode("utf-8", "surrogatepass")), fds

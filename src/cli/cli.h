@@ -10,6 +10,7 @@ int cmd_trace(int argc, char **argv);
 int cmd_artifact(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_cache(int argc, char **argv);
+int cmd_warm(int argc, char **argv);
 
 /* The interpreter: --python (opt), then $FLOE_PYTHON, then python3 on PATH.
  * *how names the rule that chose it. Returns a new string, or NULL when the

@@ -47,6 +47,14 @@ static const char run_usage[] =
     "                         (default: IPython,numpy,pandas and every package the\n"
     "                         notebook imports, when installed)\n"
     "      --lazy             resolve every name lazily (slower; for debugging predictions)\n"
+    "      --warm             keep the zygote (the process that imported the preload set)\n"
+    "                         alive after the run, and use one left by an earlier run with\n"
+    "                         the same interpreter, directory, environment and preload\n"
+    "                         set: a re-run skips the imports (also FLOE_WARM=1). It runs\n"
+    "                         no user code, restarts when an imported file changes, and\n"
+    "                         exits after --warm-idle seconds unused; see floe warm\n"
+    "      --warm-idle S      how long a warm zygote waits unused (default 600)\n"
+    "      --no-warm          a private zygote, even if FLOE_WARM is set\n"
     "      --cache-dir DIR    the result cache for incremental re-runs (default: .floe/\n"
     "                         beside the notebook; isolated modes only)\n"
     "      --no-cache         neither use nor fill the cache (also FLOE_NO_CACHE=1)\n"
@@ -99,6 +107,8 @@ static int parse_args(int argc, char **argv, run_args *a) {
     a->o.mode = MODE_PARALLEL;
     a->o.schedule = SCHED_CRITICAL;
     a->o.stagger_ms = 0;
+    const char *w = getenv("FLOE_WARM"), *wi = getenv("FLOE_WARM_IDLE");
+    int warm = w && *w && strcmp(w, "0"), idle = wi && atoi(wi) > 0 ? atoi(wi) : 600;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
         int has = i + 1 < argc;
@@ -165,6 +175,17 @@ static int parse_args(int argc, char **argv, run_args *a) {
             a->cache_dir = argv[++i];
         } else if (is_opt(s, NULL, "--no-cache")) {
             a->no_cache = 1;
+        } else if (is_opt(s, NULL, "--warm")) {
+            warm = 1;
+        } else if (is_opt(s, NULL, "--no-warm")) {
+            warm = 0;
+        } else if (is_opt(s, NULL, "--warm-idle")) {
+            char *end;
+            long sec = has ? strtol(argv[i + 1], &end, 10) : -1;
+            if (!has || !*argv[i + 1] || *end || sec < 1 || sec > 86400 * 7)
+                return usage_error("--warm-idle needs seconds (1..604800)%s", "");
+            idle = (int)sec;
+            i++;
         } else if (is_opt(s, NULL, "--lazy")) {
             a->o.lazy_always = 1;
         } else if (is_opt(s, "-q", "--quiet")) {
@@ -178,6 +199,7 @@ static int parse_args(int argc, char **argv, run_args *a) {
         }
     }
     if (!a->in) return usage_error("missing the notebook to run%s", "");
+    a->o.warm_idle_s = warm ? idle : 0;
     return -1;
 }
 

@@ -120,30 +120,31 @@ int chan_send(chan *c, json_t *msg) {
     return rc;
 }
 
-int chan_send_fd(chan *c, json_t *msg, int fd) {
+int chan_send_fds(chan *c, json_t *msg, const int *fds, size_t nfds) {
     size_t len;
     char *f = frame(msg, &len);
     if (!f) return -EINVAL;
-    char ctl[CMSG_SPACE(sizeof(int))];
+    char ctl[CMSG_SPACE(sizeof(int) * CHAN_MAX_FDS)];
     memset(ctl, 0, sizeof ctl);
+    if (nfds > CHAN_MAX_FDS) nfds = CHAN_MAX_FDS;
     struct iovec iov = {f, len};
     struct msghdr mh = {0};
     mh.msg_iov = &iov;
     mh.msg_iovlen = 1;
     mh.msg_control = ctl;
-    mh.msg_controllen = sizeof ctl;
+    mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
     struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
     cm->cmsg_level = SOL_SOCKET;
     cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+    cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+    memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
     ssize_t w;
     do w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
     while (w < 0 && (errno == EINTR || errno == EAGAIN));
     int rc = 0;
     if (w < 0) rc = -errno;
     else if ((size_t)w < len) {
-        /* the rest of the frame, without the fd */
+        /* the rest of the frame, without the fds */
         size_t off = (size_t)w;
         while (off < len) {
             ssize_t k = send(c->fd, f + off, len - off, MSG_NOSIGNAL);
@@ -155,6 +156,8 @@ int chan_send_fd(chan *c, json_t *msg, int fd) {
     free(f);
     return rc;
 }
+
+int chan_send_fd(chan *c, json_t *msg, int fd) { return chan_send_fds(c, msg, &fd, 1); }
 
 static void on_close(uv_handle_t *h) {
     chan *c = h->data;

@@ -32,6 +32,9 @@ chan *chan_open(uv_loop_t *loop, int fd, chan_msg_cb cb, void *data);
 int chan_send(chan *c, json_t *msg);
 /* Sends msg synchronously with fd attached (SCM_RIGHTS). 0 or -errno. */
 int chan_send_fd(chan *c, json_t *msg, int fd);
+/* Same with up to CHAN_MAX_FDS descriptors attached. */
+#define CHAN_MAX_FDS 4
+int chan_send_fds(chan *c, json_t *msg, const int *fds, size_t nfds);
 /* Stops reading, closes the fd; the struct is freed once libuv is done. */
 void chan_close(chan *c);
 

@@ -1,6 +1,8 @@
 /* kpool.c — zygote process and forked kernels (see kpool.h). */
 #include "kernel/kpool.h"
 
+#include "store/hash.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -9,6 +11,8 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,7 +21,10 @@ extern char **environ;
 struct kpool {
     uv_loop_t *loop;
     chan *zch;
-    pid_t zpid;
+    pid_t zpid;           /* a warm zygote's session is not our child */
+    int warm, warm_tries;
+    char *warm_path, **warm_env, *python, *cwd, *run_dir;
+    long long mem_limit;
     kpool_cbs cbs;
     void *data;
     kernel *kernels;      /* all kernels, newest first */
@@ -27,22 +34,34 @@ struct kpool {
     int ready, stopping;
 };
 
-/* Builds the child's environment: ours plus FLOE_* and PYTHONPATH. */
-static char **child_env(const kpool_opts *o) {
+/* The variables floe sets for its kernel processes. */
+static int is_ours(const char *var) {
+    static const char *const ours[] = {"FLOE_FD=", "FLOE_PRELOAD=", "FLOE_RUN_DIR=", "FLOE_MEM_LIMIT=", "FLOE_WARM_"};
+    for (size_t i = 0; i < sizeof ours / sizeof *ours; i++)
+        if (!strncmp(var, ours[i], strlen(ours[i]))) return 1;
+    return 0;
+}
+
+/* Builds the child's environment: ours plus FLOE_* and PYTHONPATH. A warm
+ * zygote's gets no run's settings (each session brings its own) and has
+ * room for three more entries. */
+static char **child_env(const kpool_opts *o, int warm) {
     size_t n = 0;
     while (environ[n]) n++;
-    char **env = xcalloc(n + 9, sizeof *env);
+    char **env = xcalloc(n + 12, sizeof *env);
     size_t k = 0;
     const char *pp = getenv("PYTHONPATH");
     for (size_t i = 0; i < n; i++) {
-        if (!strncmp(environ[i], "PYTHONPATH=", 11) || !strncmp(environ[i], "FLOE_FD=", 8)) continue;
+        if (!strncmp(environ[i], "PYTHONPATH=", 11) || is_ours(environ[i])) continue;
         env[k++] = xstrdup(environ[i]);
     }
     env[k++] = pp && *pp ? xasprintf("PYTHONPATH=%s:%s", o->pythonpath, pp) : xasprintf("PYTHONPATH=%s", o->pythonpath);
-    env[k++] = xstrdup("FLOE_FD=3");
     env[k++] = xasprintf("FLOE_PRELOAD=%s", o->preload ? o->preload : "IPython");
-    if (o->run_dir) env[k++] = xasprintf("FLOE_RUN_DIR=%s", o->run_dir);
-    if (o->mem_limit > 0) env[k++] = xasprintf("FLOE_MEM_LIMIT=%lld", o->mem_limit);
+    if (!warm) {
+        env[k++] = xstrdup("FLOE_FD=3");
+        if (o->run_dir) env[k++] = xasprintf("FLOE_RUN_DIR=%s", o->run_dir);
+        if (o->mem_limit > 0) env[k++] = xasprintf("FLOE_MEM_LIMIT=%lld", o->mem_limit);
+    }
     env[k] = NULL;
     return env;
 }
@@ -72,6 +91,244 @@ fail:;
     ssize_t w = write(errfd, &e, sizeof e);
     (void)w;
     _exit(127);
+}
+
+/* A fork request carries the kernel's end of its socket. */
+static int send_fork(kpool *p, int fd) {
+    json_t *req = json_pack("{s:s}", "op", "fork");
+    int rc = chan_send_fd(p->zch, req, fd);
+    json_decref(req);
+    return rc;
+}
+
+static void close_remote(kernel *k) {
+    if (k->remote_fd >= 0) close(k->remote_fd);
+    k->remote_fd = -1;
+}
+
+/* ---- warm zygotes (see warm.py) ---- */
+
+static void on_zygote_msg(chan *c, json_t *msg, void *data);
+
+char *kpool_warm_dir(char *err, size_t errlen) {
+    const char *d = getenv("FLOE_WARM_DIR"), *x = getenv("XDG_RUNTIME_DIR");
+    char *dir;
+    if (d && *d) dir = xstrdup(d);
+    else if (x && *x == '/' && strlen(x) < 48) dir = xasprintf("%s/floe", x);
+    else dir = xasprintf("/tmp/floe-%u", (unsigned)getuid());
+    struct stat st;
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+    } else if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 077)) {
+        /* someone else's socket there could stand in for our zygote */
+        snprintf(err, errlen, "%s is not a directory private to this user (mode 0700); set FLOE_WARM_DIR", dir);
+    } else {
+        return dir;
+    }
+    free(dir);
+    return NULL;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* The socket's name: a hash of what shaped the zygote -- the interpreter,
+ * the working directory (sys.path[0] and local modules), this floe binary
+ * and the zygote's whole environment (which holds the preload set). */
+static char *warm_path(const kpool_opts *o, char **env, char *err, size_t errlen) {
+    char *dir = kpool_warm_dir(err, errlen);
+    if (!dir) return NULL;
+    size_t n = 0;
+    while (env[n]) n++;
+    char **sorted = xmalloc((n + 1) * sizeof *sorted);
+    memcpy(sorted, env, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, cmp_str);
+    hasher h;
+    hasher_init(&h);
+    hasher_str(&h, o->python);
+    hasher_str(&h, o->cwd ? o->cwd : "");
+    struct stat st;
+    if (stat("/proc/self/exe", &st) == 0) {
+        long long v[2] = {(long long)st.st_mtim.tv_sec, (long long)st.st_mtim.tv_nsec};
+        hasher_update(&h, v, sizeof v);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(sorted[i], "_=", 2)) hasher_str(&h, sorted[i]); /* $_ is the shell's last argument */
+    free(sorted);
+    char hex[33];
+    hash_hex(hasher_final(&h), hex);
+    char *path = xasprintf("%s/warm-%.16s.sock", dir, hex);
+    free(dir);
+    struct sockaddr_un a;
+    if (strlen(path) + 16 >= sizeof a.sun_path) {
+        snprintf(err, errlen, "the warm zygote's socket name %s is too long; set FLOE_WARM_DIR to a shorter directory",
+                 path);
+        free(path);
+        return NULL;
+    }
+    return path;
+}
+
+static void set_addr(struct sockaddr_un *a, const char *path) {
+    memset(a, 0, sizeof *a);
+    a->sun_family = AF_UNIX;
+    memcpy(a->sun_path, path, strlen(path) + 1);
+}
+
+static int warm_connect(const char *path) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    struct sockaddr_un a;
+    set_addr(&a, path);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+/* In the grandchild: a session of its own, stdio to the log, the listening
+ * socket as fd 3, exec. Not tied to floe's life: it outlives the run. */
+static void exec_warm(int lfd, int errfd, const kpool *p, const char *log) {
+    signal(SIGPIPE, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    if (p->cwd && chdir(p->cwd) < 0) goto fail;
+    int devnull = open("/dev/null", O_RDWR);
+    int lg = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (devnull >= 0) dup2(devnull, 0);
+    if (lg < 0) lg = devnull;
+    if (lg >= 0) {
+        dup2(lg, 1);
+        dup2(lg, 2);
+    }
+    if (dup2(lfd, 3) < 0) goto fail;
+    char *argv[] = {p->python, (char *)"-m", (char *)"floe_kernel.main", NULL};
+    execve(p->python, argv, p->warm_env);
+fail:;
+    int e = errno;
+    ssize_t w = write(errfd, &e, sizeof e);
+    (void)w;
+    _exit(127);
+}
+
+/* Binds a new listening socket under a temporary name, renames it over the
+ * warm path (a stale one included) and starts a warm zygote on it. */
+static int warm_spawn(kpool *p, char *err, size_t errlen) {
+    char *tmp = xasprintf("%s.%d", p->warm_path, (int)getpid());
+    char *log = xasprintf("%.*s.log", (int)(strlen(p->warm_path) - 5), p->warm_path);
+    struct sockaddr_un a;
+    set_addr(&a, tmp);
+    int e = 0, ep[2] = {-1, -1};
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    /* above fd 3, so that the child's dup2 onto 3 always clears CLOEXEC */
+    int lfd = s >= 0 ? fcntl(s, F_DUPFD_CLOEXEC, 10) : -1;
+    if (s >= 0) close(s);
+    unlink(tmp);
+    if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof a) < 0 || listen(lfd, 64) < 0 ||
+        rename(tmp, p->warm_path) < 0 || pipe2(ep, O_CLOEXEC) < 0) {
+        e = errno;
+        unlink(tmp);
+        goto done;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        setsid();
+        pid_t g = fork();
+        if (g != 0) _exit(g < 0 ? 1 : 0);
+        exec_warm(lfd, ep[1], p, log);
+    }
+    close(ep[1]);
+    if (pid < 0) {
+        e = errno;
+    } else {
+        waitpid(pid, NULL, 0);
+        ssize_t r;
+        do r = read(ep[0], &e, sizeof e);
+        while (r < 0 && errno == EINTR);
+        if (r <= 0) e = 0;
+    }
+    close(ep[0]);
+done:
+    if (lfd >= 0) close(lfd);
+    if (e) snprintf(err, errlen, "cannot start a warm zygote (%s %s): %s", p->python, p->warm_path, strerror(e));
+    free(tmp);
+    free(log);
+    return e ? -e : 0;
+}
+
+/* Connects to the warm zygote (starting one if there is none) and asks for
+ * a session, handing it our stdout and stderr for the kernels' stray output. */
+static int warm_open(kpool *p, char *err, size_t errlen) {
+    int fd = warm_connect(p->warm_path);
+    if (fd < 0) {
+        int rc = warm_spawn(p, err, errlen);
+        if (rc < 0) return rc;
+        fd = warm_connect(p->warm_path);
+        if (fd < 0) {
+            snprintf(err, errlen, "cannot connect to the warm zygote %s: %s", p->warm_path, strerror(-fd));
+            return fd;
+        }
+    }
+    p->zch = chan_open(p->loop, fd, on_zygote_msg, p);
+    if (!p->zch) {
+        close(fd);
+        snprintf(err, errlen, "cannot watch the warm zygote's socket");
+        return -EINVAL;
+    }
+    int fds[2] = {1, 2}, devnull = -1;
+    for (int i = 0; i < 2; i++)
+        if (fcntl(fds[i], F_GETFD) < 0) {
+            if (devnull < 0) devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+            fds[i] = devnull;
+        }
+    json_t *m = json_pack("{s:s,s:s,s:I}", "op", "session", "run_dir", p->run_dir ? p->run_dir : "", "mem_limit",
+                          (json_int_t)p->mem_limit);
+    int rc = chan_send_fds(p->zch, m, fds, fds[0] >= 0 && fds[1] >= 0 ? 2 : 0);
+    json_decref(m);
+    if (devnull >= 0) close(devnull);
+    if (rc < 0) snprintf(err, errlen, "cannot talk to the warm zygote %s: %s", p->warm_path, strerror(-rc));
+    return rc;
+}
+
+/* Before hello, a warm zygote that went away or is out of date is replaced
+ * (twice at most). Returns 1 if it was. */
+static int warm_retry(kpool *p) {
+    if (!p->warm || p->ready || p->stopping || p->warm_tries >= 2) return 0;
+    p->warm_tries++;
+    chan_close(p->zch);
+    p->zch = NULL;
+    char err[512];
+    int rc = warm_open(p, err, sizeof err);
+    /* the fork requests made so far went to the old one */
+    for (size_t i = p->headpending; rc >= 0 && i < p->npending; i++) {
+        rc = send_fork(p, p->pending[i]->remote_fd);
+        if (rc < 0) snprintf(err, sizeof err, "cannot talk to the warm zygote %s: %s", p->warm_path, strerror(-rc));
+    }
+    if (rc < 0) {
+        p->stopping = 1;
+        if (p->cbs.on_fail) p->cbs.on_fail(p, err, p->data);
+    }
+    return 1;
+}
+
+static int warm_start(kpool *p, const kpool_opts *o, char *err, size_t errlen) {
+    p->warm = 1;
+    p->python = xstrdup(o->python);
+    p->cwd = o->cwd ? xstrdup(o->cwd) : NULL;
+    p->run_dir = o->run_dir ? xstrdup(o->run_dir) : NULL;
+    p->mem_limit = o->mem_limit;
+    p->warm_env = child_env(o, 1);
+    p->warm_path = warm_path(o, p->warm_env, err, errlen);
+    if (!p->warm_path) return -EINVAL;
+    size_t n = 0;
+    while (p->warm_env[n]) n++;
+    p->warm_env[n++] = xstrdup("FLOE_WARM_FD=3");
+    p->warm_env[n++] = xasprintf("FLOE_WARM_PATH=%s", p->warm_path);
+    p->warm_env[n++] = xasprintf("FLOE_WARM_IDLE=%d", o->warm_idle_s);
+    p->warm_env[n] = NULL;
+    return warm_open(p, err, errlen);
 }
 
 static kernel *pending_pop(kpool *p) {
@@ -108,6 +365,7 @@ static void on_zygote_msg(chan *c, json_t *msg, void *data) {
     kpool *p = data;
     (void)c;
     if (!msg) {
+        if (warm_retry(p)) return;
         if (!p->stopping && p->cbs.on_fail) p->cbs.on_fail(p, "the kernel zygote exited unexpectedly", p->data);
         /* kernels die with the zygote: report them */
         for (kernel *k = p->kernels; k; k = k->next) {
@@ -121,6 +379,7 @@ static void on_zygote_msg(chan *c, json_t *msg, void *data) {
     if (!op) return;
     if (!strcmp(op, "hello")) {
         p->ready = 1;
+        if (p->warm) p->zpid = (pid_t)json_integer_value(json_object_get(msg, "pid"));
         if (p->cbs.on_ready) p->cbs.on_ready(p, msg, p->data);
     } else if (!strcmp(op, "error")) {
         json_t *missing = json_object_get(msg, "missing");
@@ -137,6 +396,7 @@ static void on_zygote_msg(chan *c, json_t *msg, void *data) {
         kernel *k = pending_pop(p);
         if (!k) return;
         k->pid = (pid_t)json_integer_value(json_object_get(msg, "pid"));
+        close_remote(k);
         k->t_forked = time_mono_us();
         k->fork_us = json_integer_value(json_object_get(msg, "fork_us"));
         if (k->state == K_STARTING) k->state = K_IDLE;
@@ -144,11 +404,14 @@ static void on_zygote_msg(chan *c, json_t *msg, void *data) {
         if (k->released) kpool_signal(k, SIGKILL);
     } else if (!strcmp(op, "exited")) {
         on_zygote_exited(p, msg);
+    } else if (!strcmp(op, "stale")) {
+        /* a module it imported changed on disk: it has gone, start afresh */
+        if (!warm_retry(p) && p->cbs.on_fail) p->cbs.on_fail(p, "the warm zygote is out of date", p->data);
     }
 }
 
-int kpool_start(kpool **out, uv_loop_t *loop, const kpool_opts *o, const kpool_cbs *cbs, void *data,
-                char *err, size_t errlen) {
+/* Starts a private zygote, our child, over a socketpair. */
+static int private_start(kpool *p, const kpool_opts *o, char *err, size_t errlen) {
     int sv[2], ep[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) goto sys_error;
     if (pipe2(ep, O_CLOEXEC) < 0) {
@@ -156,7 +419,7 @@ int kpool_start(kpool **out, uv_loop_t *loop, const kpool_opts *o, const kpool_c
         close(sv[1]);
         goto sys_error;
     }
-    char **env = child_env(o);
+    char **env = child_env(o, 0);
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) exec_child(sv[1], ep[1], parent, o->python, o->cwd, env);
@@ -180,18 +443,28 @@ int kpool_start(kpool **out, uv_loop_t *loop, const kpool_opts *o, const kpool_c
                  o->cwd ? o->cwd : "", strerror(child_errno));
         return -child_errno;
     }
-    kpool *p = xcalloc(1, sizeof *p);
-    p->loop = loop;
     p->zpid = pid;
-    p->cbs = *cbs;
-    p->data = data;
-    p->zch = chan_open(loop, sv[0], on_zygote_msg, p);
-    *out = p;
+    p->zch = chan_open(p->loop, sv[0], on_zygote_msg, p);
     return 0;
 sys_error:;
     int e = errno;
     snprintf(err, errlen, "cannot start the kernel zygote: %s", strerror(e));
     return -e;
+}
+
+int kpool_start(kpool **out, uv_loop_t *loop, const kpool_opts *o, const kpool_cbs *cbs, void *data,
+                char *err, size_t errlen) {
+    kpool *p = xcalloc(1, sizeof *p);
+    p->loop = loop;
+    p->cbs = *cbs;
+    p->data = data;
+    int rc = o->warm_idle_s > 0 ? warm_start(p, o, err, errlen) : private_start(p, o, err, errlen);
+    if (rc < 0) {
+        kpool_free(p);
+        return rc;
+    }
+    *out = p;
+    return 0;
 }
 
 static void on_kernel_msg(chan *c, json_t *msg, void *data) {
@@ -211,15 +484,14 @@ kernel *kpool_fork(kpool *p) {
     if (p->stopping) return NULL;
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return NULL;
-    json_t *req = json_pack("{s:s}", "op", "fork");
-    int rc = chan_send_fd(p->zch, req, sv[1]);
-    json_decref(req);
-    close(sv[1]);
+    int rc = send_fork(p, sv[1]);
     if (rc < 0) {
         close(sv[0]);
+        close(sv[1]);
         return NULL;
     }
     kernel *k = xcalloc(1, sizeof *k);
+    k->remote_fd = sv[1];
     k->id = p->next_id++;
     k->pool = p;
     k->state = K_STARTING;
@@ -268,6 +540,7 @@ void kpool_stop(kpool *p) {
     p->stopping = 1;
     for (kernel *k = p->kernels; k; k = k->next) {
         kpool_signal(k, SIGKILL);
+        close_remote(k);
         if (k->ch) {
             chan_close(k->ch);
             k->ch = NULL;
@@ -277,7 +550,7 @@ void kpool_stop(kpool *p) {
     p->zch = NULL;
     if (p->zpid > 0) {
         kill(p->zpid, SIGKILL);
-        waitpid(p->zpid, NULL, 0);
+        if (!p->warm) waitpid(p->zpid, NULL, 0);
         p->zpid = 0;
     }
 }
@@ -287,9 +560,15 @@ void kpool_free(kpool *p) {
     kernel *k = p->kernels;
     while (k) {
         kernel *next = k->next;
+        close_remote(k);
         free(k);
         k = next;
     }
     free(p->pending);
+    if (p->warm_env) free_env(p->warm_env);
+    free(p->warm_path);
+    free(p->python);
+    free(p->cwd);
+    free(p->run_dir);
     free(p);
 }

@@ -5,7 +5,10 @@
  * to get a kernel, floe makes a new socketpair and passes one end to the
  * zygote (SCM_RIGHTS), which forks a child that serves that socket. Every
  * process dies with its parent (PR_SET_PDEATHSIG), so kernels never outlive
- * floe. The pool owns all kernels; a kernel is released back with
+ * floe. With warm_idle_s, the zygote is a session forked by a warm process
+ * that floe finds (or starts) behind a Unix socket: the imports are paid
+ * once for many runs, and the session, and so its kernels, ends when floe's
+ * end of the socket closes. The pool owns all kernels; a kernel is released back with
  * kpool_release (it is told to exit) and reported dead through on_dead. */
 #ifndef FLOE_KPOOL_H
 #define FLOE_KPOOL_H
@@ -24,6 +27,7 @@ typedef struct kernel {
     int id;               /* stable number, used as the trace row */
     pid_t pid;            /* 0 until the zygote confirms the fork */
     chan *ch;
+    int remote_fd;        /* the zygote's end of ch until it has forked (a warm retry resends it) */
     kpool *pool;
     kernel_state state;
     void *user;           /* the engine's cell, while busy */
@@ -49,7 +53,14 @@ typedef struct kpool_opts {
     const char *run_dir;    /* exported as FLOE_RUN_DIR */
     const char *cwd;        /* kernels' working directory (the notebook's), or NULL */
     long long mem_limit;    /* bytes each kernel may allocate beyond the zygote's, 0 = none */
+    int warm_idle_s;        /* > 0: use (or start) a warm zygote that outlives the run and
+                               exits after this many idle seconds (see warm.py); 0 = private */
 } kpool_opts;
+
+/* The directory of warm zygotes' sockets: $FLOE_WARM_DIR, else
+ * $XDG_RUNTIME_DIR/floe, else /tmp/floe-UID; created 0700 and checked to be
+ * ours. Returns a new string, or NULL with a message in err. */
+char *kpool_warm_dir(char *err, size_t errlen);
 
 /* Starts the zygote. Returns 0 or -errno with a message in err. The pool
  * calls on_ready (or on_fail) once the zygote has said hello. */

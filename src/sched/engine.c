@@ -1045,7 +1045,8 @@ char *engine_interpreter_id(const char *python) {
 }
 
 int engine_start_pool(engine *e) {
-    kpool_opts ko = {e->o->python, e->o->pythonpath, e->o->preload, e->run_dir, e->o->cwd, e->o->mem_limit};
+    kpool_opts ko = {e->o->python, e->o->pythonpath, e->o->preload, e->run_dir, e->o->cwd, e->o->mem_limit,
+                     e->o->warm_idle_s};
     char err[512];
     e->lazy_pool = 0;
     if (kpool_start(&e->pool, &e->loop, &ko, &pool_cbs, e, err, sizeof err) < 0) {

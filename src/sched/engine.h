@@ -30,6 +30,7 @@ typedef struct run_opts {
     int allow_errors;
     double timeout_s;      /* per cell, 0 = none */
     long long mem_limit;   /* bytes a kernel may allocate, 0 = no limit */
+    int warm_idle_s;       /* > 0: a warm zygote serves the run and stays this long (--warm) */
     int quiet;
     int lazy_always;       /* every isolated cell resolves names lazily */
     const char *python;

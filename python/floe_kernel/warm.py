@@ -1,0 +1,204 @@
+"""The warm zygote: a zygote that outlives one `floe run` (`--warm`).
+
+Importing the preload set (IPython, numpy, pandas, scipy...) costs 0.6-1.3 s
+on every run; after a one-cell edit that is most of a re-run. With --warm,
+floe keeps the imported process alive between runs, behind a Unix socket
+whose name is a hash of everything that shaped it (interpreter, preload
+set, working directory, environment). floe creates and binds the listening
+socket itself and passes it as FLOE_WARM_FD, so a client can connect before
+the imports are done; the connection waits in the backlog.
+
+A client's first frame is one of
+
+  {"op":"session","run_dir":D,"mem_limit":N} with its stdout and stderr
+        attached: the warm process forks a session zygote, which takes
+        those descriptors, says hello and then serves the connection exactly
+        as a private zygote does (main.Zygote). Kernels die with the session
+        zygote, and the session zygote exits when the client's end closes,
+        so no kernel outlives its floe -- only this process, which never
+        runs user code.
+  {"op":"status"}: replies with pid, preload, sessions and idle time.
+  {"op":"stop"}: exits.
+
+Before forking a session it checks that no imported module's file changed
+since it was imported; if one did, it replies {"op":"stale"} and exits, and
+floe starts a fresh one. It exits after FLOE_WARM_IDLE seconds without a
+session."""
+import os
+import select
+import signal
+import socket
+import sys
+import time
+
+from . import proto
+
+# A client sends its first frame right after connecting.
+FIRST_FRAME_TIMEOUT = 5.0
+
+
+def _module_files():
+    """{file: mtime_ns} of every imported module that has a file."""
+    seen = {}
+    for m in list(sys.modules.values()):
+        f = getattr(m, "__file__", None)
+        if isinstance(f, str) and f not in seen:
+            try:
+                seen[f] = os.stat(f).st_mtime_ns
+            except OSError:
+                pass
+    return seen
+
+
+def _changed(files):
+    for f, mt in files.items():
+        try:
+            if os.stat(f).st_mtime_ns != mt:
+                return f
+        except OSError:
+            return f
+    return None
+
+
+class Warm:
+    def __init__(self, listen_fd, hello, failed_required, serve_session):
+        self.lsock = socket.socket(fileno=listen_fd)
+        self.lsock.setblocking(True)
+        self.path = os.environ.get("FLOE_WARM_PATH", "")
+        self.idle = float(os.environ.get("FLOE_WARM_IDLE", "600") or 600)
+        self.hello = hello
+        self.failed_required = failed_required
+        self.serve_session = serve_session
+        self.sessions = set()
+        self.started = time.time()
+        self.last = time.monotonic()
+        self.files = _module_files()
+        try:
+            self.ino = os.stat(self.path).st_ino if self.path else None
+        except OSError:
+            self.ino = None
+        self.rpipe, self.wpipe = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(self.wpipe)
+        signal.signal(signal.SIGCHLD, lambda *a: None)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, lambda *a: self.exit())
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    def unlink(self):
+        """Removes the socket's name if it is still ours: no new client finds
+        this process."""
+        try:
+            if self.ino is not None and os.stat(self.path).st_ino == self.ino:
+                os.unlink(self.path)
+                os.unlink(self.path[:-len(".sock")] + ".log")
+        except OSError:
+            pass
+        self.ino = None
+
+    def exit(self):
+        self.unlink()
+        os._exit(0)
+
+    def _reap(self):
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            self.sessions.discard(pid)
+            self.last = time.monotonic()
+
+    def serve(self):
+        while True:
+            timeout = None if self.sessions else max(0.0, self.last + self.idle - time.monotonic())
+            r, _, _ = select.select([self.lsock, self.rpipe], [], [], timeout)
+            if self.rpipe in r:
+                try:
+                    os.read(self.rpipe, 4096)
+                except BlockingIOError:
+                    pass
+                self._reap()
+            if self.lsock in r:
+                try:
+                    conn, _ = self.lsock.accept()
+                except OSError:
+                    continue
+                self._client(conn)
+            elif not r and not self.sessions:
+                self.exit()
+
+    def _client(self, conn):
+        conn.settimeout(FIRST_FRAME_TIMEOUT)
+        try:
+            msg, fds = proto.recv_frame(conn, 2)
+        except (EOFError, OSError, ValueError):
+            conn.close()
+            return
+        conn.settimeout(None)
+        op = msg.get("op")
+        chan = proto.Channel(conn.fileno())
+        try:
+            if op == "status":
+                chan.send({"op": "status", "pid": os.getpid(), "python": sys.executable,
+                           "preload": os.environ.get("FLOE_PRELOAD", ""), "cwd": os.getcwd(),
+                           "sessions": len(self.sessions), "started": self.started,
+                           "idle_s": 0 if self.sessions else time.monotonic() - self.last,
+                           "idle_limit_s": self.idle})
+            elif op == "stop":
+                self.unlink()
+                chan.send({"op": "stopped", "pid": os.getpid()})
+                self.exit()
+            elif op == "session":
+                if self.failed_required:
+                    self.unlink()
+                    chan.send(self.failed_required)
+                    self.exit()
+                changed = _changed(self.files)
+                if changed:
+                    self.unlink()
+                    chan.send({"op": "stale", "file": changed})
+                    self.exit()
+                self._session(conn, msg, fds)
+        except OSError:
+            pass
+        finally:
+            for fd in fds:
+                os.close(fd)
+            conn.close()
+
+    def _session(self, conn, msg, fds):
+        pid = os.fork()
+        if pid:
+            self.sessions.add(pid)
+            return
+        try:
+            signal.set_wakeup_fd(-1)
+            os.close(self.rpipe)
+            os.close(self.wpipe)
+            self.lsock.close()
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGHUP, signal.SIG_DFL)
+            os.setpgid(0, 0)
+            for target, fd in zip((1, 2), fds):
+                os.dup2(fd, target)
+                os.close(fd)
+            os.environ["FLOE_RUN_DIR"] = msg.get("run_dir") or ""
+            limit = int(msg.get("mem_limit") or 0)
+            if limit > 0:
+                os.environ["FLOE_MEM_LIMIT"] = str(limit)
+            else:
+                os.environ.pop("FLOE_MEM_LIMIT", None)
+            chan = proto.Channel(os.dup(conn.fileno()))
+            conn.close()
+            chan.send(dict(self.hello, pid=os.getpid()))
+            self.serve_session(chan)
+        finally:
+            os._exit(0)
+
+
+def main(listen_fd, hello, failed_required, serve_session):
+    """Serves sessions until idle; never returns. serve_session(chan) runs
+    a session zygote on a connected channel."""
+    Warm(listen_fd, hello, failed_required, serve_session).serve()
