@@ -64,8 +64,10 @@ class Warm:
     def __init__(self, listen_fd, hello, failed_required, serve_session):
         self.lsock = socket.socket(fileno=listen_fd)
         self.lsock.setblocking(True)
-        self.path = os.environ.get("FLOE_WARM_PATH", "")
-        self.idle = float(os.environ.get("FLOE_WARM_IDLE", "600") or 600)
+        # not for the sessions' kernels (nor the notebooks) to see
+        self.path = os.environ.pop("FLOE_WARM_PATH", "")
+        self.idle = float(os.environ.pop("FLOE_WARM_IDLE", "600") or 600)
+        os.environ.pop("FLOE_WARM_FD", None)
         self.hello = hello
         self.failed_required = failed_required
         self.serve_session = serve_session

@@ -15,6 +15,7 @@ import os
 import random
 import signal
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -77,6 +78,7 @@ def test_kill_at_random_then_correct(tmp_path):
     killed = 0
     env = dict(os.environ)
     env.pop("FLOE_NO_CACHE", None)
+    env["FLOE_WARM_DIR"] = tempfile.mkdtemp(prefix="fw-")  # short: a socket's path has <= 107 bytes
     for i in range(KILL_N):
         cells = variant(rng.randint(0, 1))
         k = rng.randrange(len(cells))   # an edit, so that not everything comes from the cache
@@ -85,15 +87,23 @@ def test_kill_at_random_then_correct(tmp_path):
         if rng.random() < 0.2:
             (tmp_path / "input.txt").write_text(rng.choice(["hello", "world"]))
         mode = rng.choice(["serial", "parallel"])
+        # half the runs with a warm zygote: killed while starting one, or while in a session
+        warm = ["--warm"] if rng.random() < 0.5 else []
         p = subprocess.Popen([FLOE, "run", str(nb), "-o", str(tmp_path / "o.ipynb"), "-q", "--mode", mode,
-                              "--cache-dir", str(cache), "--preload", "IPython"], env=env,
+                              "--cache-dir", str(cache), "--preload", "IPython"] + warm, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.0, 1.0))
+        time.sleep(rng.uniform(0.0, 0.3 if warm else 1.0))  # a warm run is done sooner
         if p.poll() is None:
             p.send_signal(signal.SIGKILL)
             killed += 1
         p.wait()
-    # kernels die with floe (PR_SET_PDEATHSIG)
+    # kernels die with floe (PR_SET_PDEATHSIG); the warm zygotes, which run no
+    # user code, stay until stopped (one may still be importing)
+    deadline = time.time() + 30
+    while time.time() < deadline and os.listdir(env["FLOE_WARM_DIR"]):
+        subprocess.run([FLOE, "warm", "stop"], capture_output=True, env=env, timeout=30)
+        time.sleep(0.2)
+    assert not os.listdir(env["FLOE_WARM_DIR"])
     deadline = time.time() + 5
     tag = os.environ.get("FLOE_TEST_TAG")
     while time.time() < deadline and kernel_pids(tag):
@@ -106,6 +116,7 @@ def test_kill_at_random_then_correct(tmp_path):
                             "--preload", "IPython"], capture_output=True, text=True, timeout=120, env=env)
         assert r.returncode == 0, r.stderr
         assert outputs(tmp_path / "o.ipynb") == ref[v], "wrong outputs after %d kills" % killed
+    os.rmdir(env["FLOE_WARM_DIR"])
     print("kill-at-random: %d runs, %d killed mid-run, final outputs correct" % (KILL_N, killed))
     assert killed > KILL_N // 4, "the test hardly killed anything: %d" % killed
 
