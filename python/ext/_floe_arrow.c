@@ -94,14 +94,14 @@ static void *ctx_alloc(wctx *c, size_t n) {
     return p;
 }
 
-static Py_buffer *ctx_view(wctx *c, PyObject *obj) {
+static Py_buffer *ctx_view(wctx *c, PyObject *obj, int flags) {
     if (c->nviews == c->capviews) {
         c->capviews = c->capviews ? 2 * c->capviews : 16;
         Py_buffer *nv = PyMem_Realloc(c->views, c->capviews * sizeof(Py_buffer));
         if (!nv) { PyErr_NoMemory(); return NULL; }
         c->views = nv;
     }
-    if (PyObject_GetBuffer(obj, &c->views[c->nviews], PyBUF_C_CONTIGUOUS) < 0) return NULL;
+    if (PyObject_GetBuffer(obj, &c->views[c->nviews], flags) < 0) return NULL;
     return &c->views[c->nviews++];
 }
 
@@ -221,7 +221,7 @@ static int parse_col(wctx *ctx, PyObject *d, arrow_col *c, arrow_col *dictslot) 
     if ((o = dget(d, "tz")) && o != Py_None && !(c->tz = PyUnicode_AsUTF8(o))) return -1;
     const uint8_t *mask = NULL;
     if ((o = dget(d, "null_mask")) && o != Py_None) {
-        Py_buffer *v = ctx_view(ctx, o);
+        Py_buffer *v = ctx_view(ctx, o, PyBUF_C_CONTIGUOUS);
         if (!v) return -1;
         if ((size_t)v->len < n) { PyErr_Format(PyExc_ValueError, "column '%s': null_mask too short", c->name); return -1; }
         mask = v->buf;
@@ -242,10 +242,30 @@ static int parse_col(wctx *ctx, PyObject *d, arrow_col *c, arrow_col *dictslot) 
     } else {
         o = dget(d, "data");
         if (!o) { PyErr_Format(PyExc_ValueError, "column '%s': no data", c->name); return -1; }
-        Py_buffer *v = ctx_view(ctx, o);
+        /* strided: a column of a 2-D numpy block, gathered by the writer */
+        Py_buffer *v = ctx_view(ctx, o, PyBUF_STRIDES);
         if (!v) return -1;
         size_t w = c->type == ARROW_BOOL ? 1 : arrow_type_width(c->type);
-        if ((size_t)v->len / w < n) {
+        if (!PyBuffer_IsContiguous(v, 'C')) {
+            if (v->ndim != 1 || (size_t)v->itemsize != w || c->type == ARROW_BOOL) {
+                PyErr_Format(PyExc_ValueError, "column '%s': data is neither contiguous nor 1-D of %s", c->name,
+                             ts);
+                return -1;
+            }
+            if ((size_t)v->shape[0] < n) {
+                PyErr_Format(PyExc_ValueError, "column '%s': data has %zd values for %zu rows", c->name,
+                             v->shape[0], n);
+                return -1;
+            }
+            if (v->strides[0] == 0 && n > 1) { /* broadcast: 0 would mean packed */
+                void *packed = ctx_alloc(ctx, (size_t)v->len);
+                if (!packed || PyBuffer_ToContiguous(packed, v, v->len, 'C') < 0) return -1;
+                c->data = packed;
+            } else {
+                c->data = v->buf;
+                c->data_stride = v->strides[0];
+            }
+        } else if ((size_t)v->len / w < n) {
             PyErr_Format(PyExc_ValueError, "column '%s': data has %zd bytes for %zu rows of %s", c->name, v->len,
                          n, ts);
             return -1;
@@ -255,7 +275,7 @@ static int parse_col(wctx *ctx, PyObject *d, arrow_col *c, arrow_col *dictslot) 
             if (!bits) return -1;
             arrow_pack_bits(v->buf, c->length, 0, bits);
             c->data = bits;
-        } else {
+        } else if (!c->data) {
             c->data = v->buf;
         }
     }

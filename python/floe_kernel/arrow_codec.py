@@ -81,9 +81,10 @@ def _encode(name, arr):
     spec = {"name": name, "length": n}
     info = {"dtype": str(dt)}
     if isinstance(dt, np.dtype):
+        # strided arrays (a column of a 2-D block) are not copied here: the
+        # writer gathers them straight into the file
         if dt.kind in _NP_KINDS:
-            a = np.ascontiguousarray(arr)
-            spec.update(type=dt.name, data=a)
+            spec.update(type=dt.name, data=np.asarray(arr))
             info["kind"] = "np"
             return spec, info, (dt.name, dt.name, None)
         if dt.kind == "b":
@@ -94,7 +95,7 @@ def _encode(name, arr):
             unit = np.datetime_data(dt)[0]
             if unit not in _UNIT:
                 raise TypeError("unsupported unit %s" % dt)
-            a = np.ascontiguousarray(arr)
+            a = np.asarray(arr)
             spec.update(type="timestamp" if dt.kind == "M" else "duration", unit=unit,
                         data=a.view(np.int64), null_mask=_mask_bytes(np.isnat(a)))
             info["kind"] = "np"
@@ -190,7 +191,10 @@ def dump(value, path):
                 raise TypeError("non-str column name %r" % (c,))
         if not isinstance(columns, pd.RangeIndex) and columns.dtype != object:
             raise TypeError("columns index of dtype %s" % columns.dtype)
-        arrays = [value.iloc[:, i]._values for i in range(len(names))]
+        # the blocks' own arrays, as iloc[:, i]._values but without building
+        # a Series per column: in a freshly forked kernel each Python object
+        # touched for the first time costs a copy-on-write fault
+        arrays = [value._get_column_array(i) for i in range(len(names))]
     else:
         raise TypeError("not a DataFrame or Series")
     if getattr(value, "attrs", None):

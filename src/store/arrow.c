@@ -95,7 +95,9 @@ void arrow_unpack_bits(const uint8_t *bits, int64_t n, int invert, uint8_t *byte
 
 /* ============================== writer ================================== */
 
-typedef struct seg { const void *p; size_t n; } seg;
+/* n bytes of the file: at p, or, when width != 0, n / width values of width
+ * bytes gathered from p, p + stride, p + 2 * stride... */
+typedef struct seg { const void *p; size_t n; size_t width; int64_t stride; } seg;
 typedef struct block { int64_t offset; int32_t meta_len; int32_t pad; int64_t body_len; } block;
 typedef struct fbuffer { int64_t offset, length; } fbuffer;
 typedef struct fnode { int64_t length, null_count; } fnode;
@@ -124,14 +126,14 @@ typedef struct wplan {
         }                                                                   \
     } while (0)
 
-static void add_seg(wplan *w, const void *p, size_t n) {
-    if (!n) return;
+static void push_seg(wplan *w, seg s) {
+    if (!s.n) return;
     GROW(w->segs, w->nsegs, w->capsegs);
-    w->segs[w->nsegs].p = p;
-    w->segs[w->nsegs].n = n;
-    w->nsegs++;
-    w->pos += n;
+    w->segs[w->nsegs++] = s;
+    w->pos += s.n;
 }
+
+static void add_seg(wplan *w, const void *p, size_t n) { push_seg(w, (seg){.p = p, .n = n}); }
 
 static void add_pad(wplan *w, size_t n) {
     while (n) {
@@ -152,26 +154,29 @@ static void body_reset(wplan *w) {
     w->body_len = 0;
 }
 
-static void body_buf(wplan *w, const void *p, uint64_t n) {
+/* One body buffer of n bytes; width != 0: strided values (see seg). */
+static void body_gather(wplan *w, const void *p, uint64_t n, size_t width, int64_t stride) {
     uint64_t off = (w->body_len + BODY_ALIGN - 1) & ~(uint64_t)(BODY_ALIGN - 1);
     if (off > w->body_len) {
         GROW(w->body, w->nbody, w->capbody);
-        w->body[w->nbody++] = (seg){NULL, (size_t)(off - w->body_len)};
+        w->body[w->nbody++] = (seg){.n = (size_t)(off - w->body_len)};
     }
     GROW(w->bufs, w->nbufs, w->capbufs);
     w->bufs[w->nbufs++] = (fbuffer){(int64_t)off, (int64_t)n};
     if (n) {
         GROW(w->body, w->nbody, w->capbody);
-        w->body[w->nbody++] = (seg){p, (size_t)n};
+        w->body[w->nbody++] = (seg){.p = p, .n = (size_t)n, .width = width, .stride = stride};
     }
     w->body_len = off + n;
 }
+
+static void body_buf(wplan *w, const void *p, uint64_t n) { body_gather(w, p, n, 0, 0); }
 
 static void body_finish(wplan *w) {
     uint64_t end = (w->body_len + BODY_ALIGN - 1) & ~(uint64_t)(BODY_ALIGN - 1);
     if (end > w->body_len) {
         GROW(w->body, w->nbody, w->capbody);
-        w->body[w->nbody++] = (seg){NULL, (size_t)(end - w->body_len)};
+        w->body[w->nbody++] = (seg){.n = (size_t)(end - w->body_len)};
     }
     w->body_len = end;
 }
@@ -206,7 +211,7 @@ static int body_col(wplan *w, const arrow_col *c, char *err, size_t errlen) {
         body_buf(w, c->data, bitlen);
     } else if (wd) {
         if (n && !c->data) goto nodata;
-        body_buf(w, c->data, (uint64_t)n * wd);
+        body_gather(w, c->data, (uint64_t)n * wd, c->data_stride ? wd : 0, c->data_stride);
     } else if (is_var(t)) {
         size_t ow = offset_width(t);
         uint64_t olen = ((uint64_t)n + 1) * ow;
@@ -366,7 +371,7 @@ static block emit_message(wplan *w, fbb *b, uint8_t htype, uint32_t header) {
     add_pad(w, (size_t)(meta_len - 8 - fblen));
     blk.meta_len = (int32_t)meta_len;
     for (size_t i = 0; i < w->nbody; i++) {
-        if (w->body[i].p) add_seg(w, w->body[i].p, w->body[i].n);
+        if (w->body[i].p) push_seg(w, w->body[i]);
         else add_pad(w, w->body[i].n);
     }
     b->buf = NULL; /* owned by the plan now */
@@ -470,6 +475,20 @@ static int plan_build(wplan *w, const arrow_col *cols, size_t ncols, int64_t nro
     return 0;
 }
 
+/* count values of width bytes, stride bytes apart at src, packed into dst. */
+static void gather(uint8_t *dst, const void *src, size_t count, size_t width, int64_t stride) {
+    const uint8_t *s = src;
+#define GATHER(W) for (size_t i = 0; i < count; i++) memcpy(dst + (W) * i, s + (int64_t)i * stride, (W))
+    switch (width) {
+    case 1: GATHER(1); break;
+    case 2: GATHER(2); break;
+    case 4: GATHER(4); break;
+    case 8: GATHER(8); break;
+    default: GATHER(width); break;
+    }
+#undef GATHER
+}
+
 int arrow_write_mem(const arrow_col *cols, size_t ncols, int64_t nrows, const arrow_kv *meta,
                     size_t nmeta, uint8_t **out, size_t *outlen, char *err, size_t errlen) {
     wplan w;
@@ -487,13 +506,67 @@ int arrow_write_mem(const arrow_col *cols, size_t ncols, int64_t nrows, const ar
     }
     size_t at = 0;
     for (size_t i = 0; i < w.nsegs; i++) {
-        memcpy(p + at, w.segs[i].p, w.segs[i].n);
-        at += w.segs[i].n;
+        const seg *s = &w.segs[i];
+        if (s->width) gather(p + at, s->p, s->n / s->width, s->width, s->stride);
+        else memcpy(p + at, s->p, s->n);
+        at += s->n;
     }
     *out = p;
     *outlen = at;
     plan_free(&w);
     return 0;
+}
+
+/* Writes iov[0..k) whole (writev may write less); 0 or -errno. */
+static int writev_all(int fd, struct iovec *iov, int k) {
+    while (k > 0) {
+        ssize_t n = writev(fd, iov, k);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -errno;
+        }
+        size_t left = (size_t)n;
+        for (; k > 0 && left >= iov->iov_len; iov++, k--) left -= iov->iov_len;
+        if (k > 0) {
+            iov->iov_base = (uint8_t *)iov->iov_base + left;
+            iov->iov_len -= left;
+        }
+    }
+    return 0;
+}
+
+/* Writes the plan: packed segments straight from their memory, strided
+ * ones gathered through a small buffer, so a column of a 2-D block is not
+ * first copied whole into fresh memory (in a freshly forked kernel every
+ * new page costs a fault). 0 or -errno. */
+static int write_plan(int fd, const wplan *w) {
+    enum { NIOV = 512, BOUNCE = 64 * 1024 };
+    struct iovec iov[NIOV];
+    uint8_t *bounce = NULL;
+    int k = 0, rc = 0;
+    for (size_t i = 0; i < w->nsegs && rc == 0; i++) {
+        const seg *s = &w->segs[i];
+        if (!s->width) {
+            iov[k++] = (struct iovec){(void *)s->p, s->n};
+            if (k == NIOV) {
+                rc = writev_all(fd, iov, k);
+                k = 0;
+            }
+            continue;
+        }
+        if (!bounce) bounce = xmalloc(BOUNCE);
+        size_t count = s->n / s->width, per = BOUNCE / s->width;
+        for (size_t at = 0; at < count && rc == 0; at += per) {
+            size_t m = count - at < per ? count - at : per;
+            gather(bounce, (const uint8_t *)s->p + (int64_t)at * s->stride, m, s->width, s->stride);
+            iov[k++] = (struct iovec){bounce, m * s->width};
+            rc = writev_all(fd, iov, k); /* before the bounce buffer is refilled */
+            k = 0;
+        }
+    }
+    if (rc == 0 && k) rc = writev_all(fd, iov, k);
+    free(bounce);
+    return rc;
 }
 
 int64_t arrow_write_file(const char *path, const arrow_col *cols, size_t ncols, int64_t nrows,
@@ -511,30 +584,7 @@ int64_t arrow_write_file(const char *path, const arrow_col *cols, size_t ncols, 
         plan_free(&w);
         return -1;
     }
-    struct iovec iov[512];
-    size_t i = 0, skip = 0; /* bytes of segs[i] already written */
-    int rc = 0;
-    while (i < w.nsegs) {
-        int k = 0;
-        for (size_t j = i; j < w.nsegs && k < 512; j++, k++) {
-            size_t s = j == i ? skip : 0;
-            iov[k].iov_base = (void *)((const uint8_t *)w.segs[j].p + s);
-            iov[k].iov_len = w.segs[j].n - s;
-        }
-        ssize_t n = writev(fd, iov, k);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            rc = -errno;
-            break;
-        }
-        size_t left = (size_t)n;
-        while (i < w.nsegs && left >= w.segs[i].n - skip) {
-            left -= w.segs[i].n - skip;
-            skip = 0;
-            i++;
-        }
-        skip += left;
-    }
+    int rc = write_plan(fd, &w);
     if (close(fd) < 0 && rc == 0) rc = -errno;
     if (rc == 0 && rename(tmp, path) < 0) rc = -errno;
     if (rc < 0) {

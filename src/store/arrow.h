@@ -44,7 +44,10 @@ typedef enum arrow_unit { ARROW_SECOND = 0, ARROW_MILLI, ARROW_MICRO, ARROW_NANO
  * validity: bitmap (1 = valid), NULL when null_count == 0.
  * offsets: (length + 1) int32 (int64 for LARGE_*) entries for var-width
  * types; may be NULL (reader) when length == 0.
- * data: values; for var-width types `data_len` bytes of characters. */
+ * data: values; for var-width types `data_len` bytes of characters.
+ * data_stride (writer, fixed-width types): bytes from one value of `data` to
+ * the next when they are not packed (a column of a 2-D numpy block); the
+ * values are gathered as the file is written. 0 = packed. */
 typedef struct arrow_col {
     const char *name;
     arrow_type type;
@@ -56,6 +59,7 @@ typedef struct arrow_col {
     const void *offsets;
     const void *data;
     uint64_t validity_len, offsets_len, data_len;   /* bytes */
+    int64_t data_stride;
     const struct arrow_col *dict;
     int dict_ordered;
     int64_t dict_id;         /* reader: the file's dictionary id */

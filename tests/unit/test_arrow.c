@@ -219,6 +219,39 @@ TEST(arrow_file_write) {
     free(path);
 }
 
+/* Strided columns (a row-major 2-D block, a reversed view) are gathered as
+ * they are written, in memory and into a file. */
+TEST(arrow_strided) {
+    int64_t block[8] = {1, 10, 2, 20, 3, 30, 4, 40};
+    arrow_col cols[3] = {
+        {.name = "a", .type = ARROW_INT64, .length = 4, .data = block, .data_stride = 16},
+        {.name = "b", .type = ARROW_INT64, .length = 4, .data = block + 1, .data_stride = 16},
+        {.name = "r", .type = ARROW_INT64, .length = 4, .data = block + 7, .data_stride = -16},
+    };
+    static const int64_t want[3][4] = {{1, 2, 3, 4}, {10, 20, 30, 40}, {40, 30, 20, 10}};
+    uint8_t *buf;
+    size_t len;
+    arrow_table *t = roundtrip(cols, 3, 4, NULL, 0, &buf, &len);
+    REQUIRE(t != NULL);
+    for (int i = 0; i < 3; i++) CHECK(memcmp(t->cols[i].data, want[i], sizeof want[i]) == 0);
+    arrow_table_free(t);
+    char dir[] = "/tmp/floe_arrow_XXXXXX";
+    REQUIRE(mkdtemp(dir) != NULL);
+    char *path = xasprintf("%s/t.arrow", dir);
+    char err[256] = "";
+    int64_t n = arrow_write_file(path, cols, 3, 4, NULL, 0, err, sizeof err);
+    REQUIRE(n == (int64_t)len);
+    size_t flen;
+    char *data = read_file(path, &flen);
+    REQUIRE(data != NULL);
+    CHECK(flen == len && memcmp(data, buf, len) == 0);
+    free(data);
+    unlink(path);
+    free(buf);
+    rmdir(dir);
+    free(path);
+}
+
 /* Every truncation, every single-byte corruption, and every 8-byte
  * overwrite with a huge value must be rejected or parsed, never crash, and
  * messages are one line. */
