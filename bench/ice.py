@@ -6,9 +6,10 @@
    run, export, exit), against a cold `python3 -c 'import pandas'`, which is
    what a fresh process per cell would cost without the zygote;
 2. moving the paper's 100,000 x 2 int DataFrame between kernels: floe's
-   artifact export (in the producer) and import (first access in a fresh
-   process, and again once mapped), against pickle through a pipe, the
-   way the Vizier prototype moved values;
+   artifact export (in freshly forked kernels, as cells pay it, and in this
+   warm process) and import (first access in a fresh process, and again
+   once mapped), against pickle through a pipe, the way the Vizier
+   prototype moved values;
 3. a global-heavy pure-Python loop: its compute time in serial (isolated
    kernel, namespace built by floe) against monolithic (one IPython shell),
    from the traces' compute events.
@@ -121,6 +122,26 @@ def artifact_cost(d, rounds):
     return {k: (statistics.median(v) if isinstance(v, list) else v) for k, v in res.items()}
 
 
+def fresh_export_cost(d, rounds, frames=10):
+    """The export as cells pay it: each of `frames` cells makes a 100,000 x 2
+    frame in its own freshly forked kernel (serial mode); the median of the
+    traces' export events."""
+    nb = os.path.join(d, "frames.ipynb")
+    cells = ["import numpy as np\nimport pandas as pd\nrng = np.random.default_rng(1)"]
+    cells += ["df%d = pd.DataFrame(rng.integers(0, 1000, size=(100_000, 2)), columns=['x', 'y'])" % i
+              for i in range(frames)]
+    cells += ["print(sum(int(d['x'].sum()) for d in [%s]))" % ", ".join("df%d" % i for i in range(frames))]
+    nb_of(cells, nb)
+    tr = os.path.join(d, "frames.json")
+    xs = []
+    for _ in range(rounds):
+        common.floe(["run", nb, "-o", os.path.join(d, "o.ipynb"), "--mode", "serial", "-q", "--no-cache",
+                     "--preload", "IPython,numpy,pandas", "--trace", tr])
+        evs, _ = common.trace_events(tr)
+        xs += [e["dur"] / 1e6 for e in evs if e["name"].startswith("export:df")]
+    return statistics.median(xs)
+
+
 LOOP = """import time
 t0 = time.perf_counter()
 s = 0
@@ -161,18 +182,21 @@ def main():
                            ["", "ms", "ratio"]))
         print("  target <= 5 ms per kernel: %s" % ("met" if fork <= 0.005 else "MISSED"), flush=True)
         art = artifact_cost(d, a.rounds)
+        art["fresh_export"] = fresh_export_cost(d, a.rounds)
         print("\n2. the 100,000 x 2 int DataFrame between kernels (floe codec: %s)" % art["codec"])
         fl = art["export"] + art["cold"]
         pk = art["pickle_dump"] + art["pickle_pipe_load"]
         print(common.table([
-            ["floe export", "%.3f" % (art["export"] * 1e3)],
+            ["floe export, in a freshly forked kernel", "%.3f" % (art["fresh_export"] * 1e3)],
+            ["floe export, in a warm process", "%.3f" % (art["export"] * 1e3)],
             ["floe import, first access in a fresh process", "%.3f" % (art["cold"] * 1e3)],
             ["floe import, already mapped", "%.3f" % (art["hot"] * 1e3)],
             ["pickle dumps", "%.3f" % (art["pickle_dump"] * 1e3)],
             ["pickle through a pipe + loads", "%.3f" % (art["pickle_pipe_load"] * 1e3)],
             ["floe export+import vs pickle pipe", "%.2fx" % (fl / pk)]], ["", "ms"]))
         print("  target export <= 1 ms: %s; import <= 1 ms: %s" % (
-            "met" if art["export"] <= 1e-3 else "MISSED", "met" if art["cold"] <= 1e-3 else "MISSED"), flush=True)
+            "met" if art["fresh_export"] <= 1e-3 else "MISSED", "met" if art["cold"] <= 1e-3 else "MISSED"),
+            flush=True)
         loop = loop_cost(d, a.rounds)
         r = loop["serial"] / loop["monolithic"]
         print("\n3. global-heavy loop (3,000,000 iterations over globals and builtins)")
