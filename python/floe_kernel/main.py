@@ -136,13 +136,7 @@ class Zygote:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def _reap(self):
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
+        for pid, status in proto.reaped():
             self.children.discard(pid)
             self.chan.send({"op": "exited", "pid": pid, "status": _status(status)})
 

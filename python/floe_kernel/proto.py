@@ -72,3 +72,16 @@ def recv_frame(sock, maxfds):
             raise EOFError
         body += more
     return json.loads(body.decode("utf-8", "surrogatepass")), fds
+
+
+def reaped():
+    """Yields (pid, wait status) of every child that has ended, without
+    blocking: a zygote's SIGCHLD handling."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        yield pid, status

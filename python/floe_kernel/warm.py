@@ -102,13 +102,7 @@ class Warm:
         os._exit(0)
 
     def _reap(self):
-        while True:
-            try:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
+        for pid, _ in proto.reaped():
             self.sessions.discard(pid)
             self.last = time.monotonic()
 

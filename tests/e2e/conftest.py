@@ -2,7 +2,9 @@
 runs with a FLOE_TEST_TAG in its environment, inherited by floe, the zygote
 and every kernel; after the test no tagged kernel may be alive and no run
 directory of a finished floe may be left in /dev/shm."""
+import json
 import os
+import sys
 import time
 
 import pytest
@@ -58,3 +60,22 @@ def no_leftovers():
     assert not kernel_pids(tag), "kernel processes outlived the run"
     left = _dead_run_dirs(set(os.listdir("/dev/shm")) - before_shm)
     assert not left, "shared-memory files outlived the run: %s" % left
+
+
+def write_nb(path, cells):
+    """An nbformat 4 notebook of code cells with these sources, at path."""
+    nb = {"cells": [{"cell_type": "code", "execution_count": None, "id": "c%d" % i, "metadata": {},
+                     "outputs": [], "source": s} for i, s in enumerate(cells)],
+          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path.write_text(json.dumps(nb))
+
+
+@pytest.fixture
+def python_without_ipython(tmp_path):
+    """An interpreter that cannot import IPython (no site-packages)."""
+    fake = tmp_path / "py"
+    fake.mkdir()
+    exe = fake / "python3"
+    exe.write_text("#!/bin/sh\nexec %s -S \"$@\"\n" % sys.executable)
+    exe.chmod(0o755)
+    return exe

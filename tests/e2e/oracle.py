@@ -14,7 +14,6 @@ order, mime bundles, output metadata (retina image sizes), and image bytes
 (matplotlib's Agg output is deterministic; shown as a digest so a
 difference stays readable). `Cell In[3], line 2` frames are kept: both
 number cells the same."""
-import copy
 import hashlib
 import json
 import os

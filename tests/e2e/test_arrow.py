@@ -4,7 +4,6 @@ files, and interoperability with apache-arrow JS in both directions."""
 import datetime
 import json
 import os
-import random
 import shutil
 import subprocess
 import sys

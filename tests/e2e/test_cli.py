@@ -3,7 +3,6 @@ input errors (exit 2, one line, file and position), interpreter discovery."""
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 
@@ -72,16 +71,11 @@ def test_python_not_found(tmp_path):
     assert r.returncode == 2 and "--python" in r.stderr
 
 
-def test_python_without_ipython(tmp_path):
+def test_python_without_ipython(tmp_path, python_without_ipython):
     # An interpreter without IPython: the error names the module and the fix.
-    fake = tmp_path / "py"
-    fake.mkdir()
-    exe = fake / "python3"
-    exe.write_text("#!/bin/sh\nexec %s -S \"$@\"\n" % sys.executable)
-    exe.chmod(0o755)
     p = tmp_path / "a.py"
     p.write_text("x = 1\n")
-    r = floe("run", str(p), "--mode", "monolithic", "-q", env={"FLOE_PYTHON": str(exe)})
+    r = floe("run", str(p), "--mode", "monolithic", "-q", env={"FLOE_PYTHON": str(python_without_ipython)})
     assert r.returncode == 2, r.stderr
     assert "missing module 'IPython'" in r.stderr and "--python" in r.stderr
     assert not (tmp_path / "a.ipynb").exists()

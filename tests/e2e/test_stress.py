@@ -19,17 +19,10 @@ import tempfile
 import time
 
 import pytest
-from conftest import kernel_pids
+from conftest import kernel_pids, write_nb
 
 FLOE = os.environ.get("FLOE", os.path.join(os.path.dirname(__file__), "..", "..", "build", "floe"))
 KILL_N = int(os.environ.get("FLOE_KILL_N", "40"))
-
-
-def write_nb(path, cells):
-    nb = {"cells": [{"cell_type": "code", "execution_count": None, "id": "c%d" % i, "metadata": {},
-                     "outputs": [], "source": s} for i, s in enumerate(cells)],
-          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
-    path.write_text(json.dumps(nb))
 
 
 def outputs(path):

@@ -12,12 +12,11 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 
 import pytest
-from conftest import kernel_pids
+from conftest import kernel_pids, write_nb
 
 FLOE = os.environ.get("FLOE", os.path.join(os.path.dirname(__file__), "..", "..", "build", "floe"))
 
@@ -40,13 +39,6 @@ def floe(*args, env=None, cwd=None, check=True):
     if check:
         assert r.returncode == 0, r.stderr
     return r
-
-
-def write_nb(path, cells):
-    nb = {"cells": [{"cell_type": "code", "execution_count": None, "id": "c%d" % i, "metadata": {},
-                     "outputs": [], "source": s} for i, s in enumerate(cells)],
-          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
-    path.write_text(json.dumps(nb))
 
 
 def outputs(path):
@@ -213,15 +205,10 @@ def test_idle_warm_process_exits(tmp_path, wdir):
     assert not kernel_pids(os.environ["FLOE_TEST_TAG"])
 
 
-def test_warm_with_a_python_without_ipython(tmp_path, wdir):
-    fake = tmp_path / "py"
-    fake.mkdir()
-    exe = fake / "python3"
-    exe.write_text("#!/bin/sh\nexec %s -S \"$@\"\n" % sys.executable)
-    exe.chmod(0o755)
+def test_warm_with_a_python_without_ipython(tmp_path, wdir, python_without_ipython):
     p = tmp_path / "a.py"
     p.write_text("x = 1\n")
-    r = floe("run", str(p), "-q", "--warm", env={"FLOE_PYTHON": str(exe)}, check=False)
+    r = floe("run", str(p), "-q", "--warm", env={"FLOE_PYTHON": str(python_without_ipython)}, check=False)
     assert r.returncode == 2, r.stderr
     assert "missing module 'IPython'" in r.stderr and "--python" in r.stderr
     assert os.listdir(wdir) == []
