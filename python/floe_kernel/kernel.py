@@ -378,6 +378,12 @@ class Kernel:
         t_start = _now()
         if ice:
             self.run_dir = msg["run_dir"]
+            if msg.get("reuse"):
+                # this kernel holds values that cannot move (floe's holders):
+                # the cell starts from a fresh namespace plus those values
+                keep = set(msg.get("keep", ()))
+                for name in [n for n in ns if n not in self.base and n not in keep and not _INTERNAL.match(n)]:
+                    del ns[name]
             # before the imports: functions they create (defs, lambdas,
             # closures) take their builtins from the globals at creation,
             # and must resolve unpredicted names lazily too

@@ -209,9 +209,13 @@ static void validate_readers(engine *e, size_t j, const char *name) {
     }
 }
 
+static void drop_holder(engine *e, kernel *h);
+
 static void invalidate(engine *e, size_t k, const char *why) {
     cellrun *c = &e->cells[k];
     if (c->state == C_PENDING) return;
+    if (c->holder) drop_holder(e, c->holder);
+    if (c->state == C_PENDING) return; /* dropping its holder re-ran it */
     trace_complete(e->tr, "rerun", (int)k, c->kern ? c->kern->id : 0, time_mono_us(), 0, NULL);
     e->stats.reruns++;
     if (!e->o->quiet && getenv("FLOE_DEBUG")) fprintf(stderr, "floe: re-running cell %zu: %s\n", k, why);
@@ -241,6 +245,78 @@ static void invalidate(engine *e, size_t k, const char *why) {
         }
     }
     cell_reset_results(c);
+}
+
+/* ---- holders ------------------------------------------------------------------ */
+
+/* A value that cannot move between processes (a generator, an open file, a
+ * connection) stays in the kernel that made it: that kernel is kept as the
+ * cell's holder, and the cells that read such values run in it, one after
+ * the other in notebook order, each from a fresh namespace plus those
+ * values (kernel.py, "reuse"). Not forked from it: a generator advanced by
+ * one reader must be seen advanced by the next. */
+
+/* The one kernel holding the unmovable values cell k is predicted to read;
+ * NULL when there are
+ * none, or their holder is gone, or they are in two kernels (the cell then
+ * gets the Unmovable error). *wait: the holder is busy, or an earlier cell
+ * reading one of them has not run yet. */
+static kernel *holder_for(engine *e, size_t k, int *wait) {
+    cellrun *c = &e->cells[k];
+    kernel *h = NULL;
+    *wait = 0;
+    for (size_t i = 0; i < c->pred_reads.n; i++) {
+        const char *name = c->pred_reads.v[i];
+        json_t *art = NULL;
+        long from;
+        if (engine_resolve(e, k, name, &art, &from) != RES_FOUND) continue;
+        const char *codec = json_string_value(json_object_get(art, "codec"));
+        if (!codec || strcmp(codec, "unmovable")) continue;
+        kernel *hk = e->cells[from].holder;
+        if (!hk || (h && hk != h)) return NULL;
+        h = hk;
+        for (size_t j = (size_t)from + 1; j < k; j++) {
+            cellrun *d = &e->cells[j];
+            if (!d->skip && d->state != C_DONE && strvec_contains(&d->pred_reads, name)) *wait = 1;
+        }
+    }
+    if (h && h->state != K_IDLE) *wait = 1;
+    return h;
+}
+
+/* The names whose values, as cell k sees them, live only in holder h: what
+ * a cell running in h keeps when its namespace is reset. */
+static void held_names(engine *e, size_t k, kernel *h, strvec *out) {
+    for (size_t j = 0; j < k; j++) {
+        if (e->cells[j].holder != h) continue;
+        size_t i;
+        json_t *a;
+        json_array_foreach(e->cells[j].exports, i, a) {
+            const char *codec = json_string_value(json_object_get(a, "codec"));
+            const char *name = json_string_value(json_object_get(a, "name"));
+            json_t *art = NULL;
+            long from;
+            if (codec && !strcmp(codec, "unmovable") && engine_resolve(e, k, name, &art, &from) == RES_FOUND &&
+                art == a && !strvec_contains(out, name))
+                strvec_push(out, name);
+        }
+    }
+}
+
+/* Holder h's values are no longer right (a cell that used it is re-run, or
+ * it died): every cell that used it runs again, from the cell that made
+ * them. */
+static void drop_holder(engine *e, kernel *h) {
+    size_t *users = xmalloc(e->ncells * sizeof *users), n = 0;
+    for (size_t m = 0; m < e->ncells; m++) {
+        cellrun *d = &e->cells[m];
+        if (d->holder == h || d->kern == h) users[n++] = m;
+        if (d->holder == h) d->holder = NULL;
+    }
+    for (size_t i = 0; i < n; i++) invalidate(e, users[i], "the kernel holding its unmovable values is gone");
+    free(users);
+    kpool_signal(h, SIGKILL);
+    kpool_release(h);
 }
 
 /* ---- building requests ------------------------------------------------------- */
@@ -294,6 +370,15 @@ static json_t *run_request(engine *e, size_t k) {
         json_object_set_new(m, "export_only", only);
     }
     json_object_set_new(m, "run_dir", json_string(e->run_dir));
+    if (c->in_holder) {
+        strvec keep = {0};
+        held_names(e, k, c->kern, &keep);
+        json_t *ka = json_array();
+        for (size_t i = 0; i < keep.n; i++) json_array_append_new(ka, json_string(keep.v[i]));
+        strvec_free(&keep);
+        json_object_set_new(m, "reuse", json_true());
+        json_object_set_new(m, "keep", ka);
+    }
     json_t *rng = NULL;
     c->rng_from = rng_writer(e, k, &rng);
     if (rng) json_object_set(m, "rng", rng);
@@ -616,8 +701,15 @@ void engine_schedule(engine *e) {
             break;
         }
         if (sched_stagger_wait(e, k)) continue;
-        kernel *kn = take_kernel(e);
+        int wait;
+        kernel *h = holder_for(e, k, &wait);
+        if (wait) {
+            if (e->o->mode != MODE_PARALLEL) break;
+            continue;
+        }
+        kernel *kn = h ? h : take_kernel(e);
         if (!kn) break;
+        c->in_holder = h != NULL;
         start_cell(e, k, kn);
     }
     /* cells beyond a failure that are still running are dropped */
@@ -708,6 +800,10 @@ static void finish_cell(engine *e, cellrun *c, json_t *msg) {
     if (e->o->mode == MODE_MONOLITHIC) {
         kn->user = NULL;
         kn->state = K_IDLE;
+    } else if (msg && (c->in_holder || json_array_size(json_object_get(msg, "unmovable")))) {
+        kn->user = NULL; /* kept: see holder_for */
+        kn->state = K_IDLE;
+        c->holder = kn;
     } else {
         kpool_release(kn);
     }
@@ -827,6 +923,10 @@ static void on_dead(kernel *kn, void *data) {
             e->idle[i] = e->idle[--e->nidle];
             break;
         }
+    /* a holder that died took its values along: their readers get the
+     * Unmovable error (a cell that died in it gets DeadKernelError) */
+    for (size_t m = 0; m < e->ncells; m++)
+        if (e->cells[m].holder == kn) e->cells[m].holder = NULL;
     if (!c) {
         engine_check_finished(e);
         return;

@@ -75,6 +75,8 @@ void engine_cache_store(engine *e, cellrun *c, json_t *done) {
         for (size_t i = 0; i < e->cells[j].wfiles.n; i++)
             if (strvec_contains(&c->rfiles, e->cells[j].wfiles.v[i])) return;
     if (c->files_seen.n) return;
+    /* nor one that ran in a holder: it changed values that live only there */
+    if (c->in_holder) return;
     size_t i;
     json_t *art;
     json_array_foreach(c->exports, i, art) {

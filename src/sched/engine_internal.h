@@ -28,6 +28,9 @@ typedef struct cellrun {
     cell_state state;
     int attempt;
     kernel *kern;
+    kernel *holder;        /* kept alive after this cell: it holds values that cannot
+                            * move (generators, open files...) for the cells that read them */
+    int in_holder;         /* the current attempt runs in such a kernel */
     strvec pred_reads, pred_writes;
     strvec need_later;     /* names later cells are predicted to read */
     strvec known_writes;   /* names any attempt of this cell exported */

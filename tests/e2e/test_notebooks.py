@@ -24,9 +24,6 @@ MODES = ["monolithic", "serial", "parallel"]
 # fix makes the test XPASS (fail) until the entry is removed.
 ISOLATED = ("serial", "parallel")
 _BUGS = {
-    # documented limitation (README, "Known differences")
-    "adv_unmovable": (ISOLATED, "L1 unmovable generator"),
-    "adv_open_file": (ISOLATED, "L1 unmovable open file"),
     # floe bugs
     "adv_aliasing": (ISOLATED, "B1 aliases split"),
     "adv_class_state": (ISOLATED, "B2 class mutation lost"),

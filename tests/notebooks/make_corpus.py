@@ -333,6 +333,18 @@ NOTEBOOKS = {
         "print(fh.readline(), end='')",
         "fh.close()\nos.remove(fh.name)\nprint(fh.closed)",
     ],
+    "adv_unmovable_readers": [
+        "import sqlite3\nconn = sqlite3.connect(':memory:')\nconn.execute('create table t (x int)')\n"
+        "gen = (i for i in range(100))\nprint(next(gen))",
+        "conn.execute('insert into t values (1)')\nprint(next(gen))",
+        "a = 10\nprint(next(gen), a)",
+        "print(conn.execute('select count(*) from t').fetchone()[0], next(gen))",
+        "cur = conn.cursor()\ncur.execute('select x from t')\nrows = cur.fetchall()\nprint(rows, a)",
+        "print(len(rows))",
+        "print(cur.rowcount, next(gen))",
+        "gen = (c for c in 'xyz')\nprint(next(gen))",
+        "print(next(gen))",
+    ],
     "adv_aliasing": [
         "a = [1]\nb = a\nnested = {'x': a}",
         "a.append(2)",
