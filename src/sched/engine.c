@@ -260,7 +260,9 @@ static void invalidate(engine *e, size_t k, const char *why) {
  * NULL when there are
  * none, or their holder is gone, or they are in two kernels (the cell then
  * gets the Unmovable error). *wait: the holder is busy, or an earlier cell
- * reading one of them has not run yet. */
+ * has not finished. */
+static size_t settled(engine *e);
+
 static kernel *holder_for(engine *e, size_t k, int *wait) {
     cellrun *c = &e->cells[k];
     kernel *h = NULL;
@@ -280,7 +282,10 @@ static kernel *holder_for(engine *e, size_t k, int *wait) {
             if (!d->skip && d->state != C_DONE && strvec_contains(&d->pred_reads, name)) *wait = 1;
         }
     }
-    if (h && h->state != K_IDLE) *wait = 1;
+    /* and after every earlier cell: re-running a cell that ran in a holder
+     * means re-running all its users, so it must not start on a state (the
+     * random state, a read the prediction missed) that could still change */
+    if (h && (h->state != K_IDLE || settled(e) < k)) *wait = 1;
     return h;
 }
 

@@ -65,3 +65,19 @@ def test_values_held_by_two_kernels_give_the_unmovable_error(tmp_path):
     assert texts[2].startswith("Unmovable: 'g") and "was made by cell" in texts[2] and "generator" in texts[2]
     r, texts = run(nb, "--mode", "monolithic", "--no-cache")
     assert r.returncode == 0 and texts[2] == "0 0\n"
+
+
+def test_a_holder_cell_starts_after_every_earlier_cell(tmp_path):
+    # cell 2 runs in the generator's kernel and draws from the random state
+    # cell 1 sets after a sleep: started early, it would have to run again,
+    # and with it every cell that used the holder (this looped once)
+    nb = tmp_path / "r.ipynb"
+    write_nb(nb, ["import random, time\ngen = (i for i in range(9))\nprint(next(gen))",
+                  "time.sleep(0.5)\nrandom.seed(1)\nx = random.random()",
+                  "print(next(gen), random.random())", "print(next(gen))"])
+    want = run(nb, "--mode", "monolithic", "--no-cache")[1]
+    assert want[2].startswith("1 0.")
+    for args in (["--mode", "parallel", "-j", "2"], ["--mode", "serial"]):
+        r, texts = run(nb, "--no-cache", *args)
+        assert r.returncode == 0, r.stderr
+        assert texts == want
