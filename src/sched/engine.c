@@ -289,6 +289,35 @@ static kernel *holder_for(engine *e, size_t k, int *wait) {
     return h;
 }
 
+/* Whether a cell after k that has yet to finish is predicted to read an
+ * unmovable value made by k or held by kn: only then is kn kept when k
+ * finishes (a `with open(...) as f` leaves an unmovable `f` in many cells
+ * that nobody reads again, and a kept kernel keeps its memory). */
+static int is_unmovable(json_t *art) {
+    const char *codec = art ? json_string_value(json_object_get(art, "codec")) : NULL;
+    return codec && !strcmp(codec, "unmovable");
+}
+
+static int holder_wanted(engine *e, size_t k, kernel *kn) {
+    for (size_t m = k + 1; m < e->ncells; m++) {
+        cellrun *d = &e->cells[m];
+        if (d->skip || d->state == C_DONE) continue;
+        for (size_t i = 0; i < d->pred_reads.n; i++) {
+            const char *name = d->pred_reads.v[i];
+            json_t *art = NULL;
+            long from;
+            int r = engine_resolve(e, m, name, &art, &from);
+            if (r == RES_FOUND && is_unmovable(art) && (from == (long)k || e->cells[from].holder == kn)) return 1;
+            if (r != RES_WAIT) continue;
+            /* behind a cell that may write it: wanted if it is held here */
+            if (is_unmovable(find_export(&e->cells[k], name))) return 1;
+            for (size_t j = 0; j < k; j++)
+                if (e->cells[j].holder == kn && is_unmovable(find_export(&e->cells[j], name))) return 1;
+        }
+    }
+    return 0;
+}
+
 /* The names whose values, as cell k sees them, live only in holder h: what
  * a cell running in h keeps when its namespace is reset. */
 static void held_names(engine *e, size_t k, kernel *h, strvec *out) {
@@ -805,11 +834,15 @@ static void finish_cell(engine *e, cellrun *c, json_t *msg) {
     if (e->o->mode == MODE_MONOLITHIC) {
         kn->user = NULL;
         kn->state = K_IDLE;
-    } else if (msg && (c->in_holder || json_array_size(json_object_get(msg, "unmovable")))) {
+    } else if (msg && (c->in_holder || json_array_size(json_object_get(msg, "unmovable"))) &&
+               holder_wanted(e, k, kn)) {
         kn->user = NULL; /* kept: see holder_for */
         kn->state = K_IDLE;
         c->holder = kn;
     } else {
+        if (c->in_holder) /* its last user: the values it held are read no more */
+            for (size_t m = 0; m < e->ncells; m++)
+                if (e->cells[m].holder == kn) e->cells[m].holder = NULL;
         kpool_release(kn);
     }
     take_files(&c->rfiles, json_object_get(msg, "files"));

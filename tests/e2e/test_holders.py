@@ -8,6 +8,7 @@ everything a cell reads."""
 import json
 import os
 import subprocess
+import time
 
 import pytest
 from conftest import write_nb
@@ -81,3 +82,26 @@ def test_a_holder_cell_starts_after_every_earlier_cell(tmp_path):
         r, texts = run(nb, "--no-cache", *args)
         assert r.returncode == 0, r.stderr
         assert texts == want
+
+
+def test_kernels_holding_values_nobody_reads_are_not_kept(tmp_path):
+    # `with open(...) as f` leaves an unmovable (closed) file in every cell;
+    # no later cell reads them, so no kernel is kept for them (--keep-run:
+    # every name is exported, not only those a later cell reads)
+    from conftest import kernel_pids
+    cells = ["with open(%r) as f%d:\n    x%d = %d" % (__file__, i, i, i) for i in range(6)]
+    cells += ["import time\ntime.sleep(1.5)\nprint(x0 + x5)"]
+    nb = tmp_path / "w.ipynb"
+    write_nb(nb, cells)
+    out = tmp_path / "o.ipynb"
+    p = subprocess.Popen([FLOE, "run", str(nb), "-o", str(out), "-q", "--no-cache", "-j", "2",
+                          "--keep-run", str(tmp_path / "run")])
+    time.sleep(0.2)
+    tag = os.environ["FLOE_TEST_TAG"]
+    most = 0
+    while p.poll() is None:
+        most = max(most, len(kernel_pids(tag)))
+        time.sleep(0.05)
+    assert p.returncode == 0
+    assert json.loads(out.read_text())["cells"][-1]["outputs"][0]["text"] == ["5\n"]
+    assert 0 < most <= 5, "%d kernel processes at once (zygote, one running, two forked ahead)" % most
