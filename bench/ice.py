@@ -180,7 +180,9 @@ def main():
                             ["floe: per cell, all included", "%.2f" % (per * 1e3), "%.3fx" % (per / cold)],
                             ["cold python3 -c 'import pandas'", "%.1f" % (cold * 1e3), "1.000x"]],
                            ["", "ms", "ratio"]))
-        print("  target <= 5 ms per kernel: %s" % ("met" if fork <= 0.005 else "MISSED"), flush=True)
+        # judged on request -> ready, what a cell waits for, not the fork() alone
+        print("  target <= 5 ms per kernel (request -> ready): %s" % ("met" if ready <= 0.005 else "MISSED"),
+              flush=True)
         art = artifact_cost(d, a.rounds)
         art["fresh_export"] = fresh_export_cost(d, a.rounds)
         print("\n2. the 100,000 x 2 int DataFrame between kernels (floe codec: %s)" % art["codec"])
