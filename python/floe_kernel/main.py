@@ -129,25 +129,19 @@ class Zygote:
         self.sock = socket.socket(fileno=os.dup(chan.fd))
         self.kernel_factory = kernel_factory
         self.children = set()
-        self.rpipe, self.wpipe = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        signal.set_wakeup_fd(self.wpipe)
-        signal.signal(signal.SIGCHLD, lambda *a: None)
+        self.watch = proto.ChildWatch()
         # Ctrl-C is floe's to handle: it interrupts the kernels it chooses
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def _reap(self):
-        for pid, status in proto.reaped():
+        for pid, status in self.watch.ended():
             self.children.discard(pid)
             self.chan.send({"op": "exited", "pid": pid, "status": _status(status)})
 
     def serve(self):
         while True:
-            r, _, _ = select.select([self.chan.fd, self.rpipe], [], [])
-            if self.rpipe in r:
-                try:
-                    os.read(self.rpipe, 4096)
-                except BlockingIOError:
-                    pass
+            r, _, _ = select.select([self.chan.fd, self.watch.fd], [], [])
+            if self.watch.fd in r:
                 self._reap()
             if self.chan.fd in r:
                 try:
@@ -163,12 +157,9 @@ class Zygote:
         t0 = time.perf_counter_ns()
         pid = os.fork()
         if pid == 0:
-            signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            self.watch.close()
             signal.signal(signal.SIGINT, signal.default_int_handler)
             _die_with_parent()
-            os.close(self.rpipe)
-            os.close(self.wpipe)
             self.sock.close()
             os.close(self.chan.fd)
             _reseed()

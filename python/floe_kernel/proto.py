@@ -4,6 +4,7 @@ A frame is a 4-byte big-endian length followed by that many bytes of UTF-8
 JSON. Artifact payloads never travel here, only their file names."""
 import json
 import os
+import signal
 import socket
 import struct
 
@@ -74,14 +75,33 @@ def recv_frame(sock, maxfds):
     return json.loads(body.decode("utf-8", "surrogatepass")), fds
 
 
-def reaped():
-    """Yields (pid, wait status) of every child that has ended, without
-    blocking: a zygote's SIGCHLD handling."""
-    while True:
+class ChildWatch:
+    """A zygote's children, as a descriptor to select on: SIGCHLD wakes
+    `fd` (signal.set_wakeup_fd); ended() then yields (pid, wait status) of
+    every child that has ended, without blocking."""
+
+    def __init__(self):
+        self.fd, self._wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(self._wfd)
+        signal.signal(signal.SIGCHLD, lambda *a: None)
+
+    def ended(self):
         try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-        yield pid, status
+            os.read(self.fd, 4096)
+        except BlockingIOError:
+            pass
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            yield pid, status
+
+    def close(self):
+        """In a forked child, which watches no one."""
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.close(self.fd)
+        os.close(self._wfd)

@@ -79,9 +79,7 @@ class Warm:
             self.ino = os.stat(self.path).st_ino if self.path else None
         except OSError:
             self.ino = None
-        self.rpipe, self.wpipe = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        signal.set_wakeup_fd(self.wpipe)
-        signal.signal(signal.SIGCHLD, lambda *a: None)
+        self.watch = proto.ChildWatch()
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, lambda *a: self.exit())
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
@@ -102,19 +100,15 @@ class Warm:
         os._exit(0)
 
     def _reap(self):
-        for pid, _ in proto.reaped():
+        for pid, _ in self.watch.ended():
             self.sessions.discard(pid)
             self.last = time.monotonic()
 
     def serve(self):
         while True:
             timeout = None if self.sessions else max(0.0, self.last + self.idle - time.monotonic())
-            r, _, _ = select.select([self.lsock, self.rpipe], [], [], timeout)
-            if self.rpipe in r:
-                try:
-                    os.read(self.rpipe, 4096)
-                except BlockingIOError:
-                    pass
+            r, _, _ = select.select([self.lsock, self.watch.fd], [], [], timeout)
+            if self.watch.fd in r:
                 self._reap()
             if self.lsock in r:
                 try:
@@ -170,9 +164,7 @@ class Warm:
             self.sessions.add(pid)
             return
         try:
-            signal.set_wakeup_fd(-1)
-            os.close(self.rpipe)
-            os.close(self.wpipe)
+            self.watch.close()
             self.lsock.close()
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGHUP, signal.SIG_DFL)

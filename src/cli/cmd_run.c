@@ -108,7 +108,8 @@ static int parse_args(int argc, char **argv, run_args *a) {
     a->o.schedule = SCHED_CRITICAL;
     a->o.stagger_ms = 0;
     const char *w = getenv("FLOE_WARM"), *wi = getenv("FLOE_WARM_IDLE");
-    int warm = w && *w && strcmp(w, "0"), idle = wi && atoi(wi) > 0 ? atoi(wi) : 600;
+    int warm = w && *w && strcmp(w, "0"), idle = wi ? atoi(wi) : 0;
+    if (idle <= 0) idle = 600;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
         int has = i + 1 < argc;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "kernel/chan.h"
 #include "kernel/kpool.h"
 #include "util/util.h"
 
@@ -46,13 +47,10 @@ static int write_all(int fd, const void *p, size_t n) {
 }
 
 static int send_frame(int fd, json_t *msg) {
-    char *s = json_dumps(msg, JSON_COMPACT);
-    if (!s) return -1;
-    size_t n = strlen(s);
-    unsigned char hdr[4] = {(unsigned char)(n >> 24), (unsigned char)(n >> 16), (unsigned char)(n >> 8),
-                            (unsigned char)n};
-    int rc = write_all(fd, hdr, 4) < 0 || write_all(fd, s, n) < 0 ? -1 : 0;
-    free(s);
+    size_t n;
+    char *f = chan_frame(msg, &n);
+    int rc = f && write_all(fd, f, n) == 0 ? 0 : -1;
+    free(f);
     return rc;
 }
 

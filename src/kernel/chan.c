@@ -89,7 +89,7 @@ static void on_write(uv_write_t *req, int status) {
     free(w);
 }
 
-static char *frame(json_t *msg, size_t *len) {
+char *chan_frame(json_t *msg, size_t *len) {
     char *s = json_dumps(msg, JSON_COMPACT);
     if (!s) return NULL;
     size_t n = strlen(s);
@@ -107,7 +107,7 @@ static char *frame(json_t *msg, size_t *len) {
 int chan_send(chan *c, json_t *msg) {
     if (c->closed) return UV_EPIPE;
     size_t len;
-    char *f = frame(msg, &len);
+    char *f = chan_frame(msg, &len);
     if (!f) return UV_EINVAL;
     wreq *w = xmalloc(sizeof *w);
     w->data = f;
@@ -122,7 +122,7 @@ int chan_send(chan *c, json_t *msg) {
 
 int chan_send_fds(chan *c, json_t *msg, const int *fds, size_t nfds) {
     size_t len;
-    char *f = frame(msg, &len);
+    char *f = chan_frame(msg, &len);
     if (!f) return -EINVAL;
     char ctl[CMSG_SPACE(sizeof(int) * CHAN_MAX_FDS)];
     memset(ctl, 0, sizeof ctl);

@@ -35,6 +35,9 @@ int chan_send_fd(chan *c, json_t *msg, int fd);
 /* Same with up to CHAN_MAX_FDS descriptors attached. */
 #define CHAN_MAX_FDS 4
 int chan_send_fds(chan *c, json_t *msg, const int *fds, size_t nfds);
+/* msg as one frame (4-byte big-endian length, compact JSON), malloc'd;
+ * NULL if it cannot be encoded. For blocking clients (floe warm). */
+char *chan_frame(json_t *msg, size_t *len);
 /* Stops reading, closes the fd; the struct is freed once libuv is done. */
 void chan_close(chan *c);
 

@@ -263,6 +263,17 @@ static void invalidate(engine *e, size_t k, const char *why) {
  * has not finished. */
 static size_t settled(engine *e);
 
+static int is_unmovable(json_t *art) {
+    const char *codec = art ? json_string_value(json_object_get(art, "codec")) : NULL;
+    return codec && !strcmp(codec, "unmovable");
+}
+
+/* Holder kn is gone or no longer needed: no cell refers to it any more. */
+static void forget_holder(engine *e, kernel *kn) {
+    for (size_t m = 0; m < e->ncells; m++)
+        if (e->cells[m].holder == kn) e->cells[m].holder = NULL;
+}
+
 static kernel *holder_for(engine *e, size_t k, int *wait) {
     cellrun *c = &e->cells[k];
     kernel *h = NULL;
@@ -271,9 +282,7 @@ static kernel *holder_for(engine *e, size_t k, int *wait) {
         const char *name = c->pred_reads.v[i];
         json_t *art = NULL;
         long from;
-        if (engine_resolve(e, k, name, &art, &from) != RES_FOUND) continue;
-        const char *codec = json_string_value(json_object_get(art, "codec"));
-        if (!codec || strcmp(codec, "unmovable")) continue;
+        if (engine_resolve(e, k, name, &art, &from) != RES_FOUND || !is_unmovable(art)) continue;
         kernel *hk = e->cells[from].holder;
         if (!hk || (h && hk != h)) return NULL;
         h = hk;
@@ -293,11 +302,6 @@ static kernel *holder_for(engine *e, size_t k, int *wait) {
  * unmovable value made by k or held by kn: only then is kn kept when k
  * finishes (a `with open(...) as f` leaves an unmovable `f` in many cells
  * that nobody reads again, and a kept kernel keeps its memory). */
-static int is_unmovable(json_t *art) {
-    const char *codec = art ? json_string_value(json_object_get(art, "codec")) : NULL;
-    return codec && !strcmp(codec, "unmovable");
-}
-
 static int holder_wanted(engine *e, size_t k, kernel *kn) {
     for (size_t m = k + 1; m < e->ncells; m++) {
         cellrun *d = &e->cells[m];
@@ -326,12 +330,11 @@ static void held_names(engine *e, size_t k, kernel *h, strvec *out) {
         size_t i;
         json_t *a;
         json_array_foreach(e->cells[j].exports, i, a) {
-            const char *codec = json_string_value(json_object_get(a, "codec"));
             const char *name = json_string_value(json_object_get(a, "name"));
             json_t *art = NULL;
             long from;
-            if (codec && !strcmp(codec, "unmovable") && engine_resolve(e, k, name, &art, &from) == RES_FOUND &&
-                art == a && !strvec_contains(out, name))
+            if (is_unmovable(a) && engine_resolve(e, k, name, &art, &from) == RES_FOUND && art == a &&
+                !strvec_contains(out, name))
                 strvec_push(out, name);
         }
     }
@@ -342,11 +345,9 @@ static void held_names(engine *e, size_t k, kernel *h, strvec *out) {
  * them. */
 static void drop_holder(engine *e, kernel *h) {
     size_t *users = xmalloc(e->ncells * sizeof *users), n = 0;
-    for (size_t m = 0; m < e->ncells; m++) {
-        cellrun *d = &e->cells[m];
-        if (d->holder == h || d->kern == h) users[n++] = m;
-        if (d->holder == h) d->holder = NULL;
-    }
+    for (size_t m = 0; m < e->ncells; m++)
+        if (e->cells[m].holder == h || e->cells[m].kern == h) users[n++] = m;
+    forget_holder(e, h);
     for (size_t i = 0; i < n; i++) invalidate(e, users[i], "the kernel holding its unmovable values is gone");
     free(users);
     kpool_signal(h, SIGKILL);
@@ -840,9 +841,7 @@ static void finish_cell(engine *e, cellrun *c, json_t *msg) {
         kn->state = K_IDLE;
         c->holder = kn;
     } else {
-        if (c->in_holder) /* its last user: the values it held are read no more */
-            for (size_t m = 0; m < e->ncells; m++)
-                if (e->cells[m].holder == kn) e->cells[m].holder = NULL;
+        if (c->in_holder) forget_holder(e, kn); /* its last user: its values are read no more */
         kpool_release(kn);
     }
     take_files(&c->rfiles, json_object_get(msg, "files"));
@@ -963,8 +962,7 @@ static void on_dead(kernel *kn, void *data) {
         }
     /* a holder that died took its values along: their readers get the
      * Unmovable error (a cell that died in it gets DeadKernelError) */
-    for (size_t m = 0; m < e->ncells; m++)
-        if (e->cells[m].holder == kn) e->cells[m].holder = NULL;
+    forget_holder(e, kn);
     if (!c) {
         engine_check_finished(e);
         return;
