@@ -222,3 +222,14 @@ def test_warm_dir_must_be_private(tmp_path):
     write_nb(nb, ["print(1)"])
     r = floe("run", str(nb), "--no-cache", "-q", "--warm", env={"FLOE_WARM_DIR": str(d)}, check=False)
     assert r.returncode == 2 and "not a directory private to this user" in r.stderr
+
+
+def test_floe_warm_env_and_no_warm(tmp_path, wdir):
+    nb = tmp_path / "nb.ipynb"
+    write_nb(nb, ["print(1)"])
+    floe("run", str(nb), "--no-cache", "-q", "--no-warm", env={"FLOE_WARM": "1"})
+    assert warm_pids() == []
+    floe("run", str(nb), "--no-cache", "-q", env={"FLOE_WARM": "0"})
+    assert warm_pids() == []
+    floe("run", str(nb), "--no-cache", "-q", env={"FLOE_WARM": "1"})
+    assert len(warm_pids()) == 1
