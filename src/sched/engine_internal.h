@@ -127,6 +127,8 @@ int engine_cache_restore(engine *e, size_t k);
 
 /* engine_run.c */
 void engine_take_results(engine *e, cellrun *c, json_t *done);
+/* Records an update of a display sent by cell c (applied by engine_finish,
+ * in notebook order). msg is borrowed. */
 void engine_update_display(engine *e, cellrun *c, json_t *msg);
 void engine_kernel_died(engine *e, cellrun *c, kernel *kn);
 void engine_trace_cell(engine *e, cellrun *c, json_t *done);
