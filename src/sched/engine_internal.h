@@ -36,6 +36,7 @@ typedef struct cellrun {
     strvec known_writes;   /* names any attempt of this cell exported */
     int trace_row;         /* the trace row (kernel) of its last run */
     long rng_from;         /* the cell whose random state this attempt started with, or -1 */
+    char *rng_path;        /* that state's file, or NULL: a re-run of rng_from writes another */
     size_t *deps;          /* predicted producers: earlier cells that may write a
                             * name this one reads, and earlier open-world cells */
     size_t ndeps;

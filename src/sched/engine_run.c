@@ -436,6 +436,7 @@ void engine_cleanup(engine *e) {
         strvec_free(&c->need_later);
         strvec_free(&c->known_writes);
         strvec_free(&c->files_seen);
+        free(c->rng_path);
     }
     strvec_free(&e->contended);
     sched_free(e);
