@@ -304,6 +304,9 @@ class Kernel:
                 self.chan.send(self.run(msg))
             elif op == "exit":
                 return
+            elif op in ("jupyter_init", "jupyter", "input_reply"):
+                from . import jupyter  # `floe kernel`: the Jupyter protocol's requests
+                jupyter.handle(self, msg)
 
     # --- protocol helpers -------------------------------------------------------
     def _emit(self, msg):
