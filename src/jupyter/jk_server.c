@@ -250,7 +250,10 @@ static void shell_next(srv *s) {
 static void abort_queue(srv *s) {
     drain_all(s);
     for (req *r = s->head; r; r = r->next)
-        if (!strcmp(r->m.msg_type, "execute_request")) r->aborted = 1;
+        if (!strcmp(r->m.msg_type, "execute_request")) {
+            r->aborted = 1;
+            if (s->o->verbose) LOG("aborting %s", r->m.msg_id);
+        }
 }
 
 /* ---- control ------------------------------------------------------------------ */
@@ -291,7 +294,10 @@ static int recv_frames(void *sock, jk_bytes **out, size_t *nout) {
     while (more) {
         zmq_msg_t m;
         zmq_msg_init(&m);
-        if (zmq_msg_recv(&m, sock, n || toobig ? 0 : ZMQ_DONTWAIT) < 0) {
+        int got;
+        do got = zmq_msg_recv(&m, sock, n || toobig ? 0 : ZMQ_DONTWAIT);
+        while (got < 0 && errno == EINTR); /* a signal (SIGINT: interrupt) mid-message */
+        if (got < 0) {
             int e = errno;
             zmq_msg_close(&m);
             jk_frames_free(f, n);
@@ -425,8 +431,10 @@ static void be_reply(void *data, void *token, json_t *content) {
     }
     int abort = is_exec && st && !strcmp(st, "error") && !json_is_true(json_object_get(r->m.content, "silent")) &&
                 !json_is_false(json_object_get(r->m.content, "stop_on_error"));
-    finish(s, r);
+    /* as ipykernel: the queue is aborted before idle is published, so a
+     * client that waits for idle before its next request is not aborted */
     if (abort) abort_queue(s);
+    finish(s, r);
     shell_next(s);
 }
 
