@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "util/util.h"
@@ -42,6 +43,8 @@ typedef struct srv {
     int polls;
     uv_check_t check;
     uv_signal_t sigint, sigterm;
+    uv_timer_t parent_poll;
+    pid_t parent;
     char session[37];
     jk_backend *be;
     int be_ready;
@@ -522,6 +525,27 @@ static void on_signal(uv_signal_t *h, int sig) {
     }
 }
 
+/* As ipykernel's ParentPollerUnix: a kernel started by a Jupyter client
+ * (JPY_PARENT_PID set) ends when that client is gone, so a crashed
+ * frontend leaves no kernel behind. */
+static void on_parent_poll(uv_timer_t *h) {
+    srv *s = h->data;
+    if (getppid() != s->parent) {
+        LOG("the process that started the kernel has gone; exiting");
+        stop(s, 1);
+    }
+}
+
+static void start_parent_poll(srv *s) {
+    const char *jpy = getenv("JPY_PARENT_PID");
+    if (!jpy || !*jpy || atoi(jpy) == 1) return;
+    s->parent = getppid();
+    uv_timer_init(&s->loop, &s->parent_poll);
+    s->parent_poll.data = s;
+    uv_timer_start(&s->parent_poll, on_parent_poll, 1000, 1000);
+    uv_unref((uv_handle_t *)&s->parent_poll);
+}
+
 static int bind_all(srv *s) {
     static const int types[JK_NSOCK] = {ZMQ_ROUTER, ZMQ_PUB, ZMQ_ROUTER, ZMQ_ROUTER, ZMQ_ROUTER};
     int64_t maxmsg = (int64_t)jk_max_bytes();
@@ -559,6 +583,7 @@ static int start_polls(srv *s) {
     s->sigint.data = s->sigterm.data = s;
     uv_signal_start(&s->sigint, on_signal, SIGINT);
     uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+    start_parent_poll(s);
     return 0;
 }
 
