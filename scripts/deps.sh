@@ -33,4 +33,13 @@ if [ ! -f third_party/node_modules/apache-arrow/package.json ]; then
     (cd third_party && npm install --no-audit --no-fund --loglevel=error apache-arrow@21.1.0 >/dev/null 2>&1) || {
         echo "deps: npm install apache-arrow failed (cross-implementation Arrow tests will be skipped)" >&2; }
 fi
+# the browser test of the Jupyter kernel (tests/e2e/test_jupyter_browser.py) runs
+# when chromium is installed (apt-get install chromium); it drives it with
+# puppeteer-core, kept in build/browser
+if command -v chromium >/dev/null && [ ! -f build/browser/node_modules/puppeteer-core/package.json ]; then
+    echo "deps: installing puppeteer-core (npm) for the browser test"
+    mkdir -p build/browser
+    (cd build/browser && npm install --no-audit --no-fund --loglevel=error puppeteer-core@21 >/dev/null 2>&1) || {
+        echo "deps: npm install puppeteer-core failed (the browser test will be skipped)" >&2; }
+fi
 exit 0
