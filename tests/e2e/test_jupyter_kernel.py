@@ -250,10 +250,17 @@ def test_comms(kernel):
     assert [m for m in outs if m["msg_type"] == "execute_result"][0]["content"]["data"]["text/plain"] == "[{'hi': 1}]"
 
 
-def test_shutdown(spec):
+def test_restart_and_shutdown(spec):
     km, kc = start(spec)
     pid = km.provisioner.process.pid if getattr(km, "provisioner", None) else km.kernel.pid
     run(kc, "x = 1")
+    # restart: shutdown_request(restart=True), then jupyter_client starts a fresh kernel
+    km.restart_kernel(now=False)
+    assert km.provisioner.process.pid != pid
+    kc.wait_for_ready(timeout=60)
+    outs, rep = run(kc, "x")
+    assert rep["content"]["status"] == "error" and rep["content"]["ename"] == "NameError"
+    assert rep["content"]["execution_count"] == 1
     msg_id = kc.shutdown()
     assert reply_to(kc, msg_id, "control")["content"]["status"] == "ok"
     deadline = time.time() + 10
