@@ -55,7 +55,11 @@ typedef struct srv {
     int exec_count;
     int stopping, exit_code;
     unsigned long rejected;
+    char (*seen)[65];   /* signatures of the last JK_SEEN messages (replays are refused) */
+    size_t nseen;
 } srv;
+
+#define JK_SEEN 4096
 
 static const char *const sock_names[JK_NSOCK] = {"shell", "iopub", "stdin", "control", "hb"};
 
@@ -344,6 +348,19 @@ static void on_message(srv *s, int which, req *r) {
     }
 }
 
+/* As jupyter_client's Session.digest_history: a signed message is
+ * accepted once; the same signature again is a replay. Returns 1 if sig
+ * was seen among the last JK_SEEN, else records it and returns 0. */
+static int replayed(srv *s, const char *sig) {
+    if (!sig[0]) return 0;
+    size_t n = s->nseen < JK_SEEN ? s->nseen : JK_SEEN;
+    for (size_t i = 0; i < n; i++)
+        if (!memcmp(s->seen[i], sig, 64)) return 1;
+    if (!s->seen) s->seen = xcalloc(JK_SEEN, sizeof *s->seen);
+    memcpy(s->seen[s->nseen++ % JK_SEEN], sig, 65);
+    return 0;
+}
+
 /* Reads every message waiting on one socket. */
 static void drain(srv *s, int which) {
     void *sock = s->sock[which];
@@ -365,6 +382,12 @@ static void drain(srv *s, int which) {
             s->rejected++;
             LOG("rejected a message on %s: %s%s", sock_names[which], err, rc == JK_EBADSIG ? " (not executed)" : "");
             free(r);
+            continue;
+        }
+        if (replayed(s, r->m.signature)) {
+            s->rejected++;
+            LOG("rejected a message on %s: signature already used (a replay; not executed)", sock_names[which]);
+            req_free(r);
             continue;
         }
         on_message(s, which, r);
@@ -622,6 +645,7 @@ done:
     req_free(s.cur);
     json_decref(s.info);
     json_decref(s.last_parent);
+    free(s.seen);
     stop_hb(&s);
     for (int i = 0; i < JK_NSOCK; i++)
         if (i != JK_HB && s.sock[i]) zmq_close(s.sock[i]);

@@ -139,6 +139,8 @@ int jk_msg_parse(const jk_key *k, const jk_bytes *frames, size_t n, jk_msg *m, c
         goto malformed;
     }
     m->header = j[0], m->parent = j[1], m->metadata = j[2], m->content = j[3];
+    if (k->len) memcpy(m->signature, frames[d + 1].data, 64); /* verified: 64 hex digits */
+    m->signature[k->len ? 64 : 0] = '\0';
     m->msg_type = type, m->msg_id = id;
     m->nidents = d;
     m->idents = xcalloc(d ? d : 1, sizeof *m->idents);

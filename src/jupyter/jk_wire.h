@@ -46,6 +46,7 @@ typedef struct jk_msg {
     jk_bytes *buffers;
     size_t nbuffers;
     const char *msg_type, *msg_id;                /* borrowed from header */
+    char signature[65];                           /* as received ("" unsigned) */
 } jk_msg;
 
 /* The largest message accepted, in bytes (all frames). */

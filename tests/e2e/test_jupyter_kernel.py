@@ -315,6 +315,17 @@ def test_hostile_messages_rejected(spec, tmp_path):
         assert rep["content"]["status"] == "ok"
         assert not marker.exists(), "a rejected message was executed"
         sock.close()
+        # a correctly signed message sent twice: the replay is refused
+        replay = tmp_path / "replayed"
+        sock = _raw_dealer(km, "shell_port", good)
+        frames = good.serialize(good.msg("execute_request", {"code": "open(%r, 'a').write('x')" % str(replay),
+                                                               "silent": False}))
+        sock.send_multipart(frames)
+        sock.send_multipart(frames)
+        time.sleep(1.0)
+        run(kc, "'alive'")
+        assert replay.read_text() == "x"
+        sock.close()
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=False)
@@ -323,6 +334,7 @@ def test_hostile_messages_rejected(spec, tmp_path):
     assert log.count("bad signature") == 2, log
     assert "no <IDS|MSG> delimiter" in log and "content is not a JSON object" in log, log
     assert "over the size limit" in log, log
+    assert log.count("a replay") == 1, log
 
 
 # ---- nbclient on the corpus ---------------------------------------------------------------
