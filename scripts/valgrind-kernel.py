@@ -48,6 +48,19 @@ Session(key=b"wrong").send(s, "execute_request", {"code": "1", "silent": False})
 s.send_multipart([b"garbage"])
 s.close()
 assert reply(kc.execute("x"))["status"] == "ok"
+# comms with binary buffers, both ways
+assert reply(kc.execute(
+    "def t(comm, msg):\n"
+    "    comm.on_msg(lambda m: comm.send({'n': len(m['buffers'])}, buffers=[bytes(b)[::-1] for b in m['buffers']]))\n"
+    "get_ipython().kernel.comm_manager.register_target('vg', t)"))["status"] == "ok"
+kc.shell_channel.send(kc.session.msg("comm_open", {"comm_id": "c", "target_name": "vg", "data": {}}))
+m = kc.session.msg("comm_msg", {"comm_id": "c", "data": {}})
+kc.session.send(kc.shell_channel.socket, m, buffers=[b"abc", b""])
+while True:
+    io = kc.get_iopub_msg(timeout=60)
+    if io["msg_type"] == "comm_msg" and io["parent_header"].get("msg_id") == m["header"]["msg_id"]:
+        assert [bytes(b) for b in io["buffers"]] == [b"cba", b""], io["buffers"]
+        break
 kc.shutdown()
 proc = km.provisioner.process
 rc = proc.wait(timeout=60)

@@ -135,9 +135,9 @@ static void kernel_info_reply(srv *s, req *r) {
     const char *py = json_string_value(json_object_get(li, "version"));
     char *banner = xasprintf("floe %s kernel (%s back end: one Python process runs every cell) -- Python %s\n",
                              s->o->backend->name, s->o->backend->name, py ? py : "?");
-    json_t *c = json_pack("{s:s,s:s,s:s,s:s,s:O,s:s,s:[]}", "status", "ok", "protocol_version", JK_PROTOCOL_VERSION,
+    json_t *c = json_pack("{s:s,s:s,s:s,s:s,s:o,s:s,s:[]}", "status", "ok", "protocol_version", JK_PROTOCOL_VERSION,
                           "implementation", "floe", "implementation_version", s->o->version, "language_info",
-                          li ? li : json_object(), "banner", banner, "help_links");
+                          li ? json_incref(li) : json_object(), "banner", banner, "help_links");
     free(banner);
     reply(s, r, "kernel_info_reply", NULL, c);
     json_decref(c);
@@ -166,7 +166,11 @@ static int needs_backend(const char *t) {
 static json_t *buffers_b64(const jk_msg *m) {
     if (!m->nbuffers) return NULL;
     json_t *a = json_array();
-    for (size_t i = 0; i < m->nbuffers; i++) json_array_append_new(a, json_string(jk_b64_encode(m->buffers[i].data, m->buffers[i].len)));
+    for (size_t i = 0; i < m->nbuffers; i++) {
+        char *b64 = jk_b64_encode(m->buffers[i].data, m->buffers[i].len);
+        json_array_append_new(a, json_string(b64));
+        free(b64);
+    }
     return a;
 }
 
@@ -436,7 +440,9 @@ static void be_iopub(void *data, void *token, const char *type, json_t *content,
         json_t *e = json_array_get(buffers, i);
         if (json_is_string(e) && jk_b64_decode(json_string_value(e), json_string_length(e), &b[k]) == 0) k++;
     }
-    publish(s, r ? r->m.header : s->last_parent, type, content ? content : json_object(), b, k);
+    json_t *empty = content ? NULL : json_object();
+    publish(s, r ? r->m.header : s->last_parent, type, content ? content : empty, b, k);
+    json_decref(empty);
     jk_frames_free(b, k);
 }
 
