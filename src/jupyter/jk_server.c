@@ -133,8 +133,8 @@ static void drain_all(srv *s);
 static void kernel_info_reply(srv *s, req *r) {
     json_t *li = json_object_get(s->info, "language_info");
     const char *py = json_string_value(json_object_get(li, "version"));
-    char *banner = xasprintf("floe %s kernel (%s back end: one Python process runs every cell) -- Python %s\n",
-                             s->o->backend->name, s->o->backend->name, py ? py : "?");
+    char *banner = xasprintf("floe %s, %s back end -- Python %s\n", s->o->version, s->o->backend->name,
+                             py ? py : "?");
     json_t *c = json_pack("{s:s,s:s,s:s,s:s,s:o,s:s,s:[]}", "status", "ok", "protocol_version", JK_PROTOCOL_VERSION,
                           "implementation", "floe", "implementation_version", s->o->version, "language_info",
                           li ? json_incref(li) : json_object(), "banner", banner, "help_links");
