@@ -66,4 +66,5 @@ proc = km.provisioner.process
 rc = proc.wait(timeout=60)
 kc.stop_channels()
 km.cleanup_resources()
-sys.exit(rc)
+sys.stdout.flush()
+os._exit(rc)  # skip jupyter_client's noisy finalizers at exit
