@@ -95,6 +95,23 @@ def test_kernel_info(kernel):
     assert r["header"]["version"] == "5.3"
 
 
+def test_heartbeat_while_busy(kernel):
+    """The heartbeat is echoed by its own thread, also while a cell runs."""
+    import zmq
+    km, kc = kernel
+    msg_id = kc.execute("import time; time.sleep(2)")
+    time.sleep(0.5)
+    s = zmq.Context.instance().socket(zmq.REQ)
+    s.linger = 0
+    s.connect("tcp://%s:%d" % (km.ip, km.hb_port))
+    t0 = time.time()
+    s.send(b"ping-floe")
+    assert s.poll(1000), "no heartbeat while a cell runs"
+    assert s.recv() == b"ping-floe" and time.time() - t0 < 1.0
+    s.close()
+    assert reply_to(kc, msg_id)["content"]["status"] == "ok"
+
+
 def test_kernelspec_written(spec):
     with open(os.path.join(spec, "kernels", "floe", "kernel.json")) as f:
         ks = json.load(f)
