@@ -12,7 +12,7 @@ CSTD     := -std=c11 -D_GNU_SOURCE
 OPT      ?= -O2 -g
 INCS     := -Isrc
 PY_INC   := $(shell $(PYTHON) -c 'import sysconfig;print(sysconfig.get_paths()["include"])' 2>/dev/null)
-LIBS     := -luv -ljansson -lsqlite3 -ltree-sitter -lm -lpthread
+LIBS     := -luv -ljansson -lsqlite3 -ltree-sitter -lzmq -lcrypto -lm -lpthread
 
 # Our sources: every .c under src/ except the CLI entry point.
 SRC_ALL  := $(sort $(wildcard src/*/*.c))

@@ -6,9 +6,9 @@ set -eu
 cd "$(dirname "$0")/.."
 
 DEBS="build-essential clang libclang-rt-14-dev pkg-config libuv1-dev libjansson-dev libsqlite3-dev
-      libtree-sitter-dev python3-dev python3-numpy python3-pandas python3-scipy python3-ipython
+      libtree-sitter-dev libzmq3-dev libssl-dev python3-dev python3-numpy python3-pandas python3-scipy python3-ipython
       python3-matplotlib python3-matplotlib-inline python3-nbclient python3-ipykernel python3-nbformat
-      python3-pytest python3-yaml jupyter-nbconvert valgrind nodejs npm"
+      python3-pytest python3-jupyter-client python3-yaml jupyter-nbconvert valgrind nodejs npm"
 
 missing=""
 for p in $DEBS; do
@@ -32,5 +32,14 @@ if [ ! -f third_party/node_modules/apache-arrow/package.json ]; then
     echo "deps: installing apache-arrow (npm)"
     (cd third_party && npm install --no-audit --no-fund --loglevel=error apache-arrow@21.1.0 >/dev/null 2>&1) || {
         echo "deps: npm install apache-arrow failed (cross-implementation Arrow tests will be skipped)" >&2; }
+fi
+# the browser test of the Jupyter kernel (tests/e2e/test_jupyter_browser.py) runs
+# when chromium is installed (apt-get install chromium); it drives it with
+# puppeteer-core, kept in build/browser
+if command -v chromium >/dev/null && [ ! -f build/browser/node_modules/puppeteer-core/package.json ]; then
+    echo "deps: installing puppeteer-core (npm) for the browser test"
+    mkdir -p build/browser
+    (cd build/browser && npm install --no-audit --no-fund --loglevel=error puppeteer-core@21 >/dev/null 2>&1) || {
+        echo "deps: npm install puppeteer-core failed (the browser test will be skipped)" >&2; }
 fi
 exit 0

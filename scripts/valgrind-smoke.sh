@@ -19,4 +19,7 @@ vg build/floe deps "$nb" --format json >/dev/null
 vg build/floe trace "$d/t.json" -o "$d/t.svg" --summary >/dev/null
 s=0; vg build/floe run tests/notebooks/err_name.ipynb -o "$d/e.ipynb" -q --no-cache || s=$?
 [ "$s" = 1 ] || { echo "valgrind: unexpected status $s"; exit 1; }
-echo "valgrind: memcheck clean on run (3 modes, cache), status, deps, trace"
+vg build/floe kernel install --prefix "$d/k" --python "$FLOE_PYTHON" >/dev/null
+# the Jupyter kernel: a session through jupyter_client with floe under valgrind
+"$FLOE_PYTHON" scripts/valgrind-kernel.py "$d/k" "$(pwd)/build/floe" || { echo "valgrind: floe kernel failed"; exit 1; }
+echo "valgrind: memcheck clean on run (3 modes, cache), status, deps, trace, kernel install, kernel"

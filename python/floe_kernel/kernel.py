@@ -307,6 +307,9 @@ class Kernel:
                 self.chan.send(done)
             elif op == "exit":
                 return
+            elif op in ("jupyter_init", "jupyter", "input_reply"):
+                from . import jupyter  # `floe kernel`: the Jupyter protocol's requests
+                jupyter.handle(self, msg)
 
     # --- protocol helpers -------------------------------------------------------
     def _emit(self, msg):

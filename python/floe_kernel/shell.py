@@ -430,7 +430,9 @@ class CellShell:
                            "traceback": list(stb)})
 
     # --- running --------------------------------------------------------------------
-    def run_cell(self, code, execution_count, emit):
+    def run_cell(self, code, execution_count, emit, silent=False, store_history=True):
+        """Runs one cell. execution_count None: IPython's own numbering (the
+        Jupyter kernel, jupyter.py); silent and store_history as ipykernel."""
         cell = self.cell = Cell(emit)
         self.error = None
         self.stdout.reopen()
@@ -439,9 +441,10 @@ class CellShell:
         saved = sys.stdout, sys.stderr
         sys.stdout, sys.stderr = self.stdout, self.stderr
         try:
-            self.shell.execution_count = execution_count
+            if execution_count is not None:
+                self.shell.execution_count = execution_count
             try:
-                res = self.shell.run_cell(code, store_history=True, silent=False)
+                res = self.shell.run_cell(code, store_history=store_history, silent=silent)
             except Exception:  # noqa: BLE001 - IPython itself failed (e.g. NUL bytes in the source)
                 self.shell.showtraceback()
                 res = None
@@ -458,4 +461,4 @@ class CellShell:
         ename, evalue = self.error if self.error and not ok else (None, None)
         return {"status": "ok" if ok else "error", "outputs": cell.outputs,
                 "display_ids": {k: v for k, v in cell.display_ids.items() if v},
-                "ename": ename, "evalue": evalue}
+                "ename": ename, "evalue": evalue, "result": res}

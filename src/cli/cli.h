@@ -11,11 +11,16 @@ int cmd_artifact(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_cache(int argc, char **argv);
 int cmd_warm(int argc, char **argv);
+int cmd_kernel(int argc, char **argv);
 
 /* The interpreter: --python (opt), then $FLOE_PYTHON, then python3 on PATH.
  * *how names the rule that chose it. Returns a new string, or NULL when the
  * chosen interpreter does not exist. */
 char *cli_find_python(const char *opt, const char **how);
+
+/* Where floe_kernel lives: $FLOE_HOME/python, or ../python beside the
+ * binary. Returns a new string or NULL. */
+char *cli_find_pythonpath(void);
 
 #define FLOE_VERSION "0.1.0"
 

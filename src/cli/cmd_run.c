@@ -207,7 +207,7 @@ static int parse_args(int argc, char **argv, run_args *a) {
 /* --- interpreter and kernel sources --------------------------------------------- */
 
 /* Where floe_kernel lives: $FLOE_HOME/python, or ../python beside the binary. */
-static char *find_pythonpath(void) {
+char *cli_find_pythonpath(void) {
     const char *home = getenv("FLOE_HOME");
     if (home && *home) return xasprintf("%s/python", home);
     char exe[4096];
@@ -431,7 +431,7 @@ int cmd_run(int argc, char **argv) {
     }
     const char *how;
     char *python = absolute(cli_find_python(a.python, &how));
-    char *pypath = absolute(find_pythonpath());
+    char *pypath = absolute(cli_find_pythonpath());
     char *cwd = abs_dir(a.in);
     char *cache_dir = NULL;
     char *out = a.out ? xstrdup(a.out) : default_output(a.in);

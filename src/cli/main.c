@@ -19,6 +19,7 @@ static const char usage[] =
     "  cache         manage the artifact cache (gc, clear)\n"
     "  artifact      export a stored artifact (e.g. as an Arrow file)\n"
     "  warm          list or stop the zygotes that run --warm keeps\n"
+    "  kernel        be a Jupyter kernel, or install floe's kernelspec\n"
     "\n"
     "  floe <command> --help   options of a command\n"
     "  floe --version\n";
@@ -28,7 +29,7 @@ struct command { const char *name; int (*fn)(int, char **); };
 static const struct command commands[] = {
     {"run", cmd_run},       {"deps", cmd_deps},     {"trace", cmd_trace},
     {"status", cmd_status}, {"cache", cmd_cache},   {"artifact", cmd_artifact},
-    {"warm", cmd_warm},
+    {"warm", cmd_warm},     {"kernel", cmd_kernel},
 };
 
 int main(int argc, char **argv) {

@@ -1,0 +1,70 @@
+"""valgrind-smoke.sh's `floe kernel` part: a kernelspec whose argv runs
+floe under valgrind, a short session through jupyter_client (execute,
+error, complete, input, interrupt by message, a bad signature), shutdown;
+exits with the kernel process's status (valgrind's --error-exitcode)."""
+import json
+import os
+import sys
+import time
+
+from jupyter_client.manager import start_new_kernel
+from jupyter_client.session import Session
+
+d, floe = sys.argv[1], sys.argv[2]
+kdir = os.path.join(d, "kernels", "floe-vg")
+os.makedirs(kdir, exist_ok=True)
+with open(os.path.join(kdir, "kernel.json"), "w") as f:
+    json.dump({"argv": ["valgrind", "--leak-check=full", "--errors-for-leak-kinds=definite", "--error-exitcode=9",
+                        "-q", floe, "kernel", "-f", "{connection_file}"],
+               "display_name": "floe under valgrind", "language": "python"}, f)
+os.environ["JUPYTER_PATH"] = d
+km, kc = start_new_kernel(kernel_name="floe-vg", startup_timeout=120)
+
+
+def reply(msg_id, get=kc.get_shell_msg):
+    while True:
+        m = get(timeout=60)
+        if m["parent_header"].get("msg_id") == msg_id:
+            return m["content"]
+
+
+print("started", flush=True)
+assert reply(kc.execute("x = 41\nprint(x + 1)"))["status"] == "ok"
+assert reply(kc.execute("1/0"))["status"] == "error"
+assert "x" in reply(kc.complete("x", 1))["matches"]
+mid = kc.execute("v = input('? ')", allow_stdin=True)
+kc.get_stdin_msg(timeout=60)
+kc.input("y")
+assert reply(mid)["status"] == "ok"
+mid = kc.execute("while True: pass")
+time.sleep(1)
+kc.control_channel.send(kc.session.msg("interrupt_request", {}))
+assert reply(mid)["ename"] == "KeyboardInterrupt"
+import zmq  # noqa: E402
+s = zmq.Context.instance().socket(zmq.DEALER)
+s.linger = 0
+s.connect("tcp://%s:%d" % (km.ip, km.shell_port))
+Session(key=b"wrong").send(s, "execute_request", {"code": "1", "silent": False})
+s.send_multipart([b"garbage"])
+s.close()
+assert reply(kc.execute("x"))["status"] == "ok"
+# comms with binary buffers, both ways
+assert reply(kc.execute(
+    "def t(comm, msg):\n"
+    "    comm.on_msg(lambda m: comm.send({'n': len(m['buffers'])}, buffers=[bytes(b)[::-1] for b in m['buffers']]))\n"
+    "get_ipython().kernel.comm_manager.register_target('vg', t)"))["status"] == "ok"
+kc.shell_channel.send(kc.session.msg("comm_open", {"comm_id": "c", "target_name": "vg", "data": {}}))
+m = kc.session.msg("comm_msg", {"comm_id": "c", "data": {}})
+kc.session.send(kc.shell_channel.socket, m, buffers=[b"abc", b""])
+while True:
+    io = kc.get_iopub_msg(timeout=60)
+    if io["msg_type"] == "comm_msg" and io["parent_header"].get("msg_id") == m["header"]["msg_id"]:
+        assert [bytes(b) for b in io["buffers"]] == [b"cba", b""], io["buffers"]
+        break
+kc.shutdown()
+proc = km.provisioner.process
+rc = proc.wait(timeout=60)
+kc.stop_channels()
+km.cleanup_resources()
+sys.stdout.flush()
+os._exit(rc)  # skip jupyter_client's noisy finalizers at exit

@@ -1,0 +1,72 @@
+/* jk_backend.h — what runs the code behind the Jupyter protocol.
+ *
+ * The protocol server (jk_server.c) owns sockets, signatures, queues and
+ * the busy/idle protocol; a back end owns kernels. The server hands a back
+ * end the requests that need Python (execute, complete, inspect, history,
+ * is_complete, comm_info, comm_open/msg/close) one at a time, in shell
+ * order; the back end answers each with exactly one `reply` callback, and
+ * may publish iopub messages (outputs, comm messages) and stdin input
+ * requests for it before that.
+ *
+ * Today's back end is jk_mono.c: ONE floe kernel from the pool runs every
+ * cell in one namespace, as `floe run --mode monolithic` does. Isolated,
+ * parallel cells come with the scheduling core (issue 15): its back end
+ * implements these same operations and replaces jk_mono without touching
+ * the protocol code.
+ *
+ * Ownership: `req` is the server's opaque request token, valid until the
+ * reply callback for it returns. JSON passed to callbacks is borrowed. */
+#ifndef FLOE_JK_BACKEND_H
+#define FLOE_JK_BACKEND_H
+
+#include <jansson.h>
+#include <uv.h>
+
+typedef struct jk_backend_cbs {
+    /* The back end is ready: info has "language_info" and "python". */
+    void (*ready)(void *data, json_t *info);
+    /* An iopub message for request req (NULL: not tied to a request; the
+     * server uses the latest shell request as parent). buffers: JSON array
+     * of base64 strings, or NULL. */
+    void (*iopub)(void *data, void *req, const char *msg_type, json_t *content, json_t *buffers);
+    /* The request is answered (content NULL for messages with no reply,
+     * such as comm_msg). For execute_request, content is the reply. */
+    void (*reply)(void *data, void *req, json_t *content);
+    /* input() in request req: send input_request with this content. */
+    void (*input_request)(void *data, void *req, json_t *content);
+    /* The back end cannot go on (the kernel died, Python is missing). */
+    void (*fatal)(void *data, const char *message);
+} jk_backend_cbs;
+
+typedef struct jk_backend_opts {
+    const char *python;     /* interpreter of the kernels */
+    const char *pythonpath; /* where floe_kernel lives */
+    const char *preload;    /* modules the zygote imports */
+    const char *cwd;        /* the kernels' directory, or NULL */
+} jk_backend_opts;
+
+typedef struct jk_backend jk_backend;
+
+typedef struct jk_backend_ops {
+    const char *name;
+    /* Starts; calls ready (or fatal) later. 0 or -errno with err. */
+    int (*start)(jk_backend **out, uv_loop_t *loop, const jk_backend_opts *o, const jk_backend_cbs *cbs,
+                 void *data, char *err, size_t errlen);
+    /* A request (msg_type, content, metadata borrowed). 0 or -errno: on
+     * error no callback comes and the server answers with an error. */
+    int (*request)(jk_backend *b, void *req, const char *msg_type, json_t *content, json_t *metadata,
+                   json_t *buffers);
+    /* The frontend's input_reply content for the pending input_request. */
+    void (*input_reply)(jk_backend *b, json_t *content);
+    /* Interrupts what runs now (KeyboardInterrupt in the cell). */
+    void (*interrupt)(jk_backend *b);
+    /* Stops every kernel; the loop then ends once handles are closed. */
+    void (*stop)(jk_backend *b);
+    /* Frees after the loop has ended. */
+    void (*free)(jk_backend *b);
+} jk_backend_ops;
+
+/* The monolithic back end (jk_mono.c). */
+extern const jk_backend_ops jk_mono_backend;
+
+#endif
