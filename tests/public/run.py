@@ -86,9 +86,12 @@ def workdir(runner, src):
     return w
 
 
+def jupyter_path(src, name, run):
+    return os.path.join(BUILD, "jupyter", "%s-%s-%s-run%d.ipynb" % (src, name, data_digest(src, name), run))
+
+
 def run_jupyter(src, name, run, timeout=600):
-    key = data_digest(src, name)
-    cached = os.path.join(BUILD, "jupyter", "%s-%s-%s-run%d.ipynb" % (src, name, key, run))
+    cached = jupyter_path(src, name, run)
     if os.path.exists(cached):
         with open(cached) as f:
             return json.load(f), None
@@ -167,12 +170,16 @@ def main():
     ap.add_argument("--jupyter-only", action="store_true", help="only fill Jupyter's cache")
     ap.add_argument("--jobs", type=int, default=2, help="floe -j in parallel mode (default 2)")
     ap.add_argument("--reuse-floe", action="store_true", help="compare floe outputs of an earlier run")
+    ap.add_argument("--cached-only", action="store_true",
+                    help="skip notebooks whose two Jupyter runs are not cached yet")
     ap.add_argument("--out", default=os.path.join(BUILD, "results.json"))
     a = ap.parse_args()
     modes = [m for m in a.modes.split(",") if m]
     nbs = notebooks(a.filter)
     print("%d notebooks, modes %s" % (len(nbs), ",".join(modes)), flush=True)
     results = []
+    if a.cached_only:
+        nbs = [(s, n) for s, n in nbs if all(os.path.exists(jupyter_path(s, n, r)) for r in (1, 2))]
     for src, name in nbs:
         j1, t1 = run_jupyter(src, name, 1)
         j2, t2 = run_jupyter(src, name, 2)
