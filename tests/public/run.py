@@ -33,6 +33,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -44,6 +45,10 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 import oracle  # noqa: E402
 
 BUILD = os.environ.get("FLOE_PUBLIC_BUILD", os.path.join(ROOT, "build", "public"))
+# where runs copy the notebooks' directories; another root lets a second run
+# (e.g. of the %timeit notebooks) go on beside bench/realworld.py
+WORK = os.environ.get("FLOE_PUBLIC_WORK", os.path.join(BUILD, "work"))
+TIMING = re.compile(r"^\s*%%?time(it)?\b", re.M)
 FLOE = os.environ.get("FLOE", os.path.join(ROOT, "build", "floe"))
 PYTHON = "/usr/bin/python3"
 MODES = ["monolithic", "serial", "parallel"]
@@ -80,7 +85,7 @@ def data_digest(src, name):
 
 def workdir(runner, src):
     """A fresh copy of the source directory (notebooks and data)."""
-    w = os.path.join(BUILD, "work", runner, src)
+    w = os.path.join(WORK, runner, src)
     shutil.rmtree(w, ignore_errors=True)
     shutil.copytree(os.path.join(HERE, src), w)
     return w
@@ -144,16 +149,25 @@ def run_floe(src, name, mode, jobs, reuse=False, timeout=1800):
     return nb, dt, rc, err
 
 
+# `ls -l` prints a file's mtime to the minute: two runs in the same minute
+# agree, so without this a cell like `!ls -lh my_figure.png` is compared or
+# not by chance
+_LS_MTIME = re.compile(r"\b(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +\d{1,2} +(\d\d:\d\d|\d{4}) ")
+
+
 def norm(nb, workdirs):
-    """oracle.normalise after replacing the run's work directory by <dir>."""
+    """oracle.normalise after replacing the run's work directory by <dir>
+    and `ls -l` mtimes by <mtime>."""
     s = json.dumps(nb)
     for w in workdirs:
         s = s.replace(w, "<dir>")
+    s = _LS_MTIME.sub("<mtime> ", s)
     return oracle.normalise(json.loads(s))
 
 
 def wdirs(src):
-    return [os.path.join(BUILD, "work", r, src) for r in ("jupyter1", "jupyter2") + tuple(MODES)]
+    return [os.path.join(root, r, src) for root in {WORK, os.path.join(BUILD, "work")}
+            for r in ("jupyter1", "jupyter2", "nbconvert") + tuple(MODES)]
 
 
 def cell_sources(src, name):
@@ -172,6 +186,8 @@ def main():
     ap.add_argument("--reuse-floe", action="store_true", help="compare floe outputs of an earlier run")
     ap.add_argument("--cached-only", action="store_true",
                     help="skip notebooks whose two Jupyter runs are not cached yet")
+    ap.add_argument("--timing-only", action="store_true",
+                    help="only notebooks using %%timeit/%%time (those bench/realworld.py skips)")
     ap.add_argument("--out", default=os.path.join(BUILD, "results.json"))
     a = ap.parse_args()
     modes = [m for m in a.modes.split(",") if m]
@@ -180,6 +196,8 @@ def main():
     results = []
     if a.cached_only:
         nbs = [(s, n) for s, n in nbs if all(os.path.exists(jupyter_path(s, n, r)) for r in (1, 2))]
+    if a.timing_only:
+        nbs = [(s, n) for s, n in nbs if any(TIMING.search(c) for c in cell_sources(s, n))]
     for src, name in nbs:
         j1, t1 = run_jupyter(src, name, 1)
         j2, t2 = run_jupyter(src, name, 2)
