@@ -44,14 +44,18 @@ def main():
             nb = nbformat.v4.new_notebook()
             nb.cells = [nbformat.v4.new_code_cell(c) for c in cells(path)]
             nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-            p = os.path.join(d, "repro.ipynb")
-            nbformat.write(nb, p)
-            want_nb = nbformat.read(p, as_version=4)
+            # each runner in its own empty directory: files one writes must
+            # not be found by the next
+            for sub in ["jupyter"] + a.modes.split(","):
+                os.makedirs(os.path.join(d, sub))
+                nbformat.write(nb, os.path.join(d, sub, "repro.ipynb"))
+            want_nb = nbformat.read(os.path.join(d, "jupyter", "repro.ipynb"), as_version=4)
             nbclient.NotebookClient(want_nb, timeout=120, kernel_name="python3", allow_errors=True,
-                                    resources={"metadata": {"path": d}}).execute()
+                                    resources={"metadata": {"path": os.path.join(d, "jupyter")}}).execute()
             want = oracle.normalise(json.loads(nbformat.writes(want_nb)))
             print("== %s (%d cells)" % (os.path.basename(path), len(want)))
             for m in a.modes.split(","):
+                p = os.path.join(d, m, "repro.ipynb")
                 out = os.path.join(d, "out-%s.ipynb" % m)
                 r = subprocess.run([FLOE, "run", p, "-o", out, "-q", "--no-cache", "--allow-errors", "--mode", m]
                                    + (["-j", "2"] if m == "parallel" else []),
