@@ -91,10 +91,37 @@ def public(a):
                 best[r] = min(best[r], t)
                 rcs[r] = rc
         rows.append((src + "/" + name, cells, best, rcs))
+        if a.out:  # the table so far, so an interrupted run still leaves its numbers
+            render(rows, skipped, head + "\n(partial: %d of %d notebooks)" % (len(rows), len(nbs)), a.out, quiet=True)
         print("  %-55s %3d cells  jupyter %6.2f  par %6.2f  ser %6.2f  mono %6.2f  par/mono %.2f%s" % (
             src + "/" + name, cells, best["jupyter"], best["parallel"], best["serial"], best["monolithic"],
             best["parallel"] / best["monolithic"],
             "".join(" %s rc=%s" % (r, c) for r, c in rcs.items() if c not in (0, None))), flush=True)
+    render(rows, skipped, head, a.out)
+
+
+LOGLINE = re.compile(r"^  (\S+) +(\d+) cells  jupyter +([\d.]+)  par +([\d.]+)  ser +([\d.]+)  mono +([\d.]+)")
+
+
+def from_log(a):
+    """The table and ratios of the per-notebook lines of an earlier run's
+    output (e.g. one stopped before its end)."""
+    rows, head = [], []
+    with open(a.from_log) as f:
+        for line in f:
+            m = LOGLINE.match(line)
+            if m:
+                best = dict(zip(["jupyter", "parallel", "serial", "monolithic"], map(float, m.group(3, 4, 5, 6))))
+                rows.append((m.group(1), int(m.group(2)), best, {}))
+            elif not rows and line.strip():
+                head.append(line.rstrip("\n"))
+    head.append("(table rebuilt from the per-notebook lines of %s: %d notebooks)" % (
+        os.path.basename(a.from_log), len(rows)))
+    render(rows, None, "\n".join(head), a.out)
+
+
+def render(rows, skipped, head, out, quiet=False):
+    runners = ["jupyter", "parallel", "serial", "monolithic"]
     lines = ["| notebook | cells | jupyter nbconvert s | floe parallel s | floe serial s | floe monolithic s "
              "| parallel/monolithic | serial/monolithic | parallel/jupyter |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -121,18 +148,21 @@ def public(a):
             "above 1.1x: " + (", ".join(above) or "none"),
             "failed runs (exit status not 0 with --allow-errors): " + (", ".join(
                 "%s %s" % (r[0], m) for r in rows for m, c in r[3].items() if c not in (0, None)) or "none"),
-            "skipped (%timeit/%time): " + ", ".join(s + "/" + n for s, n, _ in skipped)]
+            "skipped (%timeit/%time): " + (", ".join(s + "/" + n for s, n, _ in skipped)
+                                           if skipped is not None else "see the run's header")]
     table = "\n".join(lines + summ)
-    print()
-    print(table)
-    if a.out:
-        with open(a.out, "w") as f:
+    if not quiet:
+        print()
+        print(table)
+    if out:
+        with open(out, "w") as f:
             f.write(head + "\n\n" + table + "\n")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--suite", choices=["public", "generated"], default="public")
+    ap.add_argument("--from-log", help="rebuild the public table from the output of an earlier run")
     ap.add_argument("--rounds", type=int, default=None,
                     help="runs per runner; the best is kept (default 1 for public, 3 for generated)")
     ap.add_argument("--jobs", type=int, default=2, help="floe parallel -j (default 2)")
@@ -141,6 +171,8 @@ def main():
     a = ap.parse_args()
     if not os.path.exists(common.FLOE):
         sys.exit("no %s: run make build" % common.FLOE)
+    if a.from_log:
+        return from_log(a)
     if a.suite == "public":
         a.rounds = a.rounds or 1
         return public(a)
