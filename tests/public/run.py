@@ -186,6 +186,7 @@ def main():
     ap.add_argument("--reuse-floe", action="store_true", help="compare floe outputs of an earlier run")
     ap.add_argument("--cached-only", action="store_true",
                     help="skip notebooks whose two Jupyter runs are not cached yet")
+    ap.add_argument("--reverse", action="store_true", help="last notebook first")
     ap.add_argument("--timing-only", action="store_true",
                     help="only notebooks using %%timeit/%%time (those bench/realworld.py skips)")
     ap.add_argument("--out", default=os.path.join(BUILD, "results.json"))
@@ -196,6 +197,8 @@ def main():
     results = []
     if a.cached_only:
         nbs = [(s, n) for s, n in nbs if all(os.path.exists(jupyter_path(s, n, r)) for r in (1, 2))]
+    if a.reverse:
+        nbs = nbs[::-1]
     if a.timing_only:
         nbs = [(s, n) for s, n in nbs if any(TIMING.search(c) for c in cell_sources(s, n))]
     for src, name in nbs:
