@@ -27,17 +27,16 @@ MODES = ["monolithic", "serial", "parallel"]
 
 # the CI subset: (src/name) -- chosen for speed (each under ~10 s in Jupyter)
 CI = [
+    "pdsh/02.01-Understanding-Data-Types",   # numpy
     "pdsh/02.02-The-Basics-Of-NumPy-Arrays",
-    "pdsh/03.05-Hierarchical-Indexing",
-    "pdsh/03.12-Performance-Eval-and-Query",
-    "pdsh/04.00-Introduction-To-Matplotlib",
-    "pdsh/04.09-Text-and-Annotation",
-    "pydata-book/ch02",
-    "pydata-book/ch09",
-    "pydata-book/ch12",
+    "pdsh/03.02-Data-Indexing-and-Selection",  # pandas
+    "pdsh/03.06-Concat-And-Append",
+    "pdsh/04.06-Customizing-Legends",         # matplotlib
+    "pydata-book/ch09",                       # seaborn, matplotlib
+    "pydata-book/ch12",                       # statsmodels, patsy, scikit-learn
     "whirlwind/03-Semantics-Variables",
-    "whirlwind/15-Preview-of-Data-Science-Tools",
-    "sci-lectures/Lecture-5-Sympy",
+    "whirlwind/06-Built-in-Data-Structures",
+    "sci-lectures/Lecture-5-Sympy",           # sympy
 ]
 
 # (src/name, mode or None for every mode) -> finding of tests/public/FINDINGS.md
