@@ -60,7 +60,7 @@ def notebooks(filt=""):
     for src in SOURCES:
         d = os.path.join(HERE, src)
         for n in sorted(os.listdir(d)):
-            if n.endswith(".ipynb") and filt in src + "/" + n:
+            if n.endswith(".ipynb") and any(f in src + "/" + n for f in filt.split(",")):
                 out.append((src, n[:-6]))
     return out
 
@@ -180,7 +180,7 @@ def cell_sources(src, name):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--modes", default=",".join(MODES))
-    ap.add_argument("--filter", default="", help="only notebooks whose src/name contains this")
+    ap.add_argument("--filter", default="", help="only notebooks whose src/name contains this (or one of these, comma-separated)")
     ap.add_argument("--jupyter-only", action="store_true", help="only fill Jupyter's cache")
     ap.add_argument("--jobs", type=int, default=2, help="floe -j in parallel mode (default 2)")
     ap.add_argument("--reuse-floe", action="store_true", help="compare floe outputs of an earlier run")
