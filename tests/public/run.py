@@ -166,7 +166,9 @@ def norm(nb, workdirs):
 
 
 def wdirs(src):
-    return [os.path.join(root, r, src) for root in {WORK, os.path.join(BUILD, "work")}
+    import glob
+    roots = {WORK} | set(glob.glob(os.path.join(BUILD, "work*")))
+    return [os.path.join(root, r, src) for root in sorted(roots, key=len, reverse=True)
             for r in ("jupyter1", "jupyter2", "nbconvert") + tuple(MODES)]
 
 
@@ -186,6 +188,8 @@ def main():
     ap.add_argument("--reuse-floe", action="store_true", help="compare floe outputs of an earlier run")
     ap.add_argument("--cached-only", action="store_true",
                     help="skip notebooks whose two Jupyter runs are not cached yet")
+    ap.add_argument("--floe-done-only", action="store_true",
+                    help="with --reuse-floe: skip notebooks without floe outputs in every mode")
     ap.add_argument("--reverse", action="store_true", help="last notebook first")
     ap.add_argument("--timing-only", action="store_true",
                     help="only notebooks using %%timeit/%%time (those bench/realworld.py skips)")
@@ -199,6 +203,9 @@ def main():
         nbs = [(s, n) for s, n in nbs if all(os.path.exists(jupyter_path(s, n, r)) for r in (1, 2))]
     if a.reverse:
         nbs = nbs[::-1]
+    if a.floe_done_only:
+        nbs = [(s, n) for s, n in nbs
+               if all(os.path.exists(os.path.join(BUILD, "floe", m, "%s-%s.ipynb" % (s, n))) for m in modes)]
     if a.timing_only:
         nbs = [(s, n) for s, n in nbs if any(TIMING.search(c) for c in cell_sources(s, n))]
     for src, name in nbs:
