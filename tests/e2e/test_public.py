@@ -31,7 +31,7 @@ CI = [
     "pdsh/02.02-The-Basics-Of-NumPy-Arrays",
     "pdsh/03.02-Data-Indexing-and-Selection",  # pandas
     "pdsh/03.06-Concat-And-Append",
-    "pdsh/04.06-Customizing-Legends",         # matplotlib
+    "pdsh/04.06-Customizing-Legends",         # matplotlib (P1)
     "pydata-book/ch09",                       # seaborn, matplotlib
     "pydata-book/ch12",                       # statsmodels, patsy, scikit-learn
     "whirlwind/03-Semantics-Variables",
@@ -39,8 +39,49 @@ CI = [
     "sci-lectures/Lecture-5-Sympy",           # sympy
 ]
 
-# (src/name, mode or None for every mode) -> finding of tests/public/FINDINGS.md
-KNOWN = {}
+# (src/name, mode) -> the finding of tests/public/FINDINGS.md it differs by
+# (seen in every run so far: xfail, strict)
+KNOWN = {
+    ("pdsh/02.01-Understanding-Data-Types", "serial"): "P6 uninitialised memory (np.empty)",
+    ("pdsh/02.01-Understanding-Data-Types", "parallel"): "P6 uninitialised memory (np.empty)",
+    ("pdsh/02.02-The-Basics-Of-NumPy-Arrays", "serial"): "P1 two names for one object (numpy view)",
+    ("pdsh/02.02-The-Basics-Of-NumPy-Arrays", "parallel"): "P1 two names for one object (numpy view)",
+    ("pdsh/03.06-Concat-And-Append", "serial"): "P2 eval() of names inside a display helper's repr",
+    ("pdsh/03.06-Concat-And-Append", "parallel"): "P2 eval() of names inside a display helper's repr",
+    ("pdsh/03.07-Merge-and-Join", "serial"): "P2 eval() of names inside a display helper's repr",
+    ("pdsh/03.07-Merge-and-Join", "parallel"): "P2 eval() of names inside a display helper's repr",
+    ("pdsh/03.12-Performance-Eval-and-Query", "serial"): "P3 names inside pd.eval strings",
+    ("pdsh/03.12-Performance-Eval-and-Query", "parallel"): "P3 names inside pd.eval strings",
+    ("pdsh/04.00-Introduction-To-Matplotlib", "parallel"): "P4 file written by an earlier cell, used without open()",
+    ("pdsh/04.06-Customizing-Legends", "serial"): "P1 two names for one object (figure and axes)",
+    ("pdsh/04.06-Customizing-Legends", "parallel"): "P1 two names for one object (figure and axes)",
+    ("pdsh/04.08-Multiple-Subplots", "serial"): "P1 two names for one object (figure and axes)",
+    ("pdsh/04.08-Multiple-Subplots", "parallel"): "P1 two names for one object (figure and axes)",
+    ("pdsh/04.09-Text-and-Annotation", "serial"): "P1 two names for one object (figure and axes)",
+    ("pdsh/04.09-Text-and-Annotation", "parallel"): "P1 two names for one object (figure and axes)",
+    ("pdsh/04.12-Three-Dimensional-Plotting", "serial"): "P1 two names for one object (figure and axes)",
+    ("pdsh/04.12-Three-Dimensional-Plotting", "parallel"): "P1 two names for one object (figure and axes)",
+    ("pydata-book/appa", "monolithic"): "P1 memmap view written, P5 empty stream of a silent shell command",
+    ("pydata-book/appa", "serial"): "P1 memmap view written, P5 empty stream of a silent shell command",
+    ("pydata-book/appa", "parallel"): "P1 memmap view written, P5 empty stream of a silent shell command",
+    ("pydata-book/ch04", "monolithic"): "P1 numpy view, P4 file ordering (!rm), P5 empty stream, P6 np.empty",
+    ("pydata-book/ch04", "serial"): "P1 numpy view, P4 file ordering (!rm), P5 empty stream, P6 np.empty",
+    ("pydata-book/ch04", "parallel"): "P1 numpy view, P4 file ordering (!rm), P5 empty stream, P6 np.empty",
+    ("pydata-book/ch08", "serial"): "P8 MultiIndex level order not round-tripped",
+    ("pydata-book/ch08", "parallel"): "P8 MultiIndex level order not round-tripped",
+    ("pydata-book/ch12", "serial"): "P3 names inside a patsy formula, P7 sklearn repr counter",
+    ("pydata-book/ch12", "parallel"): "P3 names inside a patsy formula, P7 sklearn repr counter",
+    ("whirlwind/03-Semantics-Variables", "serial"): "P1 two names for one object (list alias)",
+    ("whirlwind/03-Semantics-Variables", "parallel"): "P1 two names for one object (list alias)",
+    ("whirlwind/13-Modules-and-Packages", "serial"): "P9 star import shadowing a builtin",
+    ("whirlwind/13-Modules-and-Packages", "parallel"): "P9 star import shadowing a builtin",
+    ("sci-lectures/Lecture-1-Introduction-to-Python-Programming", "parallel"): "P4 %%file module imported by a later cell",
+    ("sci-lectures/Lecture-2-Numpy", "serial"): "P1 two names for one object (numpy view)",
+    ("sci-lectures/Lecture-2-Numpy", "parallel"): "P1 two names for one object (numpy view)",
+}
+# (src/name, mode) -> finding: seen both equal and different between runs
+# (a strict xfail would fail either way): skipped, naming the finding
+FLAKY = {}
 
 ALL = os.environ.get("FLOE_PUBLIC", "") == "all"
 REUSE = os.environ.get("FLOE_PUBLIC_REUSE", "") == "1"
@@ -50,8 +91,10 @@ NBS = [s + "/" + n for s, n in suite.notebooks()]
 def _cases():
     for nb in (NBS if ALL else CI):
         for m in MODES:
-            why = KNOWN.get((nb, m)) or KNOWN.get((nb, None))
+            why = KNOWN.get((nb, m))
             marks = [pytest.mark.xfail(strict=True, reason=why)] if why else []
+            if (nb, m) in FLAKY:
+                marks = [pytest.mark.skip(reason="outcome varies between runs: " + FLAKY[(nb, m)])]
             yield pytest.param(nb, m, id="%s-%s" % (nb, m), marks=marks)
 
 
