@@ -64,6 +64,8 @@ KNOWN = {
     ("pydata-book/appa", "monolithic"): "P1 memmap view written, P5 empty stream of a silent shell command",
     ("pydata-book/appa", "serial"): "P1 memmap view written, P5 empty stream of a silent shell command",
     ("pydata-book/appa", "parallel"): "P1 memmap view written, P5 empty stream of a silent shell command",
+    ("pydata-book/ch02", "serial"): "P1 two names for one object (list alias)",
+    ("pydata-book/ch02", "parallel"): "P1 two names for one object (list alias)",
     ("pydata-book/ch04", "monolithic"): "P1 numpy view, P4 file ordering (!rm), P5 empty stream, P6 np.empty",
     ("pydata-book/ch04", "serial"): "P1 numpy view, P4 file ordering (!rm), P5 empty stream, P6 np.empty",
     ("pydata-book/ch04", "parallel"): "P1 numpy view, P4 file ordering (!rm), P5 empty stream, P6 np.empty",
