@@ -80,6 +80,8 @@ KNOWN = {
     ("sci-lectures/Lecture-1-Introduction-to-Python-Programming", "parallel"): "P4 %%file module imported by a later cell",
     ("sci-lectures/Lecture-2-Numpy", "serial"): "P1 two names for one object (numpy view)",
     ("sci-lectures/Lecture-2-Numpy", "parallel"): "P1 two names for one object (numpy view)",
+    ("sci-lectures/Lecture-4-Matplotlib", "serial"): "P12 matplotlib.use('svg') process state",
+    ("sci-lectures/Lecture-4-Matplotlib", "parallel"): "P12 matplotlib.use('svg') process state",
     ("sci-lectures/Lecture-5-Sympy", "monolithic"): "P10 PNG base64 without the trailing newline",
     ("sci-lectures/Lecture-5-Sympy", "serial"): "P10 PNG base64 without the trailing newline",
     ("sci-lectures/Lecture-5-Sympy", "parallel"): "P10 PNG base64 without the trailing newline, P11 init_printing",
