@@ -24,7 +24,7 @@ TS_OBJ   := $(BUILD)/ts/parser.o $(BUILD)/ts/scanner.o
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-.PHONY: all deps build test test-valgrind test-unit test-unit-san test-e2e test-fuzz demo bench fuzz clean ext
+.PHONY: all deps build test test-long test-valgrind test-unit test-unit-san test-e2e test-fuzz demo bench fuzz clean ext
 
 all: build
 build: $(BUILD)/floe ext
@@ -113,6 +113,15 @@ test-valgrind: build
 
 test: deps
 	@$(MAKE) --no-print-directory build test-unit test-unit-san test-fuzz test-valgrind test-e2e
+
+# The whole real-notebook suite (tests/public: every public notebook, three
+# modes, against two Jupyter runs): the table first, then every case as a
+# test (known differences xfail, strict). `make test` runs its CI subset.
+test-long: deps
+	@$(MAKE) --no-print-directory build
+	FLOE=$(abspath $(BUILD)/floe) FLOE_PYTHON=$(PYTHON) $(PYTHON) tests/public/run.py
+	FLOE=$(abspath $(BUILD)/floe) FLOE_PYTHON=$(PYTHON) FLOE_NO_CACHE=1 FLOE_PUBLIC=all FLOE_PUBLIC_REUSE=1 \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e/test_public.py
 
 demo: deps
 	@$(MAKE) --no-print-directory build

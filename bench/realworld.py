@@ -1,5 +1,18 @@
 #!/usr/bin/env python3
-"""The real-world benchmark (issue 10): the five data-analysis notebooks of
+"""The real-world benchmark.
+
+--suite public (default; issue 17): the public notebooks of the
+real-notebook suite (tests/public, MANIFEST.md), skipping those that use
+%timeit/%time (their loop counts flip by 10x on noise). Per notebook, in one
+run and interleaved: `jupyter nbconvert --execute` (/usr/bin/python3 -m
+jupyter nbconvert) and floe parallel (-j 2), serial and monolithic, all floe
+runs --no-cache, each in a fresh copy of the notebook's directory (as
+tests/public/run.py, which can then compare these floe outputs with
+Jupyter's: run.py --reuse-floe). Prints wall times per notebook and summed,
+and the ratios parallel/monolithic (summed, median, count above 1.1x) and
+serial/monolithic. --rounds N keeps the best of N (default 1).
+
+--suite generated (issue 10): the five data-analysis notebooks of
 tests/realworld, each run by `jupyter nbconvert --to notebook --execute`
 (nbclient + ipykernel, the reference) and by floe in its three modes
 (monolithic, serial, parallel -j 2), all floe runs with --no-cache. Wall
@@ -11,13 +24,16 @@ comes from a wrong notebook.
 
 Prints a markdown table; --out PATH writes it there too.
 
-    /usr/bin/python3 bench/realworld.py [--rounds 3] [--jobs 2] [--out results.md]"""
+    /usr/bin/python3 bench/realworld.py [--suite public|generated] [--rounds N]
+        [--jobs 2] [--filter SUBSTR] [--out results.md]"""
 import argparse
 import glob
 import json
 import os
+import re
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
@@ -38,13 +54,129 @@ def same(a, b):
         return oracle.diff(oracle.normalise(json.load(fa)), oracle.normalise(json.load(fb))) is None
 
 
+TIMING = re.compile(r"^\s*%%?time(it)?\b", re.M)
+
+
+def public(a):
+    sys.path.insert(0, os.path.join(common.ROOT, "tests", "public"))
+    import run as suite  # tests/public/run.py
+    nbs, skipped = [], []
+    for src, name in suite.notebooks(a.filter):
+        srcs = suite.cell_sources(src, name)
+        (skipped if any(TIMING.search(c) for c in srcs) else nbs).append((src, name, len(srcs)))
+    runners = ["jupyter", "parallel", "serial", "monolithic"]
+    head = ("real-world public notebooks (tests/public): wall clock, best of %d; floe --no-cache, parallel -j %d; "
+            "%d notebooks (%d skipped for %%timeit/%%time)\nmachine: %s\ndate: %s" % (
+                a.rounds, a.jobs, len(nbs), len(skipped), common.machine(),
+                time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())))
+    print(head, flush=True)
+    rows = []
+    for src, name, cells in nbs:
+        best = {r: float("inf") for r in runners}
+        rcs = {}
+        for i in range(a.rounds):
+            for r in runners:
+                if r == "jupyter":
+                    w = suite.workdir("nbconvert", src)
+                    out = os.path.join(suite.BUILD, "nbconvert", "%s-%s.ipynb" % (src, name))
+                    os.makedirs(os.path.dirname(out), exist_ok=True)
+                    t0 = time.perf_counter()
+                    p = common.run([common.PYTHON, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
+                                    "--allow-errors", "--ExecutePreprocessor.timeout=600",
+                                    "--output-dir", os.path.dirname(out), "--output", os.path.basename(out),
+                                    os.path.join(w, name + ".ipynb")], check=False)[1]
+                    t, rc = time.perf_counter() - t0, p.returncode
+                else:
+                    _, t, rc, _ = suite.run_floe(src, name, r, a.jobs)
+                best[r] = min(best[r], t)
+                rcs[r] = rc
+        rows.append((src + "/" + name, cells, best, rcs))
+        if a.out:  # the table so far, so an interrupted run still leaves its numbers
+            render(rows, skipped, head + "\n(partial: %d of %d notebooks)" % (len(rows), len(nbs)), a.out, quiet=True)
+        print("  %-55s %3d cells  jupyter %6.2f  par %6.2f  ser %6.2f  mono %6.2f  par/mono %.2f%s" % (
+            src + "/" + name, cells, best["jupyter"], best["parallel"], best["serial"], best["monolithic"],
+            best["parallel"] / best["monolithic"],
+            "".join(" %s rc=%s" % (r, c) for r, c in rcs.items() if c not in (0, None))), flush=True)
+    render(rows, skipped, head, a.out)
+
+
+LOGLINE = re.compile(r"^  (\S+) +(\d+) cells  jupyter +([\d.]+)  par +([\d.]+)  ser +([\d.]+)  mono +([\d.]+)")
+
+
+def from_log(a):
+    """The table and ratios of the per-notebook lines of an earlier run's
+    output (e.g. one stopped before its end)."""
+    rows, head = [], []
+    with open(a.from_log) as f:
+        for line in f:
+            m = LOGLINE.match(line)
+            if m:
+                best = dict(zip(["jupyter", "parallel", "serial", "monolithic"], map(float, m.group(3, 4, 5, 6))))
+                rows.append((m.group(1), int(m.group(2)), best, {}))
+            elif not rows and line.strip():
+                head.append(line.rstrip("\n"))
+    head.append("(table rebuilt from the per-notebook lines of %s: %d notebooks)" % (
+        os.path.basename(a.from_log), len(rows)))
+    render(rows, None, "\n".join(head), a.out)
+
+
+def render(rows, skipped, head, out, quiet=False):
+    runners = ["jupyter", "parallel", "serial", "monolithic"]
+    lines = ["| notebook | cells | jupyter nbconvert s | floe parallel s | floe serial s | floe monolithic s "
+             "| parallel/monolithic | serial/monolithic | parallel/jupyter |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    tot = {r: sum(row[2][r] for row in rows) for r in runners}
+    for name, cells, best, _ in rows:
+        lines.append("| %s | %d | %.2f | %.2f | %.2f | %.2f | %.2fx | %.2fx | %.2fx |" % (
+            name, cells, best["jupyter"], best["parallel"], best["serial"], best["monolithic"],
+            best["parallel"] / best["monolithic"], best["serial"] / best["monolithic"],
+            best["parallel"] / best["jupyter"]))
+    if rows:
+        lines.append("| **total** | %d | %.2f | %.2f | %.2f | %.2f | %.2fx | %.2fx | %.2fx |" % (
+            sum(r[1] for r in rows), tot["jupyter"], tot["parallel"], tot["serial"], tot["monolithic"],
+            tot["parallel"] / tot["monolithic"], tot["serial"] / tot["monolithic"], tot["parallel"] / tot["jupyter"]))
+    pm = [r[2]["parallel"] / r[2]["monolithic"] for r in rows]
+    sm = [r[2]["serial"] / r[2]["monolithic"] for r in rows]
+    above = [r[0] for r, x in zip(rows, pm) if x > 1.1]
+    summ = ["",
+            "summed: parallel/monolithic %.2fx (target <= 0.8x), serial/monolithic %.2fx (target <= 1.2x), "
+            "parallel/jupyter %.2fx, monolithic/jupyter %.2fx" % (
+                tot["parallel"] / tot["monolithic"], tot["serial"] / tot["monolithic"],
+                tot["parallel"] / tot["jupyter"], tot["monolithic"] / tot["jupyter"]),
+            "per notebook: parallel/monolithic median %.2fx, %d of %d above 1.1x (target 0); "
+            "serial/monolithic median %.2fx" % (common.median(pm), len(above), len(rows), common.median(sm)),
+            "above 1.1x: " + (", ".join(above) or "none"),
+            "failed runs (exit status not 0 with --allow-errors): " + (", ".join(
+                "%s %s" % (r[0], m) for r in rows for m, c in r[3].items() if c not in (0, None)) or "none"),
+            "skipped (%timeit/%time): " + (", ".join(s + "/" + n for s, n, _ in skipped)
+                                           if skipped is not None else "see the run's header")]
+    table = "\n".join(lines + summ)
+    if not quiet:
+        print()
+        print(table)
+    if out:
+        with open(out, "w") as f:
+            f.write(head + "\n\n" + table + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rounds", type=int, default=3, help="runs per runner; the best is kept (default 3)")
+    ap.add_argument("--suite", choices=["public", "generated"], default="public")
+    ap.add_argument("--from-log", help="rebuild the public table from the output of an earlier run")
+    ap.add_argument("--rounds", type=int, default=None,
+                    help="runs per runner; the best is kept (default 1 for public, 3 for generated)")
     ap.add_argument("--jobs", type=int, default=2, help="floe parallel -j (default 2)")
     ap.add_argument("--filter", default="", help="only notebooks whose name contains this")
     ap.add_argument("--out", help="also write the markdown table here")
     a = ap.parse_args()
+    if not os.path.exists(common.FLOE):
+        sys.exit("no %s: run make build" % common.FLOE)
+    if a.from_log:
+        return from_log(a)
+    if a.suite == "public":
+        a.rounds = a.rounds or 1
+        return public(a)
+    a.rounds = a.rounds or 3
     nbs = [p for p in sorted(glob.glob(os.path.join(NB_DIR, "*.ipynb"))) if a.filter in os.path.basename(p)]
     if not os.path.exists(common.FLOE):
         sys.exit("no %s: run make build" % common.FLOE)

@@ -32,7 +32,8 @@ run incremental
 run scaling --svg bench/results/scaling.svg
 run analysis
 run policy
-run realworld
+run realworld --suite generated
+run realworld --suite public
 run monolithic --rounds 1
 cp build/bench-synthetic/gantt-*.svg bench/results/ 2>/dev/null || true
 mv "$tmp" "$out"

@@ -1,0 +1,6 @@
+# %%
+from sympy import *
+init_printing()
+x = Symbol('x')
+# %%
+(pi + x)**2

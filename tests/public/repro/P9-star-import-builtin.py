@@ -1,0 +1,4 @@
+# %%
+from numpy import *
+# %%
+sum(range(5), -1)
