@@ -122,6 +122,8 @@ test-long: deps
 	FLOE=$(abspath $(BUILD)/floe) FLOE_PYTHON=$(PYTHON) $(PYTHON) tests/public/run.py
 	FLOE=$(abspath $(BUILD)/floe) FLOE_PYTHON=$(PYTHON) FLOE_NO_CACHE=1 FLOE_PUBLIC=all FLOE_PUBLIC_REUSE=1 \
 	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e/test_public.py
+	FLOE=$(abspath $(BUILD)/floe) FLOE_PYTHON=$(PYTHON) FLOE_NO_CACHE=1 FLOE_CHAOS_RUNS=20 FLOE_CHAOS_SEED=random \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e/test_chaos.py
 
 demo: deps
 	@$(MAKE) --no-print-directory build
