@@ -28,7 +28,7 @@ struct command { const char *name; int (*fn)(int, char **); };
 static const struct command commands[] = {
     {"run", cmd_run},       {"deps", cmd_deps},     {"trace", cmd_trace},
     {"status", cmd_status}, {"cache", cmd_cache},   {"artifact", cmd_artifact},
-    {"warm", cmd_warm},
+    {"warm", cmd_warm},     {"kernels", cmd_kernels},
 };
 
 int main(int argc, char **argv) {
