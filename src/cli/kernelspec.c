@@ -136,8 +136,8 @@ static int read_spec(const char *dir, kspec *k, char *err, size_t errlen) {
     k->language = xstrdup(lang ? lang : "");
     k->display_name = xstrdup(disp ? disp : k->name);
     if (strcasecmp(k->language, "python") != 0) {
-        snprintf(err, errlen, "kernel '%s' (%s) is a %s kernel; floe runs Python notebooks only", k->name, path,
-                 lang ? lang : "language-less");
+        snprintf(err, errlen, "kernel '%s' (%s) is for %s, not Python; floe runs Python notebooks only", k->name, path,
+                 lang && *lang ? lang : "no language");
         goto done;
     }
     if (!argv0 || !*argv0) {
