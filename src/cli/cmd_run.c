@@ -612,7 +612,10 @@ int cmd_run(int argc, char **argv) {
     }
     if (json_object_size(params)) pm_inject(n, params, a.report_mode);
     nb_clear_outputs(n);
-    if (a.papermill) pm_start(n, params, a.in, out, a.report_mode);
+    if (a.papermill) {
+        pm_remove_error_markers(n);
+        pm_start(n, params, a.in, out, a.report_mode);
+    }
     if (a.prepare_only) {
         rc = save_output(n, out, err, sizeof err) < 0 ? 2 : 0;
         if (rc) fprintf(stderr, "floe: %s\n", err);
@@ -643,7 +646,7 @@ int cmd_run(int argc, char **argv) {
     run_stats stats;
     rc = engine_run(n, &a.o, &stats);
     if (rc == 2) goto done;
-    if (a.papermill) pm_finish(n, 1);
+    if (a.papermill && pm_finish(n, 1) == 0 && rc == 1) rc = 0; /* sys.exit(0): papermill succeeds */
     if (save_output(n, out, err, sizeof err) < 0) {
         fprintf(stderr, "floe: %s\n", err);
         rc = 2;

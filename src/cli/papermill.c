@@ -449,17 +449,25 @@ void pm_start(nb *n, json_t *params, const char *in, const char *out, int report
     }
 }
 
-static int has_error(json_t *cell) {
+/* 1 when the cell has an error output, 2 when it is not papermill's clean
+ * exit (SystemExit with no value or 0: the run stops but succeeds). */
+static int cell_error(json_t *cell) {
     size_t k;
     json_t *o;
+    int err = 0;
     json_array_foreach(json_object_get(cell, "outputs"), k, o) {
         if (strcmp(json_string_value(json_object_get(o, "output_type")) ?: "", "error")) continue;
         const char *en = json_string_value(json_object_get(o, "ename")) ?: "";
         const char *ev = json_string_value(json_object_get(o, "evalue")) ?: "";
-        if (!strcmp(en, "SystemExit") && (!*ev || !strcmp(ev, "0"))) continue;
-        return 1;
+        if (!strcmp(en, "SystemExit") && (!*ev || !strcmp(ev, "0"))) err = 1;
+        else return 2;
     }
-    return 0;
+    return err;
+}
+
+void pm_remove_error_markers(nb *n) {
+    for (size_t i = nb_ncells(n); i-- > 0;)
+        if (nb_cell_has_tag(n, i, "papermill-error-cell-tag")) nb_remove_cell(n, i);
 }
 
 static void set_cell(json_t *pmc, json_t *start, json_t *end, int failed) {
@@ -500,7 +508,7 @@ static void add_error_markers(nb *n, size_t at, json_t *count) {
 int pm_finish(nb *n, int final) {
     json_t *pm = json_object_get(json_object_get(nb_root(n), "metadata"), "papermill");
     json_t *last_end = json_object_get(pm, "start_time");
-    int failed = 0;
+    int failed = 0, raised = 0;
     size_t fail_at = 0;
     json_t *fail_count = NULL;
     for (size_t i = 0; i < nb_ncells(n); i++) {
@@ -509,9 +517,9 @@ int pm_finish(nb *n, int final) {
         json_t *ex = json_object_get(cell_metadata(n, i), "execution");
         json_t *start = json_object_get(ex, "iopub.status.busy"), *end = json_object_get(ex, "iopub.status.idle");
         if (failed) continue; /* papermill leaves the cells after a failure pending */
-        int err = nb_cell_kind(n, i) == NB_CODE && has_error(cell) && !nb_cell_has_tag(n, i, "raises-exception");
+        int err = nb_cell_kind(n, i) == NB_CODE && !nb_cell_has_tag(n, i, "raises-exception") ? cell_error(cell) : 0;
         if (json_is_string(start) && json_is_string(end)) {
-            set_cell(pmc, start, end, err);
+            set_cell(pmc, start, end, err > 0);
             last_end = end;
         } else if (final || nb_cell_kind(n, i) != NB_CODE) {
             /* markdown, raw and skipped cells: papermill passes them at once */
@@ -529,17 +537,18 @@ int pm_finish(nb *n, int final) {
         }
         if (err) {
             failed = 1;
+            raised = err == 2;
             fail_at = i;
             fail_count = json_object_get(cell, "execution_count");
         }
     }
-    if (!final) return failed;
+    if (!final) return raised;
     char *t = now_iso();
     json_t *st = json_object_get(pm, "start_time");
     json_object_set_new(pm, "end_time", json_string(t));
     if (json_is_string(st)) json_object_set_new(pm, "duration", json_real(iso_seconds(t) - iso_seconds(json_string_value(st))));
     json_object_set_new(pm, "exception", failed ? json_true() : json_null());
     free(t);
-    if (failed) add_error_markers(n, fail_at, fail_count);
-    return failed;
+    if (raised) add_error_markers(n, fail_at, fail_count);
+    return raised;
 }

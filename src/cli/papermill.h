@@ -43,10 +43,15 @@ void pm_inject(nb *n, json_t *params, int report_mode);
  * every code cell's input. */
 void pm_start(nb *n, json_t *params, const char *in, const char *out, int report_mode);
 
+/* Removes the error-marker cells of an earlier papermill run. */
+void pm_remove_error_markers(nb *n);
+
 /* After cells ran (or for a snapshot, while they run: final = 0): each
  * cell's metadata.papermill from its metadata.execution, the notebook's
  * end_time/duration/exception; final also adds papermill's error markers
- * before the failed cell. Returns 1 when a cell failed. */
+ * before the failed cell. Returns 1 when a cell failed, 0 when none did or the
+ * run stopped at sys.exit() / sys.exit(0), which papermill does not count
+ * as a failure (the cell is still marked failed in its metadata). */
 int pm_finish(nb *n, int final);
 
 #endif

@@ -347,6 +347,11 @@ size_t nb_insert_code(nb *n, size_t i, const char *src, const char *const *tags)
     return i;
 }
 
+void nb_remove_cell(nb *n, size_t i) {
+    json_array_remove(json_object_get(n->root, "cells"), i);
+    refresh(n);
+}
+
 void nb_set_outputs(nb *n, size_t i, json_t *outputs, int exec_count, json_t *execution_md) {
     json_t *c = nb_cell_json(n, i);
     if (outputs) split_output_text(outputs);

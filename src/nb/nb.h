@@ -50,6 +50,9 @@ void nb_set_source(nb *n, size_t i, const char *src);
  * (NULL-terminated array). Returns the new cell's index. */
 size_t nb_insert_code(nb *n, size_t i, const char *src, const char *const *tags);
 
+/* Removes cell i. */
+void nb_remove_cell(nb *n, size_t i);
+
 /* Sets a code cell's results: outputs (steals the reference), execution
  * count (<= 0 means null) and, if non-NULL, metadata.execution (steals). */
 void nb_set_outputs(nb *n, size_t i, json_t *outputs, int exec_count, json_t *execution_md);
