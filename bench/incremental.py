@@ -71,8 +71,8 @@ def series(d, a, warm):
     for what, change in steps:
         if change:
             edit(nb, *change)
-        t, (ran, rest), _ = run(nb, cache, a.mode, a.jobs, warm)
-        res[what] = {"s": t, "run": ran, "restored": rest}
+        t, (ran, rest), c = run(nb, cache, a.mode, a.jobs, warm, a.readers)
+        res[what] = {"s": t, "run": ran, "restored": rest, "last cell compute": c}
         rows.append([tag, what, "%.2f" % t, "%.3fx" % (t / full), ran, rest])
         print("  %s: %s done" % (tag, what), flush=True)
     return rows, res
@@ -107,6 +107,8 @@ def main():
         t, c = res["default"]["last cell edited"]["s"], res["default"]["last cell compute in full run"]
         print("  target: last-cell edit re-run <= 1.3x that cell's compute in the full run, defaults: "
               "%.2fs / %.2fs = %.2fx  %s" % (t, c, t / c, "met" if t <= 1.3 * c else "MISSED"))
+        c2 = res["default"]["last cell edited"]["last cell compute"]
+        print("  (in that re-run the cell computed for %.2fs: floe's own overhead was %.2fs)" % (c2, t - c2))
         if a.json:
             with open(a.json, "w") as f:
                 json.dump(res, f, indent=1)
