@@ -509,33 +509,42 @@ static void log_banner(const char *what, size_t num, int width) {
     fputc('\n', stderr);
 }
 
-/* --log-output / --stdout-file / --stderr-file: a finished cell's outputs. */
+/* A multiline string of nbformat: a string, or a list of lines. */
+static void put_text(FILE *to, json_t *t) {
+    if (!to) return;
+    if (json_is_string(t)) fputs(json_string_value(t), to);
+    size_t k;
+    json_t *line;
+    json_array_foreach(t, k, line) if (json_is_string(line)) fputs(json_string_value(line), to);
+}
+
+/* --log-output / --stdout-file / --stderr-file: a finished cell's outputs,
+ * as papermill logs them (streams; text/plain of results; errors). */
 static void on_cell_done(void *arg, nb *n, size_t cell) {
     run_ctx *x = arg;
-    if (x->a->log_output) log_banner("Executing Cell ", cell + 1, 40);
+    FILE *log = x->a->log_output ? stderr : NULL;
+    if (log) log_banner("Executing Cell ", cell + 1, 40);
     size_t k;
     json_t *o;
     json_array_foreach(json_object_get(nb_cell_json(n, cell), "outputs"), k, o) {
         const char *type = json_string_value(json_object_get(o, "output_type")) ?: "";
-        const char *text = NULL;
-        FILE *to = NULL;
         if (!strcmp(type, "stream")) {
-            text = json_string_value(json_object_get(o, "text"));
+            json_t *text = json_object_get(o, "text");
             int err_stream = !strcmp(json_string_value(json_object_get(o, "name")) ?: "", "stderr");
-            if (x->a->log_output) fputs(text ? text : "", stderr);
-            to = err_stream ? x->log_err : x->log_out;
-        } else if (x->a->log_output) {
-            text = json_string_value(json_object_get(json_object_get(o, "data"), "text/plain"));
-            if (!strcmp(type, "error")) text = json_string_value(json_object_get(o, "evalue"));
-            if (text) fprintf(stderr, "%s\n", text);
-            text = NULL;
-        }
-        if (to && text) {
-            fputs(text, to);
-            fflush(to);
+            put_text(log, text);
+            FILE *to = err_stream ? x->log_err : x->log_out;
+            put_text(to, text);
+            if (to) fflush(to);
+        } else if (log && !strcmp(type, "error")) {
+            fprintf(log, "%s: %s\n", json_string_value(json_object_get(o, "ename")) ?: "",
+                    json_string_value(json_object_get(o, "evalue")) ?: "");
+        } else if (log) {
+            json_t *plain = json_object_get(json_object_get(o, "data"), "text/plain");
+            put_text(log, plain);
+            if (plain) fputc('\n', log);
         }
     }
-    if (x->a->log_output) log_banner("Ending Cell ", cell + 1, 43);
+    if (log) log_banner("Ending Cell ", cell + 1, 43);
 }
 
 /* The notebook so far, while cells run (engine_save.c decides when). */
@@ -577,6 +586,7 @@ int cmd_run(int argc, char **argv) {
         return 2;
     }
     int from_stdin = !strcmp(a.in, "-");
+    if (a.out && !strcmp(a.out, "-")) a.o.quiet = 1; /* papermill: nothing but errors on stderr */
     kspec ks;
     char *python = NULL;
     char *pypath = NULL, *cwd = NULL, *cache_dir = NULL, *preload = NULL;
