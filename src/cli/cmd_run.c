@@ -242,7 +242,7 @@ static int parse_args(int argc, char **argv, run_args *a) {
             a->log_output = 1;
         } else if (is_opt(s, NULL, "--stdout-file") || is_opt(s, NULL, "--stderr-file")) {
             if (!has) return usage_error("%s needs a path", s);
-            *(s[5] == 'o' ? &a->stdout_file : &a->stderr_file) = argv[++i];
+            *(is_opt(s, NULL, "--stdout-file") ? &a->stdout_file : &a->stderr_file) = argv[++i];
         } else if (is_opt(s, NULL, "--cwd")) {
             if (!has) return usage_error("%s needs a directory", s);
             a->cwd = argv[++i];

@@ -3,14 +3,18 @@
  * of it at once (on_cell_done) and gets the nb to save at most once every
  * save_every_ms (on_save), from a one-shot timer armed by the first cell to
  * finish after the last save. So a killed floe leaves every cell that
- * finished more than save_every_ms before. */
+ * finished more than save_every_ms before. Saving a huge notebook is not
+ * free: the next save also waits at least 9x as long as the last one took,
+ * so that saves never take more than a tenth of the run. */
 #include "sched/engine_internal.h"
 
 static void on_save_timer(uv_timer_t *t) {
     engine *e = t->data;
     e->save_armed = 0;
-    e->save_last = time_mono_us();
+    int64_t t0 = time_mono_us();
     if (e->stopping != 2) e->o->on_save(e->o->progress_arg, e->nb);
+    int64_t t1 = time_mono_us();
+    e->save_last = t1 + 9 * (t1 - t0);
 }
 
 static void arm_save(engine *e) {
