@@ -195,3 +195,20 @@ def test_kernels_command_lists_and_explains(tmp_path):
     assert "myenv" in r.stdout and "ir " in r.stdout and "not Python" in r.stdout
     assert "would use: %s (the notebook's kernelspec myenv" % PY in r.stdout
     assert "KS_FOO=x" in r.stdout
+
+
+def test_spec_pythonpath_reaches_cells(tmp_path):
+    # a common use of a spec's env: PYTHONPATH to the project's modules (floe adds its own in front)
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "projmod.py").write_text("VALUE = 'from the spec path'\n")
+    jp = tmp_path / "jp"
+    add_kernel(jp, "proj", PY, env={"PYTHONPATH": str(lib)})
+    env = clean_env(tmp_path, JUPYTER_PATH=str(jp))
+    p = tmp_path / "nb.ipynb"
+    write_nb(p, ["import projmod\nprint(projmod.VALUE, end='|')"])
+    out = tmp_path / "out.ipynb"
+    r = subprocess.run([FLOE, "run", str(p), "-o", str(out), "-q", "--no-cache", "-k", "proj"], capture_output=True,
+                       text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(out.read_text())["cells"][0]["outputs"][0]["text"] == ["from the spec path|"]
