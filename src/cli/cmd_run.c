@@ -215,8 +215,9 @@ static int parse_args(int argc, char **argv, run_args *a) {
                    is_opt(s, "-r", "--parameters_raw")) {
             if (i + 2 >= argc) return usage_error("%s needs NAME VALUE", s);
             int raw = is_opt(s, "-r", "--parameters_raw");
-            json_object_set_new(raw ? a->pr : a->pm, argv[i + 1],
-                                raw ? json_string(argv[i + 2]) : pm_resolve_type(argv[i + 2]));
+            if (json_object_set_new(raw ? a->pr : a->pm, argv[i + 1],
+                                    raw ? pm_string(argv[i + 2]) : pm_resolve_type(argv[i + 2])) < 0)
+                return usage_error("parameter name %s is not UTF-8", argv[i + 1]);
             i += 2;
         } else if (is_opt(s, "-y", "--parameters_yaml") || is_opt(s, "-f", "--parameters_file") ||
                    is_opt(s, "-b", "--parameters_base64")) {
@@ -492,8 +493,8 @@ static int save_output(nb *n, const char *out, char *err, size_t errlen) {
 /* The parameters in papermill's order: paths, -b, -f, -y, -p, -r. */
 static int collect_parameters(run_args *a, const char *python, const char *out, json_t *params, char *err,
                               size_t errlen) {
-    if (a->inject_in) json_object_set_new(params, "PAPERMILL_INPUT_PATH", json_string(a->in));
-    if (a->inject_out) json_object_set_new(params, "PAPERMILL_OUTPUT_PATH", json_string(out));
+    if (a->inject_in) json_object_set_new(params, "PAPERMILL_INPUT_PATH", pm_string(a->in));
+    if (a->inject_out) json_object_set_new(params, "PAPERMILL_OUTPUT_PATH", pm_string(out));
     if (pm_load_yaml(python, &a->b64, &a->files, &a->yamls, params, err, errlen) < 0) return -1;
     json_object_update(params, a->pm);
     json_object_update(params, a->pr);

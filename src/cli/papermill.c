@@ -149,7 +149,7 @@ json_t *pm_resolve_type(const char *v) {
     }
     double d;
     if (py_float(v, &d)) return tagged("$float", py_float_repr(d));
-    return json_string(v);
+    return pm_string(v);
 }
 
 /* ---- YAML through the kernel's Python (PyYAML, as papermill) ----------------------- */
@@ -240,24 +240,29 @@ int pm_load_yaml(const char *python, const strvec *b64, const strvec *files, con
 
 /* ---- the injected cell: papermill's PythonTranslator --------------------------------- */
 
-/* translate_escaped_str: str.encode('unicode_escape').decode(), then '"' -> '\"'. */
-static void translate_str(buf *b, const char *s) {
-    buf_putc(b, '"');
+/* str.encode('unicode_escape').decode() with '"' -> '\"', without the
+ * quotes. Bytes that are not UTF-8 are what Python's surrogateescape makes
+ * of a command-line argument: U+DC80..U+DCFF, written \udcXX. */
+static void escape_str(buf *b, const char *s) {
     const unsigned char *p = (const unsigned char *)s;
     while (*p) {
         unsigned c = *p;
         size_t len = 1;
-        if (c >= 0xc0 && c < 0xf8) { /* UTF-8 sequence */
+        int bad = c >= 0x80;
+        if (c >= 0xc2 && c < 0xf5) { /* a UTF-8 sequence, if complete and not overlong */
             size_t need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
             unsigned cp = c & (0x3f >> (need - 1));
             size_t i = 1;
             for (; i < need && (p[i] & 0xc0) == 0x80; i++) cp = (cp << 6) | (p[i] & 0x3f);
-            if (i == need) {
+            unsigned min = need == 2 ? 0x80 : need == 3 ? 0x800 : 0x10000;
+            if (i == need && cp >= min && cp <= 0x10ffff && (cp < 0xd800 || cp > 0xdfff)) {
                 c = cp;
                 len = need;
+                bad = 0;
             }
         }
-        if (c == '\\') buf_puts(b, "\\\\");
+        if (bad) buf_printf(b, "\\udc%02x", c);
+        else if (c == '\\') buf_puts(b, "\\\\");
         else if (c == '\n') buf_puts(b, "\\n");
         else if (c == '\t') buf_puts(b, "\\t");
         else if (c == '\r') buf_puts(b, "\\r");
@@ -268,7 +273,24 @@ static void translate_str(buf *b, const char *s) {
         else buf_printf(b, "\\U%08x", c);
         p += len;
     }
+}
+
+/* translate_escaped_str: the escaped string in double quotes. */
+static void translate_str(buf *b, const char *s) {
     buf_putc(b, '"');
+    escape_str(b, s);
+    buf_putc(b, '"');
+}
+
+json_t *pm_string(const char *s) {
+    json_t *v = json_string(s);
+    if (v) return v;
+    buf b;
+    buf_init(&b);
+    escape_str(&b, s);
+    v = json_pack("{s:s}", "$str", b.data);
+    buf_free(&b);
+    return v;
 }
 
 static void translate(buf *b, json_t *v) {
@@ -354,6 +376,13 @@ json_t *pm_metadata_value(json_t *v) {
     return json_incref(v);
 }
 
+/* pm_metadata_value of a value it consumes. */
+static json_t *pm_metadata_value_new(json_t *v) {
+    json_t *r = pm_metadata_value(v);
+    json_decref(v);
+    return r;
+}
+
 /* ---- the notebook ------------------------------------------------------------------ */
 
 static json_t *cell_metadata(nb *n, size_t i) {
@@ -437,8 +466,8 @@ void pm_start(nb *n, json_t *params, const char *in, const char *out, int report
     json_object_set_new(pm, "duration", json_null());
     json_object_set_new(pm, "end_time", json_null());
     json_object_set_new(pm, "exception", json_null());
-    json_object_set_new(pm, "input_path", json_string(in));
-    json_object_set_new(pm, "output_path", json_string(out));
+    json_object_set_new(pm, "input_path", pm_metadata_value_new(pm_string(in)));
+    json_object_set_new(pm, "output_path", pm_metadata_value_new(pm_string(out)));
     json_object_set_new(pm, "start_time", json_string(t));
     free(t);
     for (size_t i = 0; i < nb_ncells(n); i++) {

@@ -19,6 +19,11 @@
  * float (as Python's int() and float() parse them), else the string. */
 json_t *pm_resolve_type(const char *v);
 
+/* A string value: the string, or for bytes that are not UTF-8 (a command
+ * line can hold any), {"$str": its escaped text} as Python would see the
+ * argument (surrogateescape). */
+json_t *pm_string(const char *s);
+
 /* Evaluates YAML sources with `python` (PyYAML, papermill's loader: safe,
  * dates stay strings) and merges them into params (an object) in
  * papermill's order: base64 (-b), files (-f), strings (-y). Returns 0, or

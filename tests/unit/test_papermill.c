@@ -62,6 +62,8 @@ static const struct { const char *arg, *want; } values[] = {
     {"nan(1)", "\"nan(1)\""},
     {"0b1", "\"0b1\""},
     {"1j", "\"1j\""},
+    /* not UTF-8: as Python decodes argv (surrogateescape), found by fuzz_params */
+    {"a\xc3\xa9\xf0\x9f\x98\x8d\xff\xc0\xafz", "\"a\\xe9\\U0001f60d\\udcff\\udcc0\\udcafz\""},
 };
 
 TEST(papermill_resolve_and_translate) {
