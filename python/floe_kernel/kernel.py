@@ -12,7 +12,7 @@ import re
 import sys
 import time
 
-from . import store
+from . import chaos, store
 
 _INTERNAL = re.compile(r"^(_|__|___|_i|_ii|_iii|_i\d+|_\d+|_oh|_ih|_dh|In|Out|get_ipython|exit|quit|__\w*__)$")
 
@@ -289,6 +289,7 @@ class Kernel:
 
     def __init__(self, chan):
         self.chan = chan
+        self.attempt = (None, None)  # (cell, version) being run: chaos mode's key
         self.events = []
         self.reads = []
         self.run_dir = None
@@ -301,7 +302,9 @@ class Kernel:
                 return
             op = msg.get("op")
             if op == "run":
-                self.chan.send(self.run(msg))
+                done = self.run(msg)
+                chaos.delay("send", "done", *self.attempt)
+                self.chan.send(done)
             elif op == "exit":
                 return
 
@@ -311,6 +314,7 @@ class Kernel:
 
     def _ask(self, name):
         """Asks floe for the artifact of `name` visible to this cell."""
+        chaos.delay("send", "need", name, *self.attempt)
         self.chan.send({"op": "need", "name": name})
         while True:
             msg = self.chan.recv()
@@ -321,6 +325,7 @@ class Kernel:
 
     def _import(self, name, info):
         ns = self.shell.user_ns
+        chaos.delay("import", name, *self.attempt)
         t0 = _now()
         tried = set()
         while True:
@@ -371,6 +376,7 @@ class Kernel:
     def run(self, msg):
         self.events = []
         self.reads = []
+        self.attempt = (msg.get("cell"), msg.get("version"))
         ice = msg.get("ice", False)
         ns = self.shell.user_ns
         self.imported = {}
@@ -402,6 +408,7 @@ class Kernel:
                 except Exception:  # noqa: BLE001 - a state we cannot restore: fresh state
                     pass
             rng0 = _rng_fingerprint()
+        chaos.delay("compute", *self.attempt)
         t0 = _now()
         files = FileInputs.recording = set()
         written = FileInputs.writing = set()
@@ -418,6 +425,7 @@ class Kernel:
                "t_start": t_start, "t_compute": t0, "t_end": t1}
         if ice:
             ns["__builtins__"] = builtins
+            chaos.delay("export", *self.attempt)
             out["exports"], out["deletes"], out["unmovable"] = self._export(msg)
             if _state_changed(rng0, _rng_fingerprint()):
                 out["rng_touched"] = True

@@ -19,7 +19,7 @@ import socket
 import sys
 import time
 
-from . import proto
+from . import chaos, proto
 
 PR_SET_PDEATHSIG = 1
 
@@ -129,6 +129,7 @@ class Zygote:
         self.sock = socket.socket(fileno=os.dup(chan.fd))
         self.kernel_factory = kernel_factory
         self.children = set()
+        self.forks = 0
         self.watch = proto.ChildWatch()
         # Ctrl-C is floe's to handle: it interrupts the kernels it chooses
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -164,6 +165,7 @@ class Zygote:
             os.close(self.chan.fd)
             _reseed()
             _limit_memory()
+            chaos.delay("fork", self.forks)
             try:
                 self.kernel_factory.warm()
                 self.kernel_factory(proto.Channel(fd)).serve()
@@ -171,6 +173,7 @@ class Zygote:
                 sys.stdout.flush() if sys.stdout else None
                 os._exit(0)
         os.close(fd)
+        self.forks += 1
         self.children.add(pid)
         self.chan.send({"op": "forked", "pid": pid, "t": time.monotonic_ns() // 1000,
                         "fork_us": (time.perf_counter_ns() - t0) // 1000})
@@ -209,6 +212,7 @@ def main():
         chan.send(error)
         return 3
     chan.send(hello)
+    chaos.announce()
     _freeze()
     Zygote(chan, Kernel).serve()
     return 0

@@ -352,9 +352,25 @@ void nb_remove_cell(nb *n, size_t i) {
     refresh(n);
 }
 
+/* An execute_result carries its cell's execution count, as in Jupyter,
+ * whatever run produced it: outputs restored from the cache were recorded
+ * when the cell (or the same cell in another notebook) had another count. */
+static void number_results(json_t *outputs, int exec_count) {
+    size_t k;
+    json_t *o;
+    json_array_foreach(outputs, k, o) {
+        const char *t = json_string_value(json_object_get(o, "output_type"));
+        if (t && !strcmp(t, "execute_result"))
+            json_object_set_new(o, "execution_count", exec_count > 0 ? json_integer(exec_count) : json_null());
+    }
+}
+
 void nb_set_outputs(nb *n, size_t i, json_t *outputs, int exec_count, json_t *execution_md) {
     json_t *c = nb_cell_json(n, i);
-    if (outputs) split_output_text(outputs);
+    if (outputs) {
+        split_output_text(outputs);
+        number_results(outputs, exec_count);
+    }
     json_object_set_new(c, "outputs", outputs ? outputs : json_array());
     json_object_set_new(c, "execution_count", exec_count > 0 ? json_integer(exec_count) : json_null());
     if (execution_md) json_object_set_new(json_object_get(c, "metadata"), "execution", execution_md);

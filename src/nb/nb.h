@@ -54,7 +54,8 @@ size_t nb_insert_code(nb *n, size_t i, const char *src, const char *const *tags)
 void nb_remove_cell(nb *n, size_t i);
 
 /* Sets a code cell's results: outputs (steals the reference), execution
- * count (<= 0 means null) and, if non-NULL, metadata.execution (steals). */
+ * count (<= 0 means null; every execute_result in outputs is numbered with
+ * it, as Jupyter numbers them) and, if non-NULL, metadata.execution (steals). */
 void nb_set_outputs(nb *n, size_t i, json_t *outputs, int exec_count, json_t *execution_md);
 /* Clears outputs and execution_count of every code cell. */
 void nb_clear_outputs(nb *n);

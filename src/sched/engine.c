@@ -416,6 +416,8 @@ static json_t *run_request(engine *e, size_t k) {
     }
     json_t *rng = NULL;
     c->rng_from = rng_writer(e, k, &rng);
+    free(c->rng_path);
+    c->rng_path = rng ? xstrdup(json_string_value(json_object_get(rng, "path"))) : NULL;
     if (rng) json_object_set(m, "rng", rng);
     return m;
 }
@@ -442,13 +444,18 @@ static long rng_writer(engine *e, size_t k, json_t **art) {
 
 /* A cell that used the random state read it: recorded, so that an earlier
  * cell finishing later with a new state makes it run again; and if that
- * already happened while it ran, it runs again now. */
+ * already happened while it ran, it runs again now. "Already happened"
+ * includes the state's own writer having been re-run while this cell ran:
+ * the same cell, another state (its file tells them apart). */
 static int rng_stale(engine *e, size_t k, json_t *msg) {
     cellrun *c = &e->cells[k];
     if (!msg || !json_is_true(json_object_get(msg, "rng_touched"))) return 0;
     engine_record_read(c, RNG_NAME, c->rng_from);
     json_t *art;
-    return rng_writer(e, k, &art) != c->rng_from;
+    if (rng_writer(e, k, &art) != c->rng_from) return 1;
+    const char *now = art ? json_string_value(json_object_get(art, "path")) : NULL;
+    if (!now || !c->rng_path) return now != c->rng_path;
+    return strcmp(now, c->rng_path) != 0;
 }
 
 /* ---- dispatch ------------------------------------------------------------------ */

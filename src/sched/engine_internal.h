@@ -36,6 +36,7 @@ typedef struct cellrun {
     strvec known_writes;   /* names any attempt of this cell exported */
     int trace_row;         /* the trace row (kernel) of its last run */
     long rng_from;         /* the cell whose random state this attempt started with, or -1 */
+    char *rng_path;        /* that state's file, or NULL: a re-run of rng_from writes another */
     size_t *deps;          /* predicted producers: earlier cells that may write a
                             * name this one reads, and earlier open-world cells */
     size_t ndeps;
@@ -130,6 +131,8 @@ int engine_cache_restore(engine *e, size_t k);
 
 /* engine_run.c */
 void engine_take_results(engine *e, cellrun *c, json_t *done);
+/* Records an update of a display sent by cell c (applied by engine_finish,
+ * in notebook order). msg is borrowed. */
 void engine_update_display(engine *e, cellrun *c, json_t *msg);
 void engine_kernel_died(engine *e, cellrun *c, kernel *kn);
 void engine_trace_cell(engine *e, cellrun *c, json_t *done);

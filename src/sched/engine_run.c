@@ -90,23 +90,46 @@ void engine_take_results(engine *e, cellrun *c, json_t *done) {
 }
 
 void engine_update_display(engine *e, cellrun *c, json_t *msg) {
-    const char *id = json_string_value(json_object_get(msg, "display_id"));
-    if (!id) return;
-    if (c) {
-        if (!c->updates) c->updates = json_array();
-        json_array_append(c->updates, msg);
+    (void)e;
+    if (!json_string_value(json_object_get(msg, "display_id"))) return;
+    if (!c->updates) c->updates = json_array();
+    json_array_append(c->updates, msg);
+}
+
+/* The last update of display `id` sent by cell j, or NULL. */
+static json_t *last_update(const cellrun *j, const char *id) {
+    for (size_t u = json_array_size(j->updates); u-- > 0;) {
+        json_t *msg = json_array_get(j->updates, u);
+        if (!strcmp(json_string_value(json_object_get(msg, "display_id")), id)) return msg;
     }
-    for (size_t k = 0; k < e->ncells; k++) {
-        cellrun *d = &e->cells[k];
-        json_t *idx = json_object_get(d->display_ids, id);
-        size_t i;
-        json_t *v;
-        json_array_foreach(idx, i, v) {
-            json_t *out = json_array_get(d->outputs, (size_t)json_integer_value(v));
-            if (!out) continue;
-            json_object_set(out, "data", json_object_get(msg, "data"));
-            json_t *md = json_object_get(msg, "metadata");
-            json_object_set(out, "metadata", md ? md : json_object());
+    return NULL;
+}
+
+/* Every output that carries a display id shows the last update of that id
+ * sent, in notebook order, by a later cell that ran up to `stop` (a cell's
+ * updates of its own outputs are applied by its kernel). Computed from the
+ * final results, not as updates arrive: in parallel mode two cells updating
+ * one display finish in any order. */
+static void apply_display_updates(engine *e, int stop) {
+    size_t last = stop < 0 || (size_t)stop >= e->ncells ? e->ncells : (size_t)stop + 1;
+    for (size_t d = 0; d < last; d++) {
+        cellrun *c = &e->cells[d];
+        const char *id;
+        json_t *idx;
+        json_object_foreach(c->display_ids, id, idx) {
+            json_t *msg = NULL;
+            for (size_t j = last; j-- > d + 1 && !msg;)
+                if (e->cells[j].state == C_DONE) msg = last_update(&e->cells[j], id);
+            if (!msg) continue;
+            size_t i;
+            json_t *v;
+            json_array_foreach(idx, i, v) {
+                json_t *out = json_array_get(c->outputs, (size_t)json_integer_value(v));
+                if (!out) continue;
+                json_object_set(out, "data", json_object_get(msg, "data"));
+                json_t *md = json_object_get(msg, "metadata");
+                json_object_set_new(out, "metadata", md ? json_incref(md) : json_object());
+            }
         }
     }
 }
@@ -301,6 +324,7 @@ int engine_finish(engine *e) {
     if (e->fatal) return e->fatal;
     int stop = engine_stop_index(e);
     int failed = 0;
+    apply_display_updates(e, stop);
     for (size_t k = 0; k < e->ncells; k++) {
         cellrun *c = &e->cells[k];
         int ran = c->state == C_DONE && !c->skip && (int)k <= stop &&
@@ -412,6 +436,7 @@ void engine_cleanup(engine *e) {
         strvec_free(&c->need_later);
         strvec_free(&c->known_writes);
         strvec_free(&c->files_seen);
+        free(c->rng_path);
     }
     strvec_free(&e->contended);
     sched_free(e);

@@ -139,3 +139,18 @@ def test_cache_gc_and_clear(nbdir):
     assert r.returncode == 0 and "0 entries" in r.stdout
     _, ran, _ = run(nbdir / "n.ipynb")
     assert ran == list(range(len(CELLS)))
+
+
+def test_restored_result_numbered_as_its_cell(tmp_path):
+    """A cell restored from the cache gets its execute_result numbered with
+    its own execution count in this run, not the count it had when the
+    entry was stored (here by the same cell, with the same input, at
+    another position in another notebook sharing the directory's cache)."""
+    write_nb(tmp_path / "a.ipynb", ["x = 21", "x * 2"])
+    write_nb(tmp_path / "b.ipynb", ["print(1)", "print(2)", "x = 21", "x * 2"])
+    run(tmp_path / "a.ipynb")
+    nb, ran, restored = run(tmp_path / "b.ipynb")
+    assert 3 in restored, (ran, restored)  # the bug needs the restore path
+    cell = nb["cells"][3]
+    assert cell["execution_count"] == 4
+    assert [o.get("execution_count") for o in cell["outputs"] if o["output_type"] == "execute_result"] == [4]
