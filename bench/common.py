@@ -15,17 +15,26 @@ FLOE = os.environ.get("FLOE", os.path.join(ROOT, "build", "floe"))
 PYTHON = os.environ.get("FLOE_PYTHON", "/usr/bin/python3")
 
 
-def env():
+def env(update=None):
+    """The benchmarks' environment: FLOE_PYTHON, and a private zygote per run
+    (FLOE_WARM=0) unless the caller or the user's environment says
+    otherwise; update's None values remove a variable."""
     e = dict(os.environ)
     e["FLOE_PYTHON"] = PYTHON
+    e.setdefault("FLOE_WARM", "0")
+    for k, v in (update or {}).items():
+        if v is None:
+            e.pop(k, None)
+        else:
+            e[k] = v
     return e
 
 
-def run(cmd, check=True, **kw):
+def run(cmd, check=True, env_update=None, **kw):
     """Runs cmd, returns (seconds, CompletedProcess)."""
     t0 = time.perf_counter()
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                       env=env(), stdin=subprocess.DEVNULL, **kw)
+                       env=env(env_update), stdin=subprocess.DEVNULL, **kw)
     dt = time.perf_counter() - t0
     if check and p.returncode != 0:
         sys.stderr.write("command failed (%d): %s\n%s" % (p.returncode, " ".join(cmd), p.stderr[-3000:]))

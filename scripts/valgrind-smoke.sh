@@ -6,6 +6,7 @@ set -eu
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "valgrind: not installed, skipped"; exit 0; }
 export FLOE_PYTHON=${FLOE_PYTHON:-/usr/bin/python3}
+export FLOE_WARM=0   # a private zygote per run: nothing outlives the smoke test
 d=$(mktemp -d)
 trap 'rm -rf "$d"' EXIT
 vg() { valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=9 -q "$@"; }
@@ -17,9 +18,13 @@ vg build/floe run "$nb" -o "$d/c.ipynb" -q --cache-dir "$d/cache" --mode serial 
 vg build/floe status "$nb" --cache-dir "$d/cache" >/dev/null
 vg build/floe deps "$nb" --format json >/dev/null
 vg build/floe trace "$d/t.json" -o "$d/t.svg" --summary >/dev/null
+vg build/floe run "$nb" "$d/pm.ipynb" -q --no-cache -k python3 -p alpha 0.5 -r name x -y '{l: [1, 2.5]}' --report-mode
+vg build/floe kernels "$nb" >/dev/null
+s=0; vg build/floe run tests/notebooks/err_name.ipynb "$d/pe.ipynb" -q --no-cache --log-output 2>/dev/null || s=$?
+[ "$s" = 1 ] || { echo "valgrind: unexpected status $s (papermill form)"; exit 1; }
 s=0; vg build/floe run tests/notebooks/err_name.ipynb -o "$d/e.ipynb" -q --no-cache || s=$?
 [ "$s" = 1 ] || { echo "valgrind: unexpected status $s"; exit 1; }
 vg build/floe kernel install --prefix "$d/k" --python "$FLOE_PYTHON" >/dev/null
 # the Jupyter kernel: a session through jupyter_client with floe under valgrind
 "$FLOE_PYTHON" scripts/valgrind-kernel.py "$d/k" "$(pwd)/build/floe" || { echo "valgrind: floe kernel failed"; exit 1; }
-echo "valgrind: memcheck clean on run (3 modes, cache), status, deps, trace, kernel install, kernel"
+echo "valgrind: memcheck clean on run (3 modes, cache, papermill form), status, deps, trace, kernels, kernel install, kernel"

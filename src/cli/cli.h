@@ -17,6 +17,22 @@ int cmd_kernel(int argc, char **argv);
  * *how names the rule that chose it. Returns a new string, or NULL when the
  * chosen interpreter does not exist. */
 char *cli_find_python(const char *opt, const char **how);
+/* prog found through PATH (new string), or NULL. */
+char *cli_search_path(const char *prog);
+
+struct kspec;
+/* The interpreter of a run (*python, new string), and in `how` why it was
+ * chosen: --python, $FLOE_PYTHON, else the kernelspec of -k (opt_kernel),
+ * else of the notebook (nb_kernel), else python3. *k gets the kernelspec
+ * when one was resolved (kspec_free it either way). Returns 0, or 2 with a
+ * one-line message in err (unknown kernel, not Python, no interpreter). */
+int cli_pick_python(const char *opt_python, const char *opt_kernel, const char *nb_kernel, struct kspec *k,
+                    char **python, char *how, size_t howlen, char *err, size_t errlen);
+int cmd_kernels(int argc, char **argv);
+
+struct nb;
+/* The notebook's metadata.kernelspec.name (borrowed), or NULL. */
+const char *cli_nb_kernel_name(struct nb *n);
 
 /* Where floe_kernel lives: $FLOE_HOME/python, or ../python beside the
  * binary. Returns a new string or NULL. */

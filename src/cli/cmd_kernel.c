@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/kernelspec.h"
 #include "jupyter/jk_server.h"
 #include "util/util.h"
 
@@ -50,18 +51,21 @@ static int usage_error(const char *msg, const char *arg) {
     return 2;
 }
 
-/* The interpreter the kernels of BASE_KERNEL run.
- * TODO(issue 18): resolve BASE_KERNEL's kernelspec as `floe run -k` will;
- * until then --python, $FLOE_PYTHON, /usr/bin/python3, python3 on PATH.
- * Returns a new absolute path, or NULL. */
+/* The interpreter the kernels of BASE_KERNEL run, chosen as `floe run -k`
+ * chooses it (cli_pick_python: --python, $FLOE_PYTHON, else the kernelspec
+ * BASE_KERNEL, default python3, on Jupyter's search path). Returns a new
+ * absolute path, or NULL after printing why. */
 static char *kernel_python(const char *base_kernel, const char *opt) {
-    (void)base_kernel;
-    const char *how;
-    char *p = NULL;
-    const char *env = getenv("FLOE_PYTHON");
-    if ((opt && *opt) || (env && *env)) p = cli_find_python(opt, &how);
-    else if (access("/usr/bin/python3", X_OK) == 0) p = xstrdup("/usr/bin/python3");
-    else p = cli_find_python(NULL, &how);
+    kspec ks;
+    char *p = NULL, how[256], err[512];
+    int rc = cli_pick_python(opt, base_kernel ? base_kernel : "python3", NULL, &ks, &p, how, sizeof how, err,
+                             sizeof err);
+    kspec_free(&ks);
+    if (rc) {
+        fprintf(stderr, "floe kernel: %s\n", err);
+        free(p);
+        return NULL;
+    }
     if (p && p[0] != '/') {
         char *r = realpath(p, NULL);
         free(p);

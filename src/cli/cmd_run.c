@@ -5,20 +5,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/kernelspec.h"
+#include "cli/papermill.h"
 #include "nb/nb.h"
 #include "sched/engine.h"
 #include "util/util.h"
 
 static const char run_usage[] =
-    "usage: floe run NB [options]\n"
+    "usage: floe run IN [OUT] [options]\n"
     "\n"
-    "Execute every code cell of NB (.ipynb, or a percent-format .py script) and\n"
-    "write the executed notebook (by default back to NB; NB.ipynb for a .py).\n"
+    "Execute every code cell of IN (.ipynb, or a percent-format .py script; - for\n"
+    "stdin) and write the executed notebook to OUT (- for stdout; by default back\n"
+    "to IN, or IN.ipynb for a .py). The interpreter is the one of the notebook's\n"
+    "Jupyter kernel (metadata.kernelspec.name, else python3), as Jupyter picks it;\n"
+    "see floe kernels. An OUT given as papermill takes it (floe run IN OUT) also\n"
+    "gets papermill's metadata and error cells.\n"
     "\n"
     "  -o, --output PATH      write the executed notebook here (.ipynb, or .py)\n"
+    "  -k, --kernel NAME      run with this Jupyter kernel, not the notebook's\n"
     "  -m, --mode MODE        parallel (default): isolated kernels, independent cells at once\n"
     "                         serial: isolated kernels, one cell at a time\n"
     "                         monolithic: one kernel for all cells, as Jupyter\n"
@@ -30,48 +38,74 @@ static const char run_usage[] =
     "                         in notebook order\n"
     "      --stagger MS       start cells that read the same large artifact (>= 1 MiB)\n"
     "                         at least MS milliseconds apart (default: 0, off)\n"
-    "  -p, --parameter NAME VALUE\n"
-    "                         set a parameter, papermill-style: a cell tagged\n"
-    "                         injected-parameters is added after the cell tagged\n"
-    "                         parameters (VALUE: True/False/None/int/float, else str)\n"
+    "\n"
+    "parameters, as papermill (a cell tagged injected-parameters goes after the cell\n"
+    "tagged parameters; merged in this order, later wins: -b, -f, -y, -p, -r):\n"
+    "  -p, --parameters NAME VALUE   VALUE read as True/False/None/int/float, else str\n"
+    "  -r, --parameters_raw NAME VALUE  VALUE as a string\n"
+    "  -y, --parameters_yaml YAML    a YAML mapping (read with the kernel's PyYAML)\n"
+    "  -f, --parameters_file FILE    a YAML file\n"
+    "  -b, --parameters_base64 B64   base64 of a YAML mapping\n"
+    "      --inject-input-path, --inject-output-path, --inject-paths\n"
+    "                         PAPERMILL_INPUT_PATH / PAPERMILL_OUTPUT_PATH parameters\n"
+    "      --prepare-only     write OUT with the parameters, without running it\n"
+    "      --report-mode      hide the input of code cells in OUT\n"
+    "      --papermill, --no-papermill\n"
+    "                         write (or not) papermill's metadata.papermill and error\n"
+    "                         cells (default: when OUT is given as papermill does)\n"
+    "      --log-output       print each cell's outputs on stderr as it finishes\n"
+    "      --stdout-file F, --stderr-file F\n"
+    "                         write the cells' stdout / stderr streams to F\n"
+    "      --cwd DIR          the kernels' working directory (default: IN's directory)\n"
+    "\n"
     "      --allow-errors     run every cell even after errors (exit 0)\n"
-    "  -t, --timeout S        interrupt a cell after S seconds (then kill it)\n"
+    "  -t, --timeout S        interrupt a cell after S seconds (then kill it);\n"
+    "                         also --execution-timeout S\n"
     "      --mem-limit SIZE   memory each kernel may allocate (e.g. 4G); beyond it the\n"
     "                         cell gets a MemoryError instead of exhausting the machine\n"
+    "      --save-every S     write OUT with the cells finished so far at most every S\n"
+    "                         seconds while running (default 2; 0: only at the end)\n"
     "      --keep-run DIR     keep the run's artifacts (name@version.arrow/.pkl) in DIR;\n"
     "                         see floe artifact\n"
     "      --trace PATH       write a Chrome trace (JSON) of the run; see floe trace\n"
-    "      --python PATH      the Python interpreter for kernels (default: $FLOE_PYTHON,\n"
-    "                         then python3 on PATH); it needs IPython\n"
+    "      --python PATH      the Python interpreter for kernels, whatever the kernel\n"
+    "                         (also FLOE_PYTHON); it needs IPython\n"
     "      --preload MODS     modules the kernel zygote imports once, comma-separated\n"
     "                         (default: IPython,numpy,pandas and every package the\n"
     "                         notebook imports, when installed)\n"
     "      --lazy             resolve every name lazily (slower; for debugging predictions)\n"
-    "      --warm             keep the zygote (the process that imported the preload set)\n"
-    "                         alive after the run, and use one left by an earlier run with\n"
-    "                         the same interpreter, directory, environment and preload\n"
-    "                         set: a re-run skips the imports (also FLOE_WARM=1). It runs\n"
-    "                         no user code, restarts when an imported file changes, and\n"
-    "                         exits after --warm-idle seconds unused; see floe warm\n"
+    "      --no-warm          a private zygote for this run. By default (not when the\n"
+    "                         CI variable is set, nor with FLOE_WARM=0) the zygote, the\n"
+    "                         process that imported the preload set, stays warm after\n"
+    "                         the run for the next one with the same interpreter,\n"
+    "                         directory, environment and preload set: a re-run skips\n"
+    "                         the imports. It runs no user code, restarts when an\n"
+    "                         imported file changes and exits after --warm-idle seconds\n"
+    "                         unused; see floe warm\n"
+    "      --warm             keep the zygote warm even under CI (also FLOE_WARM=1)\n"
     "      --warm-idle S      how long a warm zygote waits unused (default 600)\n"
-    "      --no-warm          a private zygote, even if FLOE_WARM is set\n"
     "      --cache-dir DIR    the result cache for incremental re-runs (default: .floe/\n"
     "                         beside the notebook; isolated modes only)\n"
     "      --no-cache         neither use nor fill the cache (also FLOE_NO_CACHE=1)\n"
     "  -q, --quiet            no progress on stderr\n"
     "  -h, --help             this help\n"
     "\n"
+    "Accepted for papermill's command lines and ignored: --engine NAME, --language\n"
+    "python, --start-timeout S, --log-level L, --autosave-cell-every S,\n"
+    "--[no-]progress-bar, --[no-]request-save-on-cell-execute (see --save-every).\n"
+    "\n"
     "exit status: 0 all cells ran, 1 a cell failed (the notebook is still written),\n"
-    "2 bad usage or input, 130/143 interrupted (finished cells are written).\n";
-
-#define MAX_PARAMS 256
+    "2 bad usage or input (unknown kernel too; IN is never modified), 130/143\n"
+    "interrupted (finished cells are written).\n";
 
 typedef struct run_args {
-    const char *in, *out, *trace, *python, *preload, *cache_dir;
-    int no_cache;
+    const char *in, *out, *trace, *python, *preload, *cache_dir, *kernel, *cwd;
+    const char *stdout_file, *stderr_file;
+    int no_cache, out_positional, papermill, report_mode, log_output, prepare_only, inject_in, inject_out;
+    double save_every;
     run_opts o;
-    const char *pnames[MAX_PARAMS], *pvalues[MAX_PARAMS];
-    int nparams;
+    json_t *pm, *pr;         /* -p (typed) and -r (raw) values, in order */
+    strvec b64, files, yamls; /* -b, -f, -y */
 } run_args;
 
 static int usage_error(const char *fmt, const char *arg) {
@@ -100,6 +134,27 @@ static int is_opt(const char *a, const char *s, const char *l) {
     return (s && !strcmp(a, s)) || (l && !strcmp(a, l));
 }
 
+static int env_on(const char *name) {
+    const char *v = getenv(name);
+    return v && *v && strcmp(v, "0") && strcasecmp(v, "false") && strcasecmp(v, "no");
+}
+
+/* Warm by default, like Gradle's daemon, except under CI (the CI variable,
+ * set by GitHub Actions, GitLab, Travis...); FLOE_WARM=0/1 decides first. */
+static int warm_default(void) {
+    const char *w = getenv("FLOE_WARM");
+    if (w && *w) return env_on("FLOE_WARM");
+    return !env_on("CI");
+}
+
+/* papermill's flags floe accepts and ignores: name, and 1 when it takes a value. */
+static const struct { const char *name; int has_value; } ignored[] = {
+    {"--engine", 1},           {"--start-timeout", 1},      {"--start_timeout", 1},
+    {"--log-level", 1},        {"--autosave-cell-every", 1}, {"--progress-bar", 0},
+    {"--no-progress-bar", 0},  {"--request-save-on-cell-execute", 0},
+    {"--no-log-output", 0},    {"--no-report-mode", 0},     {"--prepare-execute", 0},
+};
+
 /* Parses argv; returns -1 when fine, else an exit status. */
 static int parse_args(int argc, char **argv, run_args *a) {
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -107,18 +162,34 @@ static int parse_args(int argc, char **argv, run_args *a) {
     a->o.mode = MODE_PARALLEL;
     a->o.schedule = SCHED_CRITICAL;
     a->o.stagger_ms = 0;
-    const char *w = getenv("FLOE_WARM"), *wi = getenv("FLOE_WARM_IDLE");
-    int warm = w && *w && strcmp(w, "0"), idle = wi ? atoi(wi) : 0;
+    a->papermill = -1;
+    a->save_every = 2;
+    a->pm = json_object();
+    a->pr = json_object();
+    const char *wi = getenv("FLOE_WARM_IDLE");
+    int warm = warm_default(), idle = wi ? atoi(wi) : 0;
     if (idle <= 0) idle = 600;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
         int has = i + 1 < argc;
-        if (is_opt(s, "-h", "--help")) {
+        size_t ig = 0;
+        for (; ig < sizeof ignored / sizeof ignored[0] && strcmp(s, ignored[ig].name); ig++) {}
+        if (ig < sizeof ignored / sizeof ignored[0]) {
+            if (ignored[ig].has_value && !has) return usage_error("%s needs a value", s);
+            i += ignored[ig].has_value;
+        } else if (is_opt(s, "-h", "--help")) {
             fputs(run_usage, stdout);
             return 0;
         } else if (is_opt(s, "-o", "--output")) {
             if (!has) return usage_error("%s needs a path", s);
             a->out = argv[++i];
+        } else if (is_opt(s, "-k", "--kernel")) {
+            if (!has) return usage_error("%s needs a kernel name", s);
+            a->kernel = argv[++i];
+        } else if (is_opt(s, "-l", "--language")) {
+            if (!has || strcasecmp(argv[i + 1], "python"))
+                return usage_error("--language: floe runs Python notebooks only%s", "");
+            i++;
         } else if (is_opt(s, "-m", "--mode")) {
             if (!has || parse_mode(argv[i + 1], &a->o.mode) < 0)
                 return usage_error("--mode must be parallel, serial or monolithic%s", "");
@@ -140,18 +211,56 @@ static int parse_args(int argc, char **argv, run_args *a) {
                 return usage_error("--stagger needs milliseconds (0..60000)%s", "");
             a->o.stagger_ms = (int)ms;
             i++;
-        } else if (is_opt(s, "-p", "--parameter")) {
+        } else if (is_opt(s, "-p", "--parameters") || is_opt(s, NULL, "--parameter") ||
+                   is_opt(s, "-r", "--parameters_raw")) {
             if (i + 2 >= argc) return usage_error("%s needs NAME VALUE", s);
-            if (a->nparams == MAX_PARAMS) return usage_error("too many parameters%s", "");
-            a->pnames[a->nparams] = argv[i + 1];
-            a->pvalues[a->nparams++] = argv[i + 2];
+            int raw = is_opt(s, "-r", "--parameters_raw");
+            if (json_object_set_new(raw ? a->pr : a->pm, argv[i + 1],
+                                    raw ? pm_string(argv[i + 2]) : pm_resolve_type(argv[i + 2])) < 0)
+                return usage_error("parameter name %s is not UTF-8", argv[i + 1]);
             i += 2;
-        } else if (is_opt(s, NULL, "--allow-errors")) {
-            a->o.allow_errors = 1;
-        } else if (is_opt(s, "-t", "--timeout")) {
+        } else if (is_opt(s, "-y", "--parameters_yaml") || is_opt(s, "-f", "--parameters_file") ||
+                   is_opt(s, "-b", "--parameters_base64")) {
+            if (!has) return usage_error("%s needs a value", s);
+            strvec_push(s[1] == 'y' || !strcmp(s, "--parameters_yaml") ? &a->yamls
+                        : s[1] == 'f' || !strcmp(s, "--parameters_file") ? &a->files : &a->b64,
+                        argv[++i]);
+        } else if (is_opt(s, NULL, "--inject-input-path")) {
+            a->inject_in = 1;
+        } else if (is_opt(s, NULL, "--inject-output-path")) {
+            a->inject_out = 1;
+        } else if (is_opt(s, NULL, "--inject-paths")) {
+            a->inject_in = a->inject_out = 1;
+        } else if (is_opt(s, NULL, "--prepare-only")) {
+            a->prepare_only = 1;
+        } else if (is_opt(s, NULL, "--report-mode")) {
+            a->report_mode = 1;
+        } else if (is_opt(s, NULL, "--papermill")) {
+            a->papermill = 1;
+        } else if (is_opt(s, NULL, "--no-papermill")) {
+            a->papermill = 0;
+        } else if (is_opt(s, NULL, "--log-output")) {
+            a->log_output = 1;
+        } else if (is_opt(s, NULL, "--stdout-file") || is_opt(s, NULL, "--stderr-file")) {
+            if (!has) return usage_error("%s needs a path", s);
+            *(is_opt(s, NULL, "--stdout-file") ? &a->stdout_file : &a->stderr_file) = argv[++i];
+        } else if (is_opt(s, NULL, "--cwd")) {
+            if (!has) return usage_error("%s needs a directory", s);
+            a->cwd = argv[++i];
+        } else if (is_opt(s, NULL, "--no-request-save-on-cell-execute")) {
+            a->save_every = 0;
+        } else if (is_opt(s, NULL, "--save-every")) {
             char *end;
             double t = has ? strtod(argv[i + 1], &end) : -1;
-            if (!has || *end || t < 0) return usage_error("--timeout needs seconds%s", "");
+            if (!has || *end || t < 0 || t > 86400) return usage_error("--save-every needs seconds%s", "");
+            a->save_every = t;
+            i++;
+        } else if (is_opt(s, NULL, "--allow-errors")) {
+            a->o.allow_errors = 1;
+        } else if (is_opt(s, "-t", "--timeout") || is_opt(s, NULL, "--execution-timeout")) {
+            char *end;
+            double t = has ? strtod(argv[i + 1], &end) : -1;
+            if (!has || *end || t < 0) return usage_error("%s needs seconds", s);
             a->o.timeout_s = t;
             i++;
         } else if (is_opt(s, NULL, "--mem-limit")) {
@@ -195,11 +304,16 @@ static int parse_args(int argc, char **argv, run_args *a) {
             return usage_error("unknown option %s", s);
         } else if (!a->in) {
             a->in = s;
+        } else if (!a->out_positional) {
+            a->out_positional = 1;
+            if (a->out && strcmp(a->out, s)) return usage_error("two outputs: -o and %s", s);
+            a->out = s;
         } else {
             return usage_error("unexpected argument %s", s);
         }
     }
     if (!a->in) return usage_error("missing the notebook to run%s", "");
+    if (a->papermill < 0) a->papermill = a->out_positional;
     a->o.warm_idle_s = warm ? idle : 0;
     return -1;
 }
@@ -227,78 +341,6 @@ char *cli_find_pythonpath(void) {
         free(d);
     }
     return NULL;
-}
-
-/* --- parameters --------------------------------------------------------------- */
-
-static int is_int(const char *s) {
-    char *end;
-    errno = 0;
-    (void)strtoll(s, &end, 10);
-    return *s && !*end && !errno;
-}
-
-static int is_float(const char *s, double *d) {
-    char *end;
-    *d = strtod(s, &end);
-    return *s && !*end;
-}
-
-/* Python's repr of a float: the shortest text that reads back the same. */
-static void float_repr(buf *b, double d) {
-    if (isnan(d)) { buf_puts(b, "float('nan')"); return; }
-    if (isinf(d)) { buf_puts(b, d > 0 ? "float('inf')" : "float('-inf')"); return; }
-    char tmp[64];
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(tmp, sizeof tmp, "%.*g", prec, d);
-        if (strtod(tmp, NULL) == d) break;
-    }
-    buf_puts(b, tmp);
-    if (!strpbrk(tmp, ".e")) buf_puts(b, ".0");
-}
-
-/* Papermill's translation of a command-line value into Python source. */
-static void param_value(buf *b, const char *v) {
-    double d;
-    if (!strcmp(v, "True") || !strcmp(v, "False") || !strcmp(v, "None") || is_int(v)) {
-        buf_puts(b, v);
-    } else if (is_float(v, &d)) {
-        float_repr(b, d);
-    } else {
-        buf_putc(b, '"');
-        for (const char *p = v; *p; p++) {
-            if (*p == '"') buf_putc(b, '\\');
-            buf_putc(b, *p);
-        }
-        buf_putc(b, '"');
-    }
-}
-
-static void inject_parameters(nb *n, const run_args *a) {
-    if (!a->nparams) return;
-    buf src;
-    buf_init(&src);
-    buf_puts(&src, "# Parameters\n");
-    for (int i = 0; i < a->nparams; i++) {
-        buf_printf(&src, "%s = ", a->pnames[i]);
-        param_value(&src, a->pvalues[i]);
-        buf_putc(&src, '\n');
-    }
-    for (size_t i = 0; i < nb_ncells(n); i++)
-        if (nb_cell_kind(n, i) == NB_CODE && nb_cell_has_tag(n, i, "injected-parameters")) {
-            nb_set_source(n, i, src.data);
-            buf_free(&src);
-            return;
-        }
-    size_t at = 0;
-    for (size_t i = 0; i < nb_ncells(n); i++)
-        if (nb_cell_kind(n, i) == NB_CODE && nb_cell_has_tag(n, i, "parameters")) {
-            at = i + 1;
-            break;
-        }
-    const char *tags[] = {"injected-parameters", NULL};
-    nb_insert_code(n, at, src.data, tags);
-    buf_free(&src);
 }
 
 /* The directory of a path, absolute (kernels run there, as in Jupyter). */
@@ -418,50 +460,205 @@ static char *default_preload(const nb *n) {
     return buf_steal(&b);
 }
 
+/* --- the run's notebook: input, parameters, progress, output ---------------------------- */
+
+typedef struct run_ctx {
+    run_args *a;
+    const char *out;
+    FILE *log_out, *log_err;
+    int64_t saved_us;
+} run_ctx;
+
+static int load_input(const char *in, nb **n, char *err, size_t errlen) {
+    if (strcmp(in, "-")) return nb_load(in, n, err, errlen);
+    buf b;
+    buf_init(&b);
+    char chunk[65536];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof chunk, stdin)) > 0) buf_append(&b, chunk, got);
+    int rc = nb_load_mem("<stdin>.ipynb", b.data, b.len, n, err, errlen);
+    buf_free(&b);
+    return rc;
+}
+
+static int save_output(nb *n, const char *out, char *err, size_t errlen) {
+    if (strcmp(out, "-")) return nb_save(n, out, err, errlen);
+    char *s = nb_dump_ipynb(n);
+    int ok = fputs(s, stdout) >= 0 && fflush(stdout) == 0;
+    free(s);
+    if (!ok) snprintf(err, errlen, "cannot write the notebook to stdout");
+    return ok ? 0 : -1;
+}
+
+/* The parameters in papermill's order: paths, -b, -f, -y, -p, -r. */
+static int collect_parameters(run_args *a, const char *python, const char *out, json_t *params, char *err,
+                              size_t errlen) {
+    if (a->inject_in) json_object_set_new(params, "PAPERMILL_INPUT_PATH", pm_string(a->in));
+    if (a->inject_out) json_object_set_new(params, "PAPERMILL_OUTPUT_PATH", pm_string(out));
+    if (pm_load_yaml(python, &a->b64, &a->files, &a->yamls, params, err, errlen) < 0) return -1;
+    json_object_update(params, a->pm);
+    json_object_update(params, a->pr);
+    return 0;
+}
+
+/* papermill's log line: f'{what}{num:-<width}' (the number padded with '-'). */
+static void log_banner(const char *what, size_t num, int width) {
+    char n[32];
+    int len = snprintf(n, sizeof n, "%zu", num);
+    fprintf(stderr, "%s%s", what, n);
+    for (int i = len; i < width; i++) fputc('-', stderr);
+    fputc('\n', stderr);
+}
+
+/* A multiline string of nbformat: a string, or a list of lines. */
+static void put_text(FILE *to, json_t *t) {
+    if (!to) return;
+    if (json_is_string(t)) fputs(json_string_value(t), to);
+    size_t k;
+    json_t *line;
+    json_array_foreach(t, k, line) if (json_is_string(line)) fputs(json_string_value(line), to);
+}
+
+/* --log-output / --stdout-file / --stderr-file: a finished cell's outputs,
+ * as papermill logs them (streams; text/plain of results; errors). */
+static void on_cell_done(void *arg, nb *n, size_t cell) {
+    run_ctx *x = arg;
+    FILE *log = x->a->log_output ? stderr : NULL;
+    if (log) log_banner("Executing Cell ", cell + 1, 40);
+    size_t k;
+    json_t *o;
+    json_array_foreach(json_object_get(nb_cell_json(n, cell), "outputs"), k, o) {
+        const char *type = json_string_value(json_object_get(o, "output_type")) ?: "";
+        if (!strcmp(type, "stream")) {
+            json_t *text = json_object_get(o, "text");
+            int err_stream = !strcmp(json_string_value(json_object_get(o, "name")) ?: "", "stderr");
+            put_text(log, text);
+            FILE *to = err_stream ? x->log_err : x->log_out;
+            put_text(to, text);
+            if (to) fflush(to);
+        } else if (log && !strcmp(type, "error")) {
+            fprintf(log, "%s: %s\n", json_string_value(json_object_get(o, "ename")) ?: "",
+                    json_string_value(json_object_get(o, "evalue")) ?: "");
+        } else if (log) {
+            json_t *plain = json_object_get(json_object_get(o, "data"), "text/plain");
+            put_text(log, plain);
+            if (plain) fputc('\n', log);
+        }
+    }
+    if (log) log_banner("Ending Cell ", cell + 1, 43);
+}
+
+/* The notebook so far, while cells run (engine_save.c decides when). */
+static void on_save(void *arg, nb *n) {
+    run_ctx *x = arg;
+    char err[1024];
+    if (x->a->papermill) pm_finish(n, 0);
+    if (nb_save(n, x->out, err, sizeof err) < 0 && !x->a->o.quiet) fprintf(stderr, "floe: %s\n", err);
+}
+
+static FILE *open_stream_file(const char *path) {
+    if (!path) return NULL;
+    FILE *f = fopen(path, "w");
+    if (!f) fprintf(stderr, "floe: cannot write %s: %s\n", path, strerror(errno));
+    return f;
+}
+
+static void free_args(run_args *a) {
+    json_decref(a->pm);
+    json_decref(a->pr);
+    strvec_free(&a->b64);
+    strvec_free(&a->files);
+    strvec_free(&a->yamls);
+}
+
 int cmd_run(int argc, char **argv) {
     run_args a;
     memset(&a, 0, sizeof a);
     int st = parse_args(argc, argv, &a);
-    if (st >= 0) return st;
-    char err[1024];
+    if (st >= 0) {
+        free_args(&a);
+        return st;
+    }
+    char err[1024], how[1024];
     nb *n;
-    if (nb_load(a.in, &n, err, sizeof err) < 0) {
+    if (load_input(a.in, &n, err, sizeof err) < 0) {
         fprintf(stderr, "floe: %s\n", err);
+        free_args(&a);
         return 2;
     }
-    const char *how;
-    char *python = absolute(cli_find_python(a.python, &how));
-    char *pypath = absolute(cli_find_pythonpath());
-    char *cwd = abs_dir(a.in);
-    char *cache_dir = NULL;
-    char *out = a.out ? xstrdup(a.out) : default_output(a.in);
-    char *preload = a.preload ? xstrdup(a.preload) : default_preload(n);
-    int rc = 2;
+    int from_stdin = !strcmp(a.in, "-");
+    if (a.out && !strcmp(a.out, "-")) a.o.quiet = 1; /* papermill: nothing but errors on stderr */
+    kspec ks;
+    char *python = NULL;
+    char *pypath = NULL, *cwd = NULL, *cache_dir = NULL, *preload = NULL;
+    char *out = a.out ? xstrdup(a.out) : (from_stdin ? xstrdup("-") : default_output(a.in));
+    json_t *params = json_object();
+    run_ctx x = {.a = &a, .out = out};
+    int rc = cli_pick_python(a.python, a.kernel, cli_nb_kernel_name(n), &ks, &python, how, sizeof how, err,
+                             sizeof err);
+    if (rc) {
+        fprintf(stderr, "floe: %s\n", err);
+        goto done;
+    }
+    rc = 2;
+    python = absolute(python);
+    kspec_apply_env(&ks);
+    pypath = absolute(cli_find_pythonpath());
+    cwd = a.cwd ? realpath(a.cwd, NULL) : (from_stdin ? realpath(".", NULL) : abs_dir(a.in));
+    if (!cwd) {
+        fprintf(stderr, "floe: no such directory: %s\n", a.cwd ? a.cwd : a.in);
+        goto done;
+    }
     if (!python) {
-        fprintf(stderr, "floe: no Python interpreter (from %s%s%s); pass --python PATH or set FLOE_PYTHON\n", how,
-                a.python ? ": " : "", a.python ? a.python : "");
+        fprintf(stderr, "floe: no Python interpreter (%s)\n", how);
         goto done;
     }
     if (!pypath) {
         fprintf(stderr, "floe: cannot find floe's kernel sources (python/floe_kernel); set FLOE_HOME\n");
         goto done;
     }
-    inject_parameters(n, &a);
+    if (collect_parameters(&a, python, out, params, err, sizeof err) < 0) {
+        fprintf(stderr, "floe: %s\n", err);
+        goto done;
+    }
+    if (json_object_size(params)) pm_inject(n, params, a.report_mode);
     nb_clear_outputs(n);
+    if (a.papermill) {
+        pm_remove_error_markers(n);
+        pm_start(n, params, a.in, out, a.report_mode);
+    }
+    if (a.prepare_only) {
+        rc = save_output(n, out, err, sizeof err) < 0 ? 2 : 0;
+        if (rc) fprintf(stderr, "floe: %s\n", err);
+        goto done;
+    }
+    preload = a.preload ? xstrdup(a.preload) : default_preload(n);
+    if (getenv("FLOE_DEBUG")) fprintf(stderr, "floe: python %s (%s)\n", python, how);
     a.o.python = python;
     a.o.pythonpath = pypath;
     a.o.preload = preload;
     a.o.trace_path = a.trace;
-    a.o.nb_name = a.in;
+    a.o.nb_name = from_stdin ? "<stdin>" : a.in;
     a.o.cwd = cwd;
     const char *nc = getenv("FLOE_NO_CACHE");
-    if (!a.no_cache && !(nc && *nc && strcmp(nc, "0") != 0))
-        cache_dir = a.cache_dir ? xstrdup(a.cache_dir) : (cwd ? xasprintf("%s/.floe", cwd) : NULL);
+    char *nbdir = from_stdin ? NULL : abs_dir(a.in);
+    if (!a.no_cache && !from_stdin && !(nc && *nc && strcmp(nc, "0") != 0))
+        cache_dir = a.cache_dir ? xstrdup(a.cache_dir) : (nbdir ? xasprintf("%s/.floe", nbdir) : NULL);
+    free(nbdir);
     a.o.cache_dir = cache_dir;
+    x.log_out = open_stream_file(a.stdout_file);
+    x.log_err = open_stream_file(a.stderr_file);
+    if (a.log_output || x.log_out || x.log_err) a.o.on_cell_done = on_cell_done;
+    if (a.save_every > 0 && strcmp(out, "-")) {
+        a.o.on_save = on_save;
+        a.o.save_every_ms = (int)(a.save_every * 1000);
+    }
+    a.o.progress_arg = &x;
     run_stats stats;
     rc = engine_run(n, &a.o, &stats);
     if (rc == 2) goto done;
-    if (nb_save(n, out, err, sizeof err) < 0) {
+    if (a.papermill && pm_finish(n, 1) == 0 && rc == 1) rc = 0; /* sys.exit(0): papermill succeeds */
+    if (save_output(n, out, err, sizeof err) < 0) {
         fprintf(stderr, "floe: %s\n", err);
         rc = 2;
         goto done;
@@ -470,6 +667,10 @@ int cmd_run(int argc, char **argv) {
         fprintf(stderr, "floe: wrote %s (%d cells run, %d from cache, in %.2fs, %d kernels%s)\n", out, stats.cells_run,
                 stats.cells_restored, stats.wall_s, stats.kernels, rc == 1 ? ", a cell failed" : "");
 done:
+    if (x.log_out) fclose(x.log_out);
+    if (x.log_err) fclose(x.log_err);
+    json_decref(params);
+    kspec_free(&ks);
     free(python);
     free(pypath);
     free(out);
@@ -477,5 +678,6 @@ done:
     free(cwd);
     free(cache_dir);
     nb_free(n);
+    free_args(&a);
     return rc;
 }

@@ -9,6 +9,7 @@
 
 #include "analysis/analysis.h"
 #include "cli/cli.h"
+#include "cli/kernelspec.h"
 #include "sched/engine.h"
 #include "nb/nb.h"
 #include "store/cache.h"
@@ -94,10 +95,12 @@ static void taint(sim *s, const char *src, size_t k) {
 }
 
 /* The interpreter's identity, as floe run keys its cache entries. */
-static char *python_env(const char *opt) {
-    const char *how;
-    char *py = cli_find_python(opt, &how);
-    if (!py) return xstrdup("");
+static char *python_env(const char *opt, nb *n) {
+    kspec k;
+    char *py, how[1024], err[1024];
+    int rc = cli_pick_python(opt, NULL, cli_nb_kernel_name(n), &k, &py, how, sizeof how, err, sizeof err);
+    kspec_free(&k);
+    if (rc || !py) return xstrdup("");
     char *id = engine_interpreter_id(py);
     free(py);
     return id;
@@ -146,7 +149,7 @@ int cmd_status(int argc, char **argv) {
         nb_free(n);
         return 2;
     }
-    char *env = python_env(python);
+    char *env = python_env(python, n);
     sim s = {json_object(), json_object(), 0, NULL, ""};
     json_t *out = json_array();
     int fresh = 0, total = 0;

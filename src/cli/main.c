@@ -20,6 +20,7 @@ static const char usage[] =
     "  artifact      export a stored artifact (e.g. as an Arrow file)\n"
     "  warm          list or stop the zygotes that run --warm keeps\n"
     "  kernel        be a Jupyter kernel, or install floe's kernelspec\n"
+    "  kernels       the Jupyter kernels floe can run notebooks with, and which it picks\n"
     "\n"
     "  floe <command> --help   options of a command\n"
     "  floe --version\n";
@@ -29,7 +30,7 @@ struct command { const char *name; int (*fn)(int, char **); };
 static const struct command commands[] = {
     {"run", cmd_run},       {"deps", cmd_deps},     {"trace", cmd_trace},
     {"status", cmd_status}, {"cache", cmd_cache},   {"artifact", cmd_artifact},
-    {"warm", cmd_warm},     {"kernel", cmd_kernel},
+    {"warm", cmd_warm},     {"kernel", cmd_kernel}, {"kernels", cmd_kernels},
 };
 
 int main(int argc, char **argv) {

@@ -347,6 +347,11 @@ size_t nb_insert_code(nb *n, size_t i, const char *src, const char *const *tags)
     return i;
 }
 
+void nb_remove_cell(nb *n, size_t i) {
+    json_array_remove(json_object_get(n->root, "cells"), i);
+    refresh(n);
+}
+
 /* An execute_result carries its cell's execution count, as in Jupyter,
  * whatever run produced it: outputs restored from the cache were recorded
  * when the cell (or the same cell in another notebook) had another count. */

@@ -50,6 +50,9 @@ void nb_set_source(nb *n, size_t i, const char *src);
  * (NULL-terminated array). Returns the new cell's index. */
 size_t nb_insert_code(nb *n, size_t i, const char *src, const char *const *tags);
 
+/* Removes cell i. */
+void nb_remove_cell(nb *n, size_t i);
+
 /* Sets a code cell's results: outputs (steals the reference), execution
  * count (<= 0 means null; every execute_result in outputs is numbered with
  * it, as Jupyter numbers them) and, if non-NULL, metadata.execution (steals). */

@@ -925,6 +925,7 @@ static void after_done(engine *e, size_t k) {
         replay_file(e, k, m, f, why);
         if (c->state != C_DONE) break; /* this cell itself runs again */
     }
+    if (c->state == C_DONE) engine_save_note(e, k);
     wake_parked(e);
 }
 

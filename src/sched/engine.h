@@ -41,6 +41,16 @@ typedef struct run_opts {
     const char *cwd;       /* kernels' working directory: the notebook's */
     const char *cache_dir; /* persistent cache, or NULL for none */
     const char *keep_run;  /* copy the run's artifacts here at the end, or NULL */
+    /* Progress (engine_save.c), both optional, both called on the loop with
+     * the nb holding every finished cell's outputs so far (borrowed):
+     * on_cell_done as each cell finishes, with its cell index; on_save at
+     * most once every save_every_ms (default 2000) after cells finished,
+     * e.g. to write the notebook so far. A cell may still be re-run after
+     * on_cell_done (a stale read); the final nb is the one to keep. */
+    void (*on_cell_done)(void *arg, nb *n, size_t cell);
+    void (*on_save)(void *arg, nb *n);
+    void *progress_arg;
+    int save_every_ms;
 } run_opts;
 
 typedef struct run_stats {

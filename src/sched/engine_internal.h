@@ -99,6 +99,9 @@ typedef struct engine {
     uv_timer_t stagger;    /* wakes the scheduler when a staggered start is due */
     int stagger_init, stagger_armed;
     int64_t stagger_due;
+    uv_timer_t save_timer; /* engine_save.c: the next on_save */
+    int save_init, save_armed;
+    int64_t save_last;
 } engine;
 
 int engine_resolve(engine *e, size_t k, const char *name, json_t **art, long *from);
@@ -141,6 +144,14 @@ void engine_check_finished(engine *e);
 void engine_stop(engine *e);
 int engine_finish(engine *e);
 void engine_cleanup(engine *e);
+
+/* metadata.execution of a finished cell, as nbclient writes it (new ref). */
+json_t *engine_exec_md(engine *e, cellrun *c);
+
+/* engine_save.c */
+/* Cell k finished: its outputs go into the nb, on_cell_done is called and
+ * an on_save is due within save_every_ms. No-op without callbacks. */
+void engine_save_note(engine *e, size_t k);
 
 /* Removes a run directory and the files in it (it has no subdirectories). */
 void engine_remove_dir(const char *path);

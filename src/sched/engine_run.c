@@ -310,7 +310,7 @@ void engine_stop(engine *e) {
     uv_walk(&e->loop, close_walk, NULL);
 }
 
-static json_t *exec_md(engine *e, cellrun *c) {
+json_t *engine_exec_md(engine *e, cellrun *c) {
     char a[40], b[40], d[40], f[40];
     time_iso8601(e->wall0 + (c->t_start - e->t0), a, sizeof a);
     time_iso8601(e->wall0 + (c->t_compute - e->t0), b, sizeof b);
@@ -330,7 +330,7 @@ int engine_finish(engine *e) {
         int ran = c->state == C_DONE && !c->skip && (int)k <= stop &&
                   (c->t_start || c->dead || c->error || c->restored);
         if (ran) {
-            nb_set_outputs(e->nb, c->idx, json_incref(c->outputs), c->count, exec_md(e, c));
+            nb_set_outputs(e->nb, c->idx, json_incref(c->outputs), c->count, engine_exec_md(e, c));
             if (c->error && !c->raises) failed = 1;
         } else {
             nb_set_outputs(e->nb, c->idx, json_array(), 0, NULL);

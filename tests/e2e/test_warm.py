@@ -233,3 +233,53 @@ def test_floe_warm_env_and_no_warm(tmp_path, wdir):
     assert warm_pids() == []
     floe("run", str(nb), "--no-cache", "-q", env={"FLOE_WARM": "1"})
     assert len(warm_pids()) == 1
+
+
+def run_default(nb, **env):
+    """floe run with neither FLOE_WARM nor CI set, then these."""
+    e = {k: v for k, v in os.environ.items() if k not in ("FLOE_WARM", "CI")}
+    e.update(env)
+    r = subprocess.run([FLOE, "run", str(nb), "--no-cache", "-q"], capture_output=True, text=True, env=e, timeout=300)
+    assert r.returncode == 0, r.stderr
+
+
+def test_warm_by_default_except_under_ci(tmp_path, wdir):
+    # issue 18: warm is the default for interactive use; CI (any value but
+    # 0/false) or FLOE_WARM=0 turn it off
+    nb = tmp_path / "nb.ipynb"
+    write_nb(nb, ["print(1)"])
+    for ci in ("true", "1", "yes"):
+        run_default(nb, CI=ci)
+        assert warm_pids() == []
+    run_default(nb, FLOE_WARM="0")
+    assert warm_pids() == []
+    run_default(nb)
+    assert len(warm_pids()) == 1
+    first = warm_pids()
+    run_default(nb)
+    assert warm_pids() == first  # the next default run reuses it
+    assert outputs(nb)[0][0]["text"] == ["1\n"]
+    run_default(nb, CI="false")  # warm too (another environment: another zygote)
+    assert len(warm_pids()) == 2
+
+
+def test_kernelspec_env_keys_the_warm_zygote(tmp_path, wdir):
+    # a kernel's env reaches the zygote's environment, so another kernel with
+    # another env gets another warm zygote
+    jp = tmp_path / "jp"
+    for name, val in (("ka", "a"), ("kb", "b")):
+        d = jp / "kernels" / name
+        d.mkdir(parents=True)
+        (d / "kernel.json").write_text(json.dumps({"argv": [os.environ.get("FLOE_PYTHON", "/usr/bin/python3"), "-m",
+                                                            "ipykernel_launcher"], "language": "python",
+                                                   "display_name": name, "env": {"KS_VAL": val}}))
+    nb = tmp_path / "nb.ipynb"
+    write_nb(nb, ["import os\nprint(os.environ['KS_VAL'])"])
+    e = {k: v for k, v in os.environ.items() if k not in ("FLOE_PYTHON",)}
+    e.update(JUPYTER_PATH=str(jp), FLOE_WARM="1")
+    for k, want in (("ka", 1), ("kb", 2), ("ka", 2)):
+        r = subprocess.run([FLOE, "run", str(nb), "--no-cache", "-q", "-k", k], capture_output=True, text=True, env=e,
+                           timeout=300)
+        assert r.returncode == 0, r.stderr
+        assert outputs(nb)[0][0]["text"] == ["%s\n" % k[1]]
+        assert len(warm_pids()) == want
