@@ -162,11 +162,17 @@ class LazyBuiltins(dict):
     name found neither in the globals nor here is asked of floe, imported
     into the globals, and returned (or raises KeyError -> NameError)."""
 
-    def __init__(self, resolver):
+    def __init__(self, resolver, ns):
         super().__init__(builtins.__dict__)
         self._resolver = resolver
+        self._ns = ns
 
     def __missing__(self, name):
+        # eval/exec with globals of their own ({} gets these builtins too)
+        # see no notebook names, as in Jupyter: only code whose globals
+        # are the cell's namespace resolves lazily
+        if sys._getframe(1).f_globals is not self._ns:
+            raise KeyError(name)
         return self._resolver(name)
 
 
@@ -388,7 +394,7 @@ class Kernel:
             # closures) take their builtins from the globals at creation,
             # and must resolve unpredicted names lazily too
             if msg.get("lazy", True):
-                ns["__builtins__"] = LazyBuiltins(self._resolve)
+                ns["__builtins__"] = LazyBuiltins(self._resolve, ns)
             err = self._import_all(msg.get("imports", []))
             if err is not None:
                 return err
@@ -432,6 +438,8 @@ class Kernel:
                 art["name"] = RNG
                 out["exports"].append(art)
             out["reads"] = self.reads
+            if res.get("missing"):
+                out["missing"] = res["missing"]
             rd = self.run_dir.rstrip("/") + "/"
             out["files"] = sorted(f for f in files if not f.startswith(rd))
             out["wfiles"] = sorted(f for f in written if not f.startswith(rd))

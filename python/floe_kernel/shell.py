@@ -19,6 +19,7 @@ returns and raises into the nbformat outputs nbclient would store:
 import binascii
 import builtins
 import os
+import re
 import sys
 import threading
 import time
@@ -372,6 +373,33 @@ class ZMQInteractiveShell(InteractiveShell):
         pass
 
 
+_UNDEFINED = re.compile(r"(?:name|local variable) '([A-Za-z_][A-Za-z0-9_]*)' is not defined")
+
+
+def missing_names(exc):
+    """The names an exception says are not defined: NameError and its
+    subclasses (pandas' UndefinedVariableError), and wrappers that carry
+    one as their cause or in their message (patsy's PatsyError), anywhere
+    in the chain. floe re-runs the cell with those names imported."""
+    out, seen, todo = [], set(), [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen or len(seen) > 50:
+            continue
+        seen.add(id(e))
+        names = []
+        if isinstance(e, NameError):
+            names.append(getattr(e, "name", None))
+        try:
+            text = str(e) if isinstance(e, NameError) or "NameError" in str(e) else ""
+        except Exception:  # noqa: BLE001 - a __str__ that fails
+            text = ""
+        names += _UNDEFINED.findall(text)
+        out += [n for n in names if n and n not in out]
+        todo += [getattr(e, "__cause__", None), getattr(e, "__context__", None)]
+    return out
+
+
 def _no_stdin(prompt=""):
     from IPython.core.error import StdinNotImplementedError
     raise StdinNotImplementedError("raw_input was called, but this frontend does not support input requests.")
@@ -415,6 +443,7 @@ class CellShell:
         self.fdcap = ()
         self.fd_dirty = False
         self.error = None
+        self.missing = []
         # a kernel process has no stdin: input() fails as under nbclient
         builtins.input = _no_stdin
 
@@ -530,6 +559,8 @@ class CellShell:
 
     def _error(self, etype, evalue, stb):
         self.error = (etype.__name__, str(evalue))
+        if isinstance(evalue, BaseException):  # a formatter's error counts too
+            self.missing += [n for n in missing_names(evalue) if n not in self.missing]
         if self.cell is not None:
             self.cell.add({"output_type": "error", "ename": str(etype.__name__), "evalue": str(evalue),
                            "traceback": list(stb)})
@@ -538,6 +569,7 @@ class CellShell:
     def run_cell(self, code, execution_count, emit):
         cell = self.cell = Cell(emit)
         self.error = None
+        self.missing = []
         self.stdout.reopen()
         self.stderr.reopen()
         self.fd_dirty = False
@@ -563,4 +595,4 @@ class CellShell:
         ename, evalue = self.error if self.error and not ok else (None, None)
         return {"status": "ok" if ok else "error", "outputs": cell.outputs,
                 "display_ids": {k: v for k, v in cell.display_ids.items() if v},
-                "ename": ename, "evalue": evalue}
+                "ename": ename, "evalue": evalue, "missing": self.missing}

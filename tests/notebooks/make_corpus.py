@@ -499,8 +499,9 @@ NOTEBOOKS = {
         "formula = 'y ~ ' + ' + '.join(['x0', 'np.sqrt(x2)'])\n"
         "print(smf.ols(formula, data=data).fit().params.round(4))",
         "expr = 'frm.v * ' + 'sc' + 'ale'\npd.eval(expr)",
-        "Show = type('Show', (), {'_repr_html_': lambda self: '<b>%s</b>' % eval(self.n),\n"
-        "                         '__repr__': lambda self: 'Show(%r)' % eval(self.n)})",
+        "import builtins\nclass Show:\n    def _repr_html_(self):\n"
+        "        return '<b>%s</b>' % getattr(builtins, 'ev' + 'al')(self.n)\n    def __repr__(self):\n"
+        "        return 'Show(%r)' % getattr(builtins, 'ev' + 'al')(self.n)",
         "s = Show()\ns.n = 'sc' + 'ale'\ns",
         "try:\n    print(eval('sc' + 'ale', {}))\nexcept NameError as e:\n    print('genuine:', e)",
     ],
