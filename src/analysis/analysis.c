@@ -249,7 +249,8 @@ static const char *const state_objects[] = {"os.environ", "sys.path", "sys.modul
                                             "matplotlib.rcParams", NULL};
 static const char *const state_calls[] = {"set_option", "reset_option", "set_printoptions", "filterwarnings",
                                           "simplefilter", "resetwarnings", "setrecursionlimit", "putenv",
-                                          "unsetenv", "seterr", "rcdefaults", "chdir", NULL};
+                                          "unsetenv", "seterr", "rcdefaults", "chdir", "init_printing",
+                                          "init_session", "switch_backend", NULL};
 
 static void state_object(walker *w, TSNode obj) {
     char *t = text(w, obj);
@@ -657,6 +658,8 @@ static void walk_call(walker *w, TSNode n) {
         expr_string_args(w, args, name, 0);
         if (!strcmp(name, "exec") || !strcmp(name, "eval") || !strcmp(name, "globals") || !strcmp(name, "vars"))
             dynamic_use(w, name);
+        if (!strcmp(name, "init_printing") || !strcmp(name, "init_session")) /* sympy's display formatters */
+            add_unique(&w->out->open_world, "changes process state (init_printing())");
         if (!strcmp(name, "exec") || !strcmp(name, "eval") || !strcmp(name, "compile") ||
             !strcmp(name, "globals") || !strcmp(name, "vars") || !strcmp(name, "get_ipython") ||
             !strcmp(name, "__import__") || (!strcmp(name, "locals") && !deferred(w)) ||
@@ -679,8 +682,10 @@ static void walk_call(walker *w, TSNode n) {
     if (!strcmp(meth, "use") || !strcmp(meth, "rc")) { /* plt.style.use(...), plt.rc(...) */
         char *o = text(w, field(fn, "object"));
         size_t on = strlen(o);
-        state = !strcmp(meth, "use") ? on >= 5 && !strcmp(o + on - 5, "style")
-                                     : !strcmp(o, "plt") || !strcmp(o, "mpl") || !strcmp(o, "matplotlib");
+        int mpl = !strcmp(o, "plt") || !strcmp(o, "mpl") || !strcmp(o, "matplotlib");
+        /* plt.style.use(...), matplotlib.use('svg') (the backend) */
+        state = !strcmp(meth, "use") ? (on >= 5 && !strcmp(o + on - 5, "style")) || (mpl && strcmp(o, "plt") != 0)
+                                     : mpl;
         free(o);
     }
     if (state) {
