@@ -31,6 +31,9 @@ def _now():
 # the non-random parts barriers, so later cells start after them).
 RNG = "__floe_state__"
 
+# The files a child process used, unknown: reported as one written file.
+CHILD_FILES = "<child process>"
+
 
 def _pd_config():
     pd = sys.modules.get("pandas")
@@ -540,6 +543,10 @@ class Kernel:
                 out["missing"] = res["missing"]
             rd = self.run_dir.rstrip("/") + "/"
             out["files"] = sorted(f for f in files if not f.startswith(rd))
+            if getattr(self.shell, "child_started", False):
+                # a child process (`!cmd`, %%bash, subprocess) used files no
+                # audit hook sees: like a file write, the cell is not cached
+                written.add(CHILD_FILES)
             out["wfiles"] = sorted(f for f in written if not f.startswith(rd))
             out["tfiles"] = sorted(f for f in truncated if not f.startswith(rd))
         out["events"] = self.events

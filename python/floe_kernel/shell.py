@@ -442,6 +442,7 @@ class CellShell:
         self.stderr = OutStream("stderr", self)
         self.fdcap = ()
         self.fd_dirty = False
+        self.child_started = False
         self.error = None
         self.missing = []
         # a kernel process has no stdin: input() fails as under nbclient
@@ -462,13 +463,14 @@ class CellShell:
             sys.addaudithook(self._child_started)
 
     _CHILD_EVENTS = frozenset(("subprocess.Popen", "os.system", "os.posix_spawn", "os.spawn", "os.exec", "os.fork",
-                               "pty.spawn"))
+                               "os.forkpty", "pty.spawn"))
 
     def _child_started(self, event, args):
         """Once a cell starts a process, what it writes to fd 1/2 is read
         before each print, so the two interleave as they happened."""
         if event in self._CHILD_EVENTS:
             self.fd_dirty = True
+            self.child_started = True
 
     def forget_history(self):
         """Back to a fresh shell's input/output history after a warm-up
@@ -573,6 +575,7 @@ class CellShell:
         self.stdout.reopen()
         self.stderr.reopen()
         self.fd_dirty = False
+        self.child_started = False
         saved = sys.stdout, sys.stderr
         sys.stdout, sys.stderr = self.stdout, self.stderr
         try:
