@@ -813,9 +813,9 @@ static void on_need(engine *e, cellrun *c, json_t *msg) {
  * read the prediction missed: it is learned (a predicted read from now on,
  * so its producer is a dependency and it is imported for real into the
  * cell's globals, where code reading frames' f_globals finds it; and
- * remembered in the cache for the next run), and the cell runs again
- * resolving every visible name. Each attempt learns a new name, so this
- * ends. Returns 1 when the cell must run again. */
+ * remembered in the cache for the next run), and the cell runs again.
+ * Each attempt learns a new name, so this ends, and every name it needed
+ * is remembered. Returns 1 when the cell must run again. */
 static void learn_read(engine *e, size_t k, const char *name) {
     cellrun *c = &e->cells[k];
     strvec_push(&c->pred_reads, name);
@@ -894,7 +894,6 @@ static void finish_cell(engine *e, cellrun *c, json_t *msg) {
         e->running++;
         c->kern = NULL;
         invalidate(e, k, missed ? "a read the prediction missed" : "the random state changed");
-        if (missed) c->lazy = 1;
         e->running--;
         engine_schedule(e);
         return;
