@@ -836,16 +836,22 @@ static int missed_read(engine *e, size_t k, json_t *msg) {
     if (e->o->mode == MODE_MONOLITHIC || !msg) return 0;
     size_t i;
     json_t *v;
-    int learned = 0;
+    int learned = 0, known = 0;
     json_array_foreach(json_object_get(msg, "missing"), i, v) {
         const char *name = json_string_value(v);
         json_t *art;
         long from;
-        if (!name || strvec_contains(&c->pred_reads, name) || engine_resolve(e, k, name, &art, &from) == RES_NONE)
+        if (!name || engine_resolve(e, k, name, &art, &from) == RES_NONE) continue;
+        if (strvec_contains(&c->pred_reads, name)) {
+            known = 1;
             continue;
+        }
         learn_read(e, k, name);
         learned = 1;
     }
+    /* a predicted read whose value was not there (its writer was not known
+     * to write it when the cell started): once more, resolving every name */
+    if (!learned && known && !c->lazy) c->lazy = learned = 1;
     return learned;
 }
 
