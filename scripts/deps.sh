@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 DEBS="build-essential clang libclang-rt-14-dev pkg-config libuv1-dev libjansson-dev libsqlite3-dev
       libtree-sitter-dev libzmq3-dev libssl-dev python3-dev python3-numpy python3-pandas python3-scipy python3-ipython
       python3-matplotlib python3-matplotlib-inline python3-nbclient python3-ipykernel python3-nbformat
-      python3-pytest python3-jupyter-client python3-yaml jupyter-nbconvert valgrind nodejs npm"
+      python3-pytest python3-jupyter-client python3-yaml jupyter-nbconvert valgrind nodejs npm
+      python3-sympy python3-sklearn python3-statsmodels python3-patsy python3-seaborn python3-hypothesis
+      python3-notebook chromium"
 
 missing=""
 for p in $DEBS; do

@@ -174,6 +174,26 @@ def _encode_object(spec, info, vals):
 
 # --- dump ------------------------------------------------------------------------
 
+def _check_levels(idx):
+    """A MultiIndex is stored as its level values and rebuilt with
+    from_arrays, which gives each level its sorted unique values. Levels in
+    another order (data.stack() keeps the columns' order), with unused
+    values, or of another dtype than from_arrays would infer would come back
+    different: TypeError, and the pickle codec moves it exactly."""
+    for i in range(idx.nlevels):
+        lev = idx.levels[i]
+        if not lev.is_monotonic_increasing or not lev.is_unique:
+            raise TypeError("MultiIndex level %d is not sorted" % i)
+        codes = np.asarray(idx.codes[i])
+        used = np.unique(codes[codes >= 0]).size
+        if used != len(lev):
+            raise TypeError("MultiIndex level %d has unused values" % i)
+    rebuilt = pd.MultiIndex.from_arrays([idx.get_level_values(i) for i in range(idx.nlevels)], names=idx.names)
+    for a, b in zip(idx.levels, rebuilt.levels):
+        if a.dtype != b.dtype or type(a) is not type(b) or not a.equals(b):
+            raise TypeError("MultiIndex levels would not round-trip")
+
+
 def dump(value, path):
     if isinstance(value, pd.Series):
         frame_kind = "series"
@@ -218,6 +238,8 @@ def dump(value, path):
         index_cols.append({"kind": "range", "name": idx.name if isinstance(idx.name, str) else None,
                            "start": int(idx.start), "stop": int(idx.stop), "step": int(idx.step)})
     else:
+        if isinstance(idx, pd.MultiIndex):
+            _check_levels(idx)
         levels = ([idx.get_level_values(i) for i in range(idx.nlevels)]
                   if isinstance(idx, pd.MultiIndex) else [idx])
         lv_info = []

@@ -31,6 +31,9 @@ def _now():
 # the non-random parts barriers, so later cells start after them).
 RNG = "__floe_state__"
 
+# The files a child process used, unknown: reported as one written file.
+CHILD_FILES = "<child process>"
+
 
 def _pd_config():
     pd = sys.modules.get("pandas")
@@ -42,6 +45,88 @@ def _mpl_rc():
     mpl = sys.modules.get("matplotlib")
     rc = getattr(mpl, "rcParams", None)
     return rc if isinstance(rc, dict) else None
+
+
+# Library state set by calls (issue 16, class 4), carried with the rest:
+# sympy's init_printing() (it registers IPython display formatters: the
+# call is recorded and replayed), scikit-learn's counter of HTML reprs
+# (sk-container-id-N), and pyplot's backend (matplotlib.use('svg')).
+_SYMPY_CALLS = []
+_SK_REPR = "sklearn.utils._estimator_html_repr"
+
+
+def _patch_sympy():
+    """Wraps sympy's init_printing so that a call is recorded; once, in
+    the zygote (sympy preloaded) or in the first cell that has it."""
+    sp = sys.modules.get("sympy")
+    printing = sys.modules.get("sympy.interactive.printing")
+    if sp is None or printing is None or getattr(printing.init_printing, "_floe", False):
+        return
+    orig = printing.init_printing
+
+    def init_printing(*args, **kwargs):
+        _SYMPY_CALLS[:] = [(args, {k: v for k, v in kwargs.items() if k != "ip"})]
+        return orig(*args, **kwargs)
+    init_printing._floe = True
+    init_printing._floe_orig = orig
+    init_printing.__doc__ = orig.__doc__
+    init_printing.__wrapped__ = orig
+    for mod in (printing, sys.modules.get("sympy.interactive"), sp):
+        if mod is not None and getattr(mod, "init_printing", None) is orig:
+            mod.init_printing = init_printing
+
+
+_SK_COUNTERS = ("_CONTAINER_ID_COUNTER", "_ESTIMATOR_ID_COUNTER")
+
+
+def _sk_counters():
+    """scikit-learn's id counters of HTML reprs, as ints (an _IDCounter's
+    `count`, or an itertools.count's next value), or None."""
+    mod = sys.modules.get(_SK_REPR)
+    if mod is None:
+        return None
+    out = []
+    for name in _SK_COUNTERS:
+        c = getattr(mod, name, None)
+        n = getattr(c, "count", None)
+        if not isinstance(n, int):
+            m = re.match(r"count\((\d+)\)", repr(c))
+            n = ("it", int(m.group(1))) if m else None
+        out.append(n)
+    return out
+
+
+def _sk_apply(values):
+    import importlib
+    import itertools
+    mod = importlib.import_module(_SK_REPR)
+    for name, n in zip(_SK_COUNTERS, values):
+        c = getattr(mod, name, None)
+        if isinstance(n, int) and isinstance(getattr(c, "count", None), int):
+            c.count = n
+        elif isinstance(n, tuple):
+            setattr(mod, name, itertools.count(n[1]))
+
+
+def _library_state(st):
+    if _SYMPY_CALLS:
+        st["sympy_printing"] = list(_SYMPY_CALLS)
+    n = _sk_counters()
+    if n is not None:
+        st["sk_counters"] = n
+    return st
+
+
+def _library_apply(st):
+    if st.get("sympy_printing") and not _SYMPY_CALLS:
+        __import__("sympy")
+        _patch_sympy()
+        args, kwargs = st["sympy_printing"][0]
+        if "ip" not in kwargs and len(args) < 14 and Kernel.shell is not None:  # not in a cell: no get_ipython builtin
+            kwargs = dict(kwargs, ip=Kernel.shell.shell)
+        __import__("sympy").init_printing(*args, **kwargs)
+    if st.get("sk_counters") is not None:
+        _sk_apply(st["sk_counters"])
 
 
 def _rng_state():
@@ -62,7 +147,7 @@ def _rng_state():
     rc = _mpl_rc()
     if rc is not None:
         st["mpl_rc"] = dict.copy(rc)
-    return st
+    return _library_state(st)
 
 
 def _flat(d, prefix="", out=None):
@@ -95,6 +180,7 @@ def _rng_fingerprint():
     rc = _mpl_rc()
     if rc is not None:
         snap.append(dict.copy(rc))
+    snap.append(_library_state({}))
     return snap
 
 
@@ -138,7 +224,19 @@ def _rng_apply(st):
         __import__("matplotlib")
         rc = _mpl_rc()
         if rc is not None:
+            backend = dict.get(rc, "backend")
             dict.update(rc, st["mpl_rc"])
+            # matplotlib.use('svg') in an earlier cell: pyplot switches too
+            plt = sys.modules.get("matplotlib.pyplot")
+            want = dict.get(rc, "backend")
+            if plt is not None and want != backend:
+                dict.__setitem__(rc, "backend", backend)
+                plt.switch_backend(want)
+    try:
+        _library_apply(st)
+    except Exception as e:  # noqa: BLE001 - the state that could be carried is
+        if os.environ.get("FLOE_DEBUG"):
+            sys.__stderr__.write("floe: library state not carried: %r\n" % e)
 
 
 def _pandas_as_in_jupyter():
@@ -162,11 +260,17 @@ class LazyBuiltins(dict):
     name found neither in the globals nor here is asked of floe, imported
     into the globals, and returned (or raises KeyError -> NameError)."""
 
-    def __init__(self, resolver):
+    def __init__(self, resolver, ns):
         super().__init__(builtins.__dict__)
         self._resolver = resolver
+        self._ns = ns
 
     def __missing__(self, name):
+        # eval/exec with globals of their own ({} gets these builtins too)
+        # see no notebook names, as in Jupyter: only code whose globals
+        # are the cell's namespace resolves lazily
+        if sys._getframe(1).f_globals is not self._ns:
+            raise KeyError(name)
         return self._resolver(name)
 
 
@@ -261,6 +365,7 @@ class Kernel:
                 plt._get_backend_mod()
             except Exception:  # noqa: BLE001 - no backend: figures show as text, as in Jupyter
                 pass
+        _patch_sympy()
         cls.base = frozenset(cls.shell.user_ns)
         # the codecs' modules (and the Arrow extension) load once, here
         if "pandas" in sys.modules:
@@ -397,7 +502,7 @@ class Kernel:
             # closures) take their builtins from the globals at creation,
             # and must resolve unpredicted names lazily too
             if msg.get("lazy", True):
-                ns["__builtins__"] = LazyBuiltins(self._resolve)
+                ns["__builtins__"] = LazyBuiltins(self._resolve, ns)
             err = self._import_all(msg.get("imports", []))
             if err is not None:
                 return err
@@ -408,8 +513,10 @@ class Kernel:
             if rng:
                 try:
                     _rng_apply(store.load(rng, {}, None, None))
-                except Exception:  # noqa: BLE001 - a state we cannot restore: fresh state
-                    pass
+                except Exception as e:  # noqa: BLE001 - a state we cannot restore: fresh state
+                    if os.environ.get("FLOE_DEBUG"):
+                        sys.__stderr__.write("floe: process state not carried: %r\n" % e)
+            _patch_sympy()
             rng0 = _rng_fingerprint()
         chaos.delay("compute", *self.attempt)
         t0 = _now()
@@ -437,14 +544,20 @@ class Kernel:
                 try:
                     art = store.dump(RNG, st, path, "", 0, {})
                 except Exception:  # noqa: BLE001 - e.g. a warnings filter on a class of this cell
-                    for k in ("warnings", "pandas", "mpl_rc", "np_print"):
+                    for k in ("warnings", "pandas", "mpl_rc", "np_print", "sympy_printing"):
                         st.pop(k, None)
                     art = store.dump(RNG, st, path, "", 0, {})
                 art["name"] = RNG
                 out["exports"].append(art)
             out["reads"] = self.reads
+            if res.get("missing"):
+                out["missing"] = res["missing"]
             rd = self.run_dir.rstrip("/") + "/"
             out["files"] = sorted(f for f in files if not f.startswith(rd))
+            if getattr(self.shell, "child_started", False):
+                # a child process (`!cmd`, %%bash, subprocess) used files no
+                # audit hook sees: like a file write, the cell is not cached
+                written.add(CHILD_FILES)
             out["wfiles"] = sorted(f for f in written if not f.startswith(rd))
             out["tfiles"] = sorted(f for f in truncated if not f.startswith(rd))
         out["events"] = self.events

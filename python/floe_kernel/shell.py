@@ -16,9 +16,10 @@ returns and raises into the nbformat outputs nbclient would store:
 * matplotlib uses the inline backend (MPLBACKEND as ipykernel sets it), so
   figures arrive as image/png display_data at the end of the cell.
 """
-import base64
+import binascii
 import builtins
 import os
+import re
 import sys
 import threading
 import time
@@ -35,11 +36,12 @@ OUTPUT_LIMIT = int(os.environ.get("FLOE_OUTPUT_LIMIT", str(10 * 1024 * 1024)))
 
 
 def _encode(data):
-    """ipykernel's encode_images + json_clean for a mime bundle."""
+    """ipykernel's encode_images + json_clean for a mime bundle (bytes
+    become base64 with binascii's trailing newline, as json_clean writes)."""
     out = {}
     for k, v in (data or {}).items():
         if isinstance(v, (bytes, bytearray)):
-            v = base64.b64encode(v).decode("ascii")
+            v = binascii.b2a_base64(bytes(v)).decode("ascii")
         out[k] = v
     return out
 
@@ -165,6 +167,8 @@ class OutStream:
         text = "".join(self.buf)
         self.buf = []
         self.started = None
+        if not text:  # ipykernel sends no stream message for nothing (`!rm f`)
+            return
         self.shell._stream_output(self.name, text)
 
 
@@ -267,9 +271,90 @@ class _DisplayPublisher(DisplayPublisher):
         self.shell.floe._clear(wait)
 
 
+class _Session:
+    """The `session` of ipykernel's kernel object, as far as libraries use
+    it: `send(kernel.iopub_socket, msg_type, content, parent=...)` publishes
+    an output. nbclient keeps only messages whose parent is the cell's
+    request, so a message sent without a parent is dropped here too."""
+
+    username = "username"
+
+    def __init__(self, cellshell):
+        self._cellshell = cellshell
+        self.session = "floe"
+        self._n = 0
+
+    def msg(self, msg_type, content=None, parent=None, header=None, metadata=None):
+        self._n += 1
+        hdr = dict(header or {"msg_id": "floe_%d" % self._n, "msg_type": msg_type, "username": self.username,
+                              "session": self.session, "version": "5.3"})
+        return {"header": hdr, "msg_id": hdr.get("msg_id"), "msg_type": msg_type,
+                "parent_header": dict((parent or {}).get("header", parent or {})),
+                "content": content if content is not None else {}, "metadata": metadata or {}}
+
+    def send(self, stream, msg_or_type, content=None, parent=None, ident=None, buffers=None, track=False,
+             header=None, metadata=None):
+        if isinstance(msg_or_type, dict):
+            msg = msg_or_type
+        else:
+            msg = self.msg(msg_or_type, content, parent, header, metadata)
+        if stream is self._cellshell.kernel.iopub_socket and msg.get("parent_header"):
+            self._cellshell._iopub(msg.get("msg_type") or msg["header"].get("msg_type"), msg.get("content") or {})
+        return msg
+
+
+class _CommManager:
+    """kernel.comm_manager: comms can be registered; no frontend ever opens
+    one (a headless nbclient run has none either)."""
+
+    def __init__(self):
+        self.comms = {}
+        self.targets = {}
+
+    def register_target(self, target_name, f):
+        self.targets[target_name] = f
+
+    def unregister_target(self, target_name, f=None):
+        return self.targets.pop(target_name, None)
+
+    def register_comm(self, comm):
+        self.comms[comm.comm_id] = comm
+        return comm.comm_id
+
+    def unregister_comm(self, comm):
+        return self.comms.pop(comm.comm_id, None)
+
+    def get_comm(self, comm_id):
+        return self.comms.get(comm_id)
+
+
+class _IOPubSocket:
+    """A token: messages sent to it are outputs of the running cell."""
+
+
+class _Kernel:
+    """get_ipython().kernel as libraries see it under Jupyter: session,
+    iopub_socket, comm_manager, get_parent()."""
+
+    def __init__(self, cellshell):
+        self.iopub_socket = _IOPubSocket()
+        self.session = _Session(cellshell)
+        self.comm_manager = _CommManager()
+        self.shell = cellshell.shell
+
+    def get_parent(self, channel="shell"):
+        return {"header": {"msg_id": "floe-execute", "msg_type": "execute_request", "session": "floe",
+                           "username": "username", "version": "5.3"},
+                "parent_header": {}, "content": {}, "metadata": {}}
+
+    @property
+    def _parent_header(self):
+        return self.get_parent()
+
+
 class ZMQInteractiveShell(InteractiveShell):
     """floe's shell. Named as ipykernel's and with a `kernel` attribute
-    (None: floe has no ZeroMQ kernel object) because libraries tell a
+    (a stand-in for ipykernel's kernel object: _Kernel) because libraries tell a
     Jupyter frontend from a terminal that way: pandas shows at most 20
     columns and wraps wide frames only when `hasattr(ip, "kernel")` and
     "zmq" is in the shell's type name; tqdm and others compare the class
@@ -286,6 +371,33 @@ class ZMQInteractiveShell(InteractiveShell):
 
     def enable_gui(self, gui=None):  # no event loops in a batch kernel
         pass
+
+
+_UNDEFINED = re.compile(r"(?:name|local variable) '([A-Za-z_][A-Za-z0-9_]*)' is not defined")
+
+
+def missing_names(exc):
+    """The names an exception says are not defined: NameError and its
+    subclasses (pandas' UndefinedVariableError), and wrappers that carry
+    one as their cause or in their message (patsy's PatsyError), anywhere
+    in the chain. floe re-runs the cell with those names imported."""
+    out, seen, todo = [], set(), [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen or len(seen) > 50:
+            continue
+        seen.add(id(e))
+        names = []
+        if isinstance(e, NameError):
+            names.append(getattr(e, "name", None))
+        try:
+            text = str(e) if isinstance(e, NameError) or "NameError" in str(e) else ""
+        except Exception:  # noqa: BLE001 - a __str__ that fails
+            text = ""
+        names += _UNDEFINED.findall(text)
+        out += [n for n in names if n and n not in out]
+        todo += [getattr(e, "__cause__", None), getattr(e, "__context__", None)]
+    return out
 
 
 def _no_stdin(prompt=""):
@@ -318,13 +430,21 @@ class CellShell:
         except Exception:  # noqa: BLE001 - best effort, as in IPython
             pass
         self.shell.history_manager.enabled = False
+        # nbclient starts kernels with --HistoryManager.hist_file=:memory:
+        try:
+            self.shell.history_manager.hist_file = ":memory:"
+        except Exception:  # noqa: BLE001 - an IPython whose trait refuses it
+            pass
+        self.kernel = self.shell.kernel = _Kernel(self)
         self.compile = self.shell.compile
         self.cell = None
         self.stdout = OutStream("stdout", self)
         self.stderr = OutStream("stderr", self)
         self.fdcap = ()
         self.fd_dirty = False
+        self.child_started = False
         self.error = None
+        self.missing = []
         # a kernel process has no stdin: input() fails as under nbclient
         builtins.input = _no_stdin
 
@@ -343,13 +463,14 @@ class CellShell:
             sys.addaudithook(self._child_started)
 
     _CHILD_EVENTS = frozenset(("subprocess.Popen", "os.system", "os.posix_spawn", "os.spawn", "os.exec", "os.fork",
-                               "pty.spawn"))
+                               "os.forkpty", "pty.spawn"))
 
     def _child_started(self, event, args):
         """Once a cell starts a process, what it writes to fd 1/2 is read
         before each print, so the two interleave as they happened."""
         if event in self._CHILD_EVENTS:
             self.fd_dirty = True
+            self.child_started = True
 
     def forget_history(self):
         """Back to a fresh shell's input/output history after a warm-up
@@ -419,12 +540,29 @@ class CellShell:
             return
         cell.add({"output_type": "display_data", "data": data, "metadata": metadata}, display_id)
 
+    def _iopub(self, msg_type, content):
+        """A message a library sent through kernel.session (see _Session)."""
+        sys.stdout.flush()
+        sys.stderr.flush()
+        if msg_type in ("display_data", "update_display_data"):
+            self._display(_encode(content.get("data")), content.get("metadata") or {},
+                          content.get("transient") or {}, msg_type == "update_display_data")
+        elif msg_type == "execute_result":
+            self._result({"data": _encode(content.get("data")), "metadata": content.get("metadata") or {},
+                          "execution_count": content.get("execution_count")})
+        elif msg_type == "stream" and content.get("text"):
+            self._stream_output(content.get("name", "stdout"), content["text"])
+        elif msg_type == "clear_output":
+            self._clear(bool(content.get("wait")))
+
     def _clear(self, wait):
         if self.cell is not None:
             self.cell.clear(wait)
 
     def _error(self, etype, evalue, stb):
         self.error = (etype.__name__, str(evalue))
+        if isinstance(evalue, BaseException):  # a formatter's error counts too
+            self.missing += [n for n in missing_names(evalue) if n not in self.missing]
         if self.cell is not None:
             self.cell.add({"output_type": "error", "ename": str(etype.__name__), "evalue": str(evalue),
                            "traceback": list(stb)})
@@ -435,9 +573,11 @@ class CellShell:
         Jupyter kernel, jupyter.py); silent and store_history as ipykernel."""
         cell = self.cell = Cell(emit)
         self.error = None
+        self.missing = []
         self.stdout.reopen()
         self.stderr.reopen()
         self.fd_dirty = False
+        self.child_started = False
         saved = sys.stdout, sys.stderr
         sys.stdout, sys.stderr = self.stdout, self.stderr
         try:
@@ -461,4 +601,4 @@ class CellShell:
         ename, evalue = self.error if self.error and not ok else (None, None)
         return {"status": "ok" if ok else "error", "outputs": cell.outputs,
                 "display_ids": {k: v for k, v in cell.display_ids.items() if v},
-                "ename": ename, "evalue": evalue, "result": res}
+                "ename": ename, "evalue": evalue, "missing": self.missing, "result": res}

@@ -249,7 +249,8 @@ static const char *const state_objects[] = {"os.environ", "sys.path", "sys.modul
                                             "matplotlib.rcParams", NULL};
 static const char *const state_calls[] = {"set_option", "reset_option", "set_printoptions", "filterwarnings",
                                           "simplefilter", "resetwarnings", "setrecursionlimit", "putenv",
-                                          "unsetenv", "seterr", "rcdefaults", "chdir", NULL};
+                                          "unsetenv", "seterr", "rcdefaults", "chdir", "init_printing",
+                                          "init_session", "switch_backend", NULL};
 
 static void state_object(walker *w, TSNode obj) {
     char *t = text(w, obj);
@@ -539,6 +540,114 @@ static void walk_delete(walker *w, TSNode n) {
     }
 }
 
+/* ---- names inside strings (issue 16, class 2) ------------------------------------ */
+
+/* Expression strings that libraries evaluate in the caller's namespace:
+ * df.query('x > @mu'), pd.eval('df1 + df2'), df.eval('a * @k'), and
+ * patsy/statsmodels formulas ('y ~ x0 + np.log(x1)'). Their identifiers
+ * are reads (a name that is only a column resolves to no writer and costs
+ * nothing). Attributes (after a dot), keywords and quoted parts are not. */
+static const char *const expr_keywords[] = {"and", "or", "not", "in", "is", "if", "else", "True", "False",
+                                            "None", "lambda", "for", NULL};
+
+static int is_ident_start(char ch) { return ch == '_' || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z'); }
+static int is_ident_char(char ch) { return is_ident_start(ch) || (ch >= '0' && ch <= '9'); }
+
+static void load(walker *w, const char *name);
+
+static void expr_string_names(walker *w, const char *t, size_t n) {
+    char quote = 0;
+    for (size_t i = 0; i < n;) {
+        char ch = t[i];
+        if (quote) {
+            quote = ch == quote ? 0 : quote;
+            i += ch == '\\' ? 2 : 1;
+        } else if (ch == '\'' || ch == '"' || ch == '`') {
+            quote = ch;
+            i++;
+        } else if (is_ident_start(ch) && (i == 0 || !is_ident_char(t[i - 1]))) {
+            size_t j = i;
+            while (j < n && is_ident_char(t[j])) j++;
+            size_t b = i;
+            while (b > 0 && (t[b - 1] == ' ' || t[b - 1] == '@')) b--;
+            int attr = b > 0 && t[b - 1] == '.';
+            char *name = xstrndup(t + i, j - i);
+            int kw = 0;
+            for (size_t k = 0; expr_keywords[k]; k++) kw |= !strcmp(name, expr_keywords[k]);
+            if (!attr && !kw) load(w, name);
+            free(name);
+            i = j;
+        } else {
+            i++;
+        }
+    }
+}
+
+/* The contents of a plain string literal (no f-string, no bytes), or NULL. */
+static char *literal_contents(walker *w, TSNode n, size_t *len) {
+    if (!is(n, "string")) return NULL;
+    for (uint32_t i = 0; i < ts_node_named_child_count(n); i++)
+        if (is(ts_node_named_child(n, i), "interpolation")) return NULL;
+    char *t = text(w, n);
+    size_t p = 0;
+    while (t[p] && t[p] != '\'' && t[p] != '"') {
+        if (t[p] == 'b' || t[p] == 'B' || t[p] == 'f' || t[p] == 'F') {
+            free(t);
+            return NULL;
+        }
+        p++;
+    }
+    size_t q = (t[p] && t[p + 1] == t[p] && t[p + 2] == t[p]) ? 3 : 1;
+    size_t all = strlen(t);
+    if (all < p + 2 * q) {
+        free(t);
+        return NULL;
+    }
+    *len = all - p - 2 * q;
+    memmove(t, t + p + q, *len);
+    t[*len] = 0;
+    return t;
+}
+
+/* statsmodels' formula API and patsy: their string arguments with a '~'
+ * (or any `formula=` argument) are formulas. */
+static const char *const formula_calls[] = {"ols", "wls", "gls", "glsar", "glm", "logit", "probit", "poisson",
+                                            "negativebinomial", "mnlogit", "quantreg", "mixedlm", "rlm", "phreg",
+                                            "gee", "ordinal_gee", "nominal_gee", "from_formula", "dmatrices",
+                                            "dmatrix", "ModelDesc", "incr_dbuilders", NULL};
+
+/* A call whose string arguments are expressions: method query/eval (first
+ * argument), or formulas. callee: the function's or method's name. */
+static void expr_string_args(walker *w, TSNode args, const char *callee, int method) {
+    int formula = 0;
+    for (size_t k = 0; callee && formula_calls[k]; k++) formula |= !strcmp(callee, formula_calls[k]);
+    int expr = method && callee && (!strcmp(callee, "query") || !strcmp(callee, "eval"));
+    uint32_t c = ts_node_is_null(args) ? 0 : ts_node_named_child_count(args);
+    for (uint32_t i = 0; i < c; i++) {
+        TSNode a = ts_node_named_child(args, i);
+        int kw_formula = 0;
+        if (is(a, "keyword_argument")) {
+            char *k = text(w, field(a, "name"));
+            kw_formula = !strcmp(k, "formula");
+            free(k);
+            a = field(a, "value");
+        }
+        size_t len;
+        char *t = literal_contents(w, a, &len);
+        if (!t) continue;
+        if ((expr && i == 0) || kw_formula || (formula && memchr(t, '~', len))) expr_string_names(w, t, len);
+        free(t);
+    }
+}
+
+/* Code that reads namespaces by name (eval, exec, globals(), frames): a
+ * function or class using it makes its callers open-world (graph.c
+ * follows AN_OPEN_READ through calls). */
+static void dynamic_use(walker *w, const char *what) {
+    if (deferred(w) && w->def) add_unique(&w->def->reads, AN_OPEN_READ);
+    (void)what;
+}
+
 static void walk_call(walker *w, TSNode n) {
     TSNode fn = field(n, "function");
     TSNode args = field(n, "arguments");
@@ -546,6 +655,11 @@ static void walk_call(walker *w, TSNode n) {
     if (!ts_node_is_null(args)) walk(w, args);
     if (is(fn, "identifier")) {
         char *name = text(w, fn);
+        expr_string_args(w, args, name, 0);
+        if (!strcmp(name, "exec") || !strcmp(name, "eval") || !strcmp(name, "globals") || !strcmp(name, "vars"))
+            dynamic_use(w, name);
+        if (!strcmp(name, "init_printing") || !strcmp(name, "init_session")) /* sympy's display formatters */
+            add_unique(&w->out->open_world, "changes process state (init_printing())");
         if (!strcmp(name, "exec") || !strcmp(name, "eval") || !strcmp(name, "compile") ||
             !strcmp(name, "globals") || !strcmp(name, "vars") || !strcmp(name, "get_ipython") ||
             !strcmp(name, "__import__") || (!strcmp(name, "locals") && !deferred(w)) ||
@@ -554,16 +668,24 @@ static void walk_call(walker *w, TSNode n) {
         free(name);
         return;
     }
-    if (!is(fn, "attribute")) return;
+    if (!is(fn, "attribute")) {
+        expr_string_args(w, args, NULL, 0);
+        return;
+    }
     char *meth = text(w, field(fn, "attribute"));
+    expr_string_args(w, args, meth, 1);
+    if (!strcmp(meth, "_getframe") || !strcmp(meth, "currentframe") || !strcmp(meth, "stack"))
+        dynamic_use(w, meth);
     /* the working directory, options of numpy/pandas/warnings... */
     int state = 0;
     for (size_t i = 0; state_calls[i]; i++) state |= !strcmp(meth, state_calls[i]);
     if (!strcmp(meth, "use") || !strcmp(meth, "rc")) { /* plt.style.use(...), plt.rc(...) */
         char *o = text(w, field(fn, "object"));
         size_t on = strlen(o);
-        state = !strcmp(meth, "use") ? on >= 5 && !strcmp(o + on - 5, "style")
-                                     : !strcmp(o, "plt") || !strcmp(o, "mpl") || !strcmp(o, "matplotlib");
+        int mpl = !strcmp(o, "plt") || !strcmp(o, "mpl") || !strcmp(o, "matplotlib");
+        /* plt.style.use(...), matplotlib.use('svg') (the backend) */
+        state = !strcmp(meth, "use") ? (on >= 5 && !strcmp(o + on - 5, "style")) || (mpl && strcmp(o, "plt") != 0)
+                                     : mpl;
         free(o);
     }
     if (state) {
@@ -587,6 +709,15 @@ static void walk_call(walker *w, TSNode n) {
         char *r = xasprintf("removes files (%s())", meth);
         add_unique(&w->out->open_world, r);
         free(r);
+    }
+    /* shell commands: files no audit hook sees (ipython.c: !cmd, %%bash) */
+    {
+        char *o = text(w, field(fn, "object"));
+        int shell = (!strcmp(o, "os") && (!strcmp(meth, "system") || !strcmp(meth, "popen") ||
+                                          !strncmp(meth, "spawn", 5) || !strncmp(meth, "exec", 4))) ||
+                    (!strcmp(o, "subprocess") && strcmp(meth, "list2cmdline") != 0);
+        if (shell && !deferred(w)) add_unique(&w->out->open_world, "runs shell commands");
+        free(o);
     }
     int mut = 0;
     for (size_t i = 0; mutators[i]; i++) mut |= !strcmp(meth, mutators[i]);

@@ -46,6 +46,11 @@ void an_cell_free(an_cell *c);
 #define AN_MAX_THREADS 8
 int an_analyze_many(const char *const *srcs, size_t n, an_cell *outs, int threads);
 
+/* A pseudo-read of a def whose code reads namespaces by name (eval, exec,
+ * globals(), vars(), frames): a cell calling it is open-world too. Not a
+ * Python identifier, so it names no variable. */
+#define AN_OPEN_READ "<dynamic>"
+
 /* Cell i reads `names` from cell `from` (from < to). */
 typedef struct an_edge { size_t from, to; strvec names; } an_edge;
 
@@ -57,6 +62,9 @@ typedef struct an_graph {
      * functions it uses write or mutate) */
     strvec *eff_reads;
     strvec *eff_writes;
+    /* per cell, 1 when it calls (transitively) a function or class whose
+     * code uses eval/exec/globals()/frames: open-world like the cell itself */
+    int *open_calls;
     size_t ncells;
 } an_graph;
 

@@ -119,10 +119,30 @@ static int writes(const an_cell *c, const char *name) {
  * (ix: every cell's writes and deletes). */
 static long last_writer(const nindex *ix, size_t k, const char *name) { return nindex_last_before(ix, name, k); }
 
-static long last_open_world(const an_cell *cells, size_t k) {
+static int is_open(const an_cell *cells, const an_graph *g, size_t k) {
+    return cells[k].open_world.n || g->open_calls[k];
+}
+
+static long last_open_world(const an_cell *cells, const an_graph *g, size_t k) {
     for (size_t j = k; j-- > 0;)
-        if (cells[j].open_world.n) return (long)j;
+        if (is_open(cells, g, j)) return (long)j;
     return -1;
+}
+
+/* Takes AN_OPEN_READ out of a cell's effective reads; 1 if it was there. */
+static int take_open_read(strvec *reads) {
+    int found = 0;
+    size_t out = 0;
+    for (size_t i = 0; i < reads->n; i++) {
+        if (!strcmp(reads->v[i], AN_OPEN_READ)) {
+            free(reads->v[i]);
+            found = 1;
+        } else {
+            reads->v[out++] = reads->v[i];
+        }
+    }
+    reads->n = out;
+    return found;
 }
 
 /* Adds what the function `name` (as visible at cell k) reads, writes and
@@ -193,6 +213,7 @@ int an_build_graph(const an_cell *cells, size_t n, an_graph *g) {
     g->ncells = n;
     g->eff_reads = xcalloc(n ? n : 1, sizeof *g->eff_reads);
     g->eff_writes = xcalloc(n ? n : 1, sizeof *g->eff_writes);
+    g->open_calls = xcalloc(n ? n : 1, sizeof *g->open_calls);
     /* wix: cells binding or deleting each name; eix: cells whose effective
      * writes (incl. mutations and calls) touch it, filled as we go */
     nindex wix = {0}, eix = {0};
@@ -202,6 +223,7 @@ int an_build_graph(const an_cell *cells, size_t n, an_graph *g) {
     }
     for (size_t k = 0; k < n; k++) {
         effective(cells, &wix, k, &g->eff_reads[k], &g->eff_writes[k]);
+        g->open_calls[k] = take_open_read(&g->eff_reads[k]);
         for (size_t i = 0; i < g->eff_reads[k].n; i++) {
             const char *name = g->eff_reads[k].v[i];
             long w = last_writer(&wix, k, name);
@@ -214,9 +236,9 @@ int an_build_graph(const an_cell *cells, size_t n, an_graph *g) {
             }
         }
         for (size_t i = 0; i < g->eff_writes[k].n; i++) nindex_add(&eix, g->eff_writes[k].v[i], k);
-        long ow = last_open_world(cells, k);
+        long ow = last_open_world(cells, g, k);
         if (ow >= 0) add_edge(g, (size_t)ow, k, "*");
-        if (cells[k].open_world.n)
+        if (is_open(cells, g, k))
             for (size_t j = ow < 0 ? 0 : (size_t)ow + 1; j < k; j++) add_edge(g, j, k, "*");
     }
     nindex_free(&wix);
@@ -235,5 +257,6 @@ void an_graph_free(an_graph *g) {
     }
     free(g->eff_reads);
     free(g->eff_writes);
+    free(g->open_calls);
     memset(g, 0, sizeof *g);
 }

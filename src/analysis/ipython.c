@@ -40,6 +40,17 @@ static void open_world(an_cell *out, const char *what, const char *name, size_t 
     strvec_push_owned(&out->open_world, r);
 }
 
+/* Shell commands use files no audit hook sees: such a cell is a barrier,
+ * after every earlier cell's file effects and before later file users. */
+static const char *const shell_line_magics[] = {"system", "sx", "sc", NULL};
+static const char *const shell_cell_magics[] = {"bash", "sh", "script", "sx", "system", "!", "perl", "ruby", NULL};
+
+static void shell_command(an_cell *out) {
+    for (size_t i = 0; i < out->open_world.n; i++)
+        if (!strcmp(out->open_world.v[i], "runs shell commands")) return;
+    strvec_push(&out->open_world, "runs shell commands");
+}
+
 /* Rewrites one line of IPython syntax into Python; appends to b. */
 static void line_magic(buf *b, const char *line, size_t len, size_t code, an_cell *out) {
     size_t ind = 0;
@@ -58,6 +69,9 @@ static void line_magic(buf *b, const char *line, size_t len, size_t code, an_cel
                 if (p[r] == '%') {
                     size_t mw = word(p + r + 1);
                     if (in_list(ns_line_magics, p + r + 1, mw)) open_world(out, "magic %", p + r + 1, mw);
+                    if (in_list(shell_line_magics, p + r + 1, mw)) shell_command(out);
+                } else {
+                    shell_command(out);
                 }
                 buf_append(b, line, ind + w);
                 buf_puts(b, " = None");
@@ -66,9 +80,11 @@ static void line_magic(buf *b, const char *line, size_t len, size_t code, an_cel
         }
     }
     if (rest && (p[0] == '%' || p[0] == '!')) {
+        if (p[0] == '!') shell_command(out);
         if (p[0] == '%' && rest > 1 && p[1] != '%') {
             size_t mw = word(p + 1);
             if (in_list(ns_line_magics, p + 1, mw)) open_world(out, "magic %", p + 1, mw);
+            if (in_list(shell_line_magics, p + 1, mw)) shell_command(out);
             /* %time / %timeit STATEMENT: the statement is Python */
             if ((mw == 4 && !memcmp(p + 1, "time", 4)) || (mw == 6 && !memcmp(p + 1, "timeit", 6))) {
                 size_t s = 1 + mw;
@@ -130,6 +146,7 @@ static size_t cell_magic(const char *src, size_t len, an_cell *out, int *python,
         }
     } else if (in_list(text_cell_magics, name, n)) {
         *python = 0;
+        if (in_list(shell_cell_magics, name, n)) shell_command(out);
     } else {
         *python = 0;
         open_world(out, "cell magic %%", name, n);

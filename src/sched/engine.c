@@ -813,21 +813,53 @@ static void on_need(engine *e, cellrun *c, json_t *msg) {
     engine_schedule(e);
 }
 
-/* If a closed-world cell failed with NameError on a name an earlier cell
- * wrote, the prediction missed a read: re-run it with lazy resolution. */
-static int missed_read(engine *e, size_t k) {
+/* The NameError fallback (issue 16, class 3). The kernel reports the names
+ * a NameError said were not defined -- its subclasses and libraries'
+ * wrappers (pandas, patsy) too, raised anywhere, formatters included. One
+ * that an earlier cell writes and the cell was not predicted to read is a
+ * read the prediction missed: it is learned (a predicted read from now on,
+ * so its producer is a dependency and it is imported for real into the
+ * cell's globals, where code reading frames' f_globals finds it; and
+ * remembered in the cache for the next run), and the cell runs again.
+ * Each attempt learns a new name, so this ends, and every name it needed
+ * is remembered. Returns 1 when the cell must run again. */
+static void learn_read(engine *e, size_t k, const char *name) {
     cellrun *c = &e->cells[k];
-    if (!c->error || c->lazy || c->open_world || e->o->mode == MODE_MONOLITHIC) return 0;
-    if (!c->ename || strcmp(c->ename, "NameError") != 0 || !c->evalue) return 0;
-    const char *q = strchr(c->evalue, '\'');
-    const char *q2 = q ? strchr(q + 1, '\'') : NULL;
-    if (!q2) return 0;
-    char *name = xstrndup(q + 1, (size_t)(q2 - q - 1));
-    json_t *art;
-    long from;
-    int r = engine_resolve(e, k, name, &art, &from);
-    free(name);
-    return r != RES_NONE;
+    strvec_push(&c->pred_reads, name);
+    strvec_sort_unique(&c->pred_reads);
+    for (size_t j = 0; j < k; j++) {
+        cellrun *d = &e->cells[j];
+        if (!strvec_contains(&d->pred_writes, name) && !strvec_contains(&d->known_writes, name)) continue;
+        c->deps = xrealloc(c->deps, (c->ndeps + 1) * sizeof *c->deps);
+        c->deps[c->ndeps++] = j;
+    }
+    engine_cache_learn(e, c, name);
+    if (!e->o->quiet || getenv("FLOE_DEBUG"))
+        fprintf(stderr, "floe: cell %zu reads %s, which the prediction missed: it runs again with it\n", k, name);
+}
+
+static int missed_read(engine *e, size_t k, json_t *msg) {
+    cellrun *c = &e->cells[k];
+    if (e->o->mode == MODE_MONOLITHIC || !msg) return 0;
+    size_t i;
+    json_t *v;
+    int learned = 0, known = 0;
+    json_array_foreach(json_object_get(msg, "missing"), i, v) {
+        const char *name = json_string_value(v);
+        json_t *art;
+        long from;
+        if (!name || engine_resolve(e, k, name, &art, &from) == RES_NONE) continue;
+        if (strvec_contains(&c->pred_reads, name)) {
+            known = 1;
+            continue;
+        }
+        learn_read(e, k, name);
+        learned = 1;
+    }
+    /* a predicted read whose value was not there (its writer was not known
+     * to write it when the cell started): once more, resolving every name */
+    if (!learned && known && !c->lazy) c->lazy = learned = 1;
+    return learned;
 }
 
 static void finish_cell(engine *e, cellrun *c, json_t *msg) {
@@ -858,7 +890,7 @@ static void finish_cell(engine *e, cellrun *c, json_t *msg) {
     for (size_t i = 0; i < e->contended.n; i++)
         if (touches(c, e->contended.v[i]) && !strvec_contains(&c->files_seen, e->contended.v[i]))
             strvec_push(&c->files_seen, e->contended.v[i]);
-    int missed = missed_read(e, k);
+    int missed = missed_read(e, k, msg);
     size_t ra, rb;
     const char *rf;
     if (!missed && e->o->mode == MODE_PARALLEL && file_race(e, k, &ra, &rb, &rf)) {
@@ -875,7 +907,6 @@ static void finish_cell(engine *e, cellrun *c, json_t *msg) {
         e->running++;
         c->kern = NULL;
         invalidate(e, k, missed ? "a read the prediction missed" : "the random state changed");
-        if (missed) c->lazy = 1;
         e->running--;
         engine_schedule(e);
         return;
@@ -1104,13 +1135,14 @@ static void predict(engine *e) {
         add_pred(&c->pred_reads, graph_ok && g.eff_reads ? &g.eff_reads[k] : &cells[k].reads);
         add_pred(&c->pred_reads, &cells[k].deletes);
         add_pred(&c->pred_reads, &cells[k].mutates);
+        engine_cache_learned(e, c);
         strvec_sort_unique(&c->pred_reads);
         add_pred(&c->pred_writes, &cells[k].writes);
         add_pred(&c->pred_writes, &cells[k].deletes);
         add_pred(&c->pred_writes, &cells[k].mutates);
         for (size_t d = 0; d < cells[k].ndefs; d++) add_pred(&c->pred_writes, &cells[k].defs[d].mutates);
         strvec_sort_unique(&c->pred_writes);
-        c->open_world = cells[k].open_world.n > 0;
+        c->open_world = cells[k].open_world.n > 0 || (graph_ok && g.open_calls[k]);
     }
     if (graph_ok) an_graph_free(&g);
     plan_exports(e);
@@ -1211,7 +1243,6 @@ int engine_run(nb *n, const run_opts *o, run_stats *stats) {
     e.wall0 = time_wall_us();
     e.tr = trace_new();
     init_cells(&e);
-    if (o->mode != MODE_MONOLITHIC) predict(&e);
     uv_loop_init(&e.loop);
     e.loop.data = &e;
     int rc = 2;
@@ -1224,6 +1255,7 @@ int engine_run(nb *n, const run_opts *o, run_stats *stats) {
         }
     }
     e.cache_env = engine_interpreter_id(o->python);
+    if (o->mode != MODE_MONOLITHIC) predict(&e); /* after the cache: it knows reads earlier runs learned */
     sched_plan(&e);
     e.lazy_pool = e.cache != NULL;
     if (!e.lazy_pool && engine_start_pool(&e) < 0) goto done;

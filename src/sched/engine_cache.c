@@ -224,3 +224,20 @@ double engine_cache_duration(engine *e, size_t k) {
     json_decref(entry);
     return dur;
 }
+
+/* ---- reads learned by the NameError fallback ---------------------------------- */
+
+void engine_cache_learned(engine *e, cellrun *c) {
+    if (!e->cache) return;
+    char skey[33];
+    skey_of(e, c, skey);
+    cache_learned(e->cache, skey, &c->pred_reads);
+}
+
+void engine_cache_learn(engine *e, cellrun *c, const char *name) {
+    if (!e->cache) return;
+    char skey[33];
+    skey_of(e, c, skey);
+    if (cache_learn(e->cache, skey, name) < 0 && !e->o->quiet)
+        fprintf(stderr, "floe: cache: could not remember that cell %zu reads %s\n", (size_t)(c - e->cells), name);
+}

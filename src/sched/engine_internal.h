@@ -122,6 +122,11 @@ int sched_stagger_wait(engine *e, size_t k);
 void sched_free(engine *e);
 
 /* engine_cache.c */
+/* Reads that an earlier run's NameError fallback learned for cell c: added
+ * to its predicted reads. engine_cache_learn remembers one (no-ops
+ * without a cache). */
+void engine_cache_learned(engine *e, cellrun *c);
+void engine_cache_learn(engine *e, cellrun *c, const char *name);
 /* How long cell k took when an earlier run stored it in the cache (any
  * entry for the same source), in seconds; -1 when unknown. */
 double engine_cache_duration(engine *e, size_t k);

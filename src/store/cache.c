@@ -29,7 +29,8 @@ static const char schema[] =
     "  bytes INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL, used INTEGER NOT NULL,"
     "  UNIQUE(skey, ekey));"
     "CREATE INDEX IF NOT EXISTS entries_used ON entries(skey, used);"
-    "CREATE TABLE IF NOT EXISTS objects(name TEXT PRIMARY KEY, bytes INTEGER NOT NULL);";
+    "CREATE TABLE IF NOT EXISTS objects(name TEXT PRIMARY KEY, bytes INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS learned(skey TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY(skey, name));";
 
 static int mkdirs(const char *dir) {
     char *p = xstrdup(dir);
@@ -357,8 +358,31 @@ int64_t cache_gc(cache *c, int64_t max_bytes) {
     return freed;
 }
 
+int cache_learned(cache *c, const char *skey, strvec *out) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(c->db, "SELECT name FROM learned WHERE skey = ?", -1, &st, NULL) != SQLITE_OK) return -1;
+    sqlite3_bind_text(st, 1, skey, -1, SQLITE_STATIC);
+    while (sqlite3_step(st) == SQLITE_ROW) strvec_push(out, (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return 0;
+}
+
+int cache_learn(cache *c, const char *skey, const char *name) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(c->db, "INSERT OR IGNORE INTO learned(skey, name) VALUES (?, ?)", -1, &st, NULL) !=
+        SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, skey, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int cache_clear(cache *c) {
-    if (sqlite3_exec(c->db, "DELETE FROM entries; DELETE FROM objects;", NULL, NULL, NULL) != SQLITE_OK) return -1;
+    if (sqlite3_exec(c->db, "DELETE FROM entries; DELETE FROM objects; DELETE FROM learned;", NULL, NULL, NULL) !=
+        SQLITE_OK)
+        return -1;
     sweep(c);
     return 0;
 }

@@ -21,6 +21,8 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "util/util.h"
+
 typedef struct cache cache;
 
 /* Opens or creates dir and takes the lock for `nb_name` (waits, saying so on
@@ -39,6 +41,12 @@ int cache_lookup(cache *c, const char *skey, cache_match_fn match, void *ud, jso
 /* Copies the entry's artifact files (exports[i].path, with .hash set) into
  * objects/, rewrites their paths, and inserts it under skey. 0 or -errno. */
 int cache_store(cache *c, const char *skey, json_t *entry);
+
+/* Reads the prediction missed and the run learned (a NameError the
+ * fallback answered), per source key: the next run predicts them.
+ * cache_learned appends to out; both 0 or -1 on a database error. */
+int cache_learned(cache *c, const char *skey, strvec *out);
+int cache_learn(cache *c, const char *skey, const char *name);
 
 typedef struct cache_stats { int64_t entries, objects, bytes; } cache_stats;
 int cache_stat(cache *c, cache_stats *st);

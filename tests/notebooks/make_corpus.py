@@ -462,6 +462,100 @@ NOTEBOOKS = {
         "plt.rcParams['lines.linewidth'] = 5",
         "plt.figure(figsize=(1, 1))\nplt.plot([0, 1])\nplt.show()",
     ],
+    # issue 16, class 2: names used only inside strings (query/eval, formulas),
+    # and functions/classes whose code uses eval/globals()/frames
+    "adv_string_names": [
+        "import pandas as pd\nimport numpy as np\nimport statsmodels.formula.api as smf",
+        "df = pd.DataFrame({'births': [4000, 4500, 5000, 9000, 4200], 'day': [1, 2, 3, 4, 5]})",
+        "mu = df.births.mean()\nsig = df.births.std()",
+        "df.query('births > @mu - 0.5 * @sig')",
+        "df1 = pd.DataFrame({'a': [1, 2]})\ndf2 = pd.DataFrame({'a': [10, 20]})",
+        "pd.eval('df1 + df2')",
+        "k = 3",
+        "df.eval('births * @k + day')",
+        "data = pd.DataFrame({'y': [1., 2., 2.5, 4., 5.5, 6.], 'x0': [1., 2., 3., 4., 5., 6.],\n"
+        "                     'x1': [0.5, -1., 2., -3., 4., -5.]})",
+        "res = smf.ols('y ~ x0 + np.log(np.abs(x1) + 1)', data=data).fit()\nprint(res.params.round(4))",
+        "class display(object):\n    \"\"\"Display HTML representation of multiple objects\"\"\"\n"
+        "    template = \"\"\"<div style=\"float: left; padding: 10px;\">\n"
+        "    <p style='font-family:\"Courier New\", Courier, monospace'>{0}</p>{1}\n    </div>\"\"\"\n"
+        "    def __init__(self, *args):\n        self.args = args\n\n    def _repr_html_(self):\n"
+        "        return '\\n'.join(self.template.format(a, eval(a)._repr_html_())\n"
+        "                         for a in self.args)\n\n    def __repr__(self):\n"
+        "        return '\\n\\n'.join(a + '\\n' + repr(eval(a))\n                             for a in self.args)",
+        "display('df1', 'df2')",
+        "import sys\ndef lookup(name):\n    return globals()[name] * 2\ndef caller_sees(name):\n"
+        "    return sys._getframe(1).f_globals[name]\ndef twice(name):\n    return lookup(name)",
+        "q = 21",
+        "print(twice('q'), caller_sees('q'))",
+    ],
+    # issue 16, class 3: a NameError (or a subclass, or a library's wrapper of
+    # one) for a name an earlier cell wrote, seen by no static analysis
+    "adv_name_fallback": [
+        "import pandas as pd\nimport numpy as np\nimport statsmodels.formula.api as smf\nimport time",
+        "data = pd.DataFrame({'y': [1., 2., 2.5, 4., 5.5, 6.], 'x0': [1., 2., 3., 4., 5., 6.],\n"
+        "                     'x2': [0.5, 1., 2., 3., 4., 5.]})\nfrm = pd.DataFrame({'v': [1, 2, 3]})",
+        "time.sleep(0.3)\nscale = 10",
+        "formula = 'y ~ ' + ' + '.join(['x0', 'np.sqrt(x2)'])\n"
+        "print(smf.ols(formula, data=data).fit().params.round(4))",
+        "expr = 'frm.v * ' + 'sc' + 'ale'\npd.eval(expr)",
+        "import builtins\nclass Show:\n    def _repr_html_(self):\n"
+        "        return '<b>%s</b>' % getattr(builtins, 'ev' + 'al')(self.n)\n    def __repr__(self):\n"
+        "        return 'Show(%r)' % getattr(builtins, 'ev' + 'al')(self.n)",
+        "s = Show()\ns.n = 'sc' + 'ale'\ns",
+        "try:\n    print(eval('sc' + 'ale', {}))\nexcept NameError as e:\n    print('genuine:', e)",
+    ],
+    # issue 16, class 4: process and library state set by calls
+    "adv_library_calls": [
+        "import sympy\nsympy.init_printing()",
+        "x = sympy.Symbol('x')",
+        "sympy.Integral(sympy.sqrt(1 / x), x)",
+        "sympy.Matrix([[1, x], [x, 1]])",
+        "from sklearn.linear_model import LinearRegression\nLinearRegression()",
+        "from sklearn.preprocessing import StandardScaler\nStandardScaler()",
+        "from sklearn.pipeline import make_pipeline\nmake_pipeline(StandardScaler(), LinearRegression())",
+        "import matplotlib\nmatplotlib.use('svg')",
+        "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3]);",
+    ],
+    # issue 16, class 5: values that must round-trip exactly between kernels
+    "adv_roundtrip": [
+        "import pandas as pd\nimport numpy as np\n"
+        "data = pd.DataFrame({'z': [1, 2], 'a': [3, 4], 'm': [5, 6]}, index=['b', 'a'])\ndata.columns.name = 'col'",
+        "stacked = data.stack()",
+        "stacked",
+        "stacked.unstack()",
+        "cat = pd.Series(pd.Categorical(['lo', 'hi', 'lo'], categories=['lo', 'hi'], ordered=True), name='c')\n"
+        "ts = pd.Series([1.5, 2.5, 3.5], index=pd.date_range('2020-01-01', periods=3, freq='D'))\n"
+        "ts.attrs['unit'] = 'kg'\nmi = pd.DataFrame({'v': [1, 2, 3]}, index=pd.MultiIndex.from_tuples(\n"
+        "    [('y', 2), ('x', 1), ('y', 1)], names=['k', None]))",
+        "print(cat.cat.categories.tolist(), cat.cat.ordered, cat.dtype)\n"
+        "print(ts.index.freq, ts.attrs)\nprint(mi.index.levels, mi.index.names)\nmi.unstack()",
+    ],
+    # issue 16, class 6: files touched by shell commands; commands that print nothing
+    "adv_shell_files": [
+        "import os\nimport time\nos.makedirs('/tmp/floe_adv_shell', exist_ok=True)\ntime.sleep(0.3)\n"
+        "with open('/tmp/floe_adv_shell/a.txt', 'w') as f:\n    f.write('one\\n')",
+        "!cat /tmp/floe_adv_shell/a.txt",
+        "!echo two >> /tmp/floe_adv_shell/a.txt",
+        "print(open('/tmp/floe_adv_shell/a.txt').read())",
+        "%%bash\nwc -l < /tmp/floe_adv_shell/a.txt",
+        "import subprocess\nr = subprocess.run(['sh', '-c', 'echo three >> /tmp/floe_adv_shell/a.txt'])",
+        "os.system('cat /tmp/floe_adv_shell/a.txt')",
+        "!rm /tmp/floe_adv_shell/a.txt",
+        "!rm -f /tmp/floe_adv_shell/none",
+        "print(os.path.exists('/tmp/floe_adv_shell/a.txt'))",
+    ],
+    # issue 16, class 7: Jupyter's kernel surface
+    "adv_kernel_surface": [
+        "ip = get_ipython()\nprint(ip.history_manager.hist_file)",
+        "k = ip.kernel\nprint(hasattr(k, 'comm_manager'), hasattr(k, 'iopub_socket'))",
+        "k.session.send(k.iopub_socket, 'display_data', {'data': {'text/plain': 'sent'}, 'metadata': {},\n"
+        "               'transient': {'display_id': 'sd'}}, parent=k.get_parent());",
+        "k.session.send(k.iopub_socket, 'update_display_data', {'data': {'text/plain': 'updated'}, 'metadata': {},\n"
+        "               'transient': {'display_id': 'sd'}}, parent=k.get_parent());",
+        "k.session.send(k.iopub_socket, 'execute_result', {'data': {'text/plain': 'result'}, 'metadata': {},\n"
+        "               'execution_count': 5}, parent=k.get_parent());",
+    ],
 }
 
 
