@@ -1,4 +1,4 @@
-/* engine_cache.c — the engine's use of the persistent cache: hashing what
+/* core_cache.c — the core's use of the persistent cache: hashing what
  * cells export, storing finished cells, and restoring a cell without a
  * kernel when an entry's recorded reads and files match the current run. */
 #include <stdio.h>
@@ -6,13 +6,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "sched/engine_internal.h"
+#include "core/core_internal.h"
 #include "store/cache.h"
 #include "store/hash.h"
 
 /* Tags or a source comment that keep a cell out of the cache. */
-static int always_run(engine *e, cellrun *c) {
-    return nb_cell_has_tag(e->nb, c->idx, "floe-always-run") || strstr(c->src, "# floe: always-run") != NULL;
+static int always_run(const core_cell *c) {
+    return c->always_run || strstr(c->src, "# floe: always-run") != NULL;
 }
 
 /* Content hash of one artifact: its file, or its description. */
@@ -32,14 +32,14 @@ static void hash_export(json_t *art) {
     json_object_set_new(art, "hash", json_string(hex));
 }
 
-void engine_hash_exports(engine *e, cellrun *c) {
+void core_hash_exports(core *e, core_cell *c) {
     if (!e->cache) return;
     size_t i;
     json_t *art;
     json_array_foreach(c->exports, i, art) hash_export(art);
 }
 
-static const char *export_hash(engine *e, long from, const char *name) {
+static const char *export_hash(core *e, long from, const char *name) {
     if (from < 0) return NULL;
     size_t i;
     json_t *art;
@@ -60,12 +60,13 @@ static json_t *file_record(const char *path) {
                      (json_int_t)(st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec), "hash", hex);
 }
 
-static void skey_of(engine *e, cellrun *c, char out[33]) {
+static void skey_of(core *e, core_cell *c, char out[33]) {
     cache_skey(c->src, e->cache_env ? e->cache_env : "", out);
 }
 
-void engine_cache_store(engine *e, cellrun *c, json_t *done) {
-    if (!e->cache || c->error || c->dead || always_run(e, c)) return;
+void core_cache_store(core *e, size_t k, json_t *done) {
+    core_cell *c = &e->cells[k];
+    if (!e->cache || c->error || c->dead || always_run(c)) return;
     /* a cell that wrote files is not restored: restoring replays outputs
      * and artifacts, not what it did to the file system */
     if (c->wfiles.n) return;
@@ -114,7 +115,7 @@ void engine_cache_store(engine *e, cellrun *c, json_t *done) {
     json_decref(entry);
 }
 
-typedef struct match_ctx { engine *e; size_t k; } match_ctx;
+typedef struct match_ctx { core *e; size_t k; } match_ctx;
 
 static int file_unchanged(json_t *rec) {
     const char *path = json_string_value(json_object_get(rec, "path"));
@@ -138,7 +139,7 @@ static int entry_matches(json_t *entry, void *ud) {
     json_object_foreach(json_object_get(entry, "reads"), name, want) {
         json_t *art = NULL;
         long from;
-        int r = engine_resolve(m->e, m->k, name, &art, &from);
+        int r = core_resolve(m->e, m->k, name, &art, &from);
         if (r == RES_WAIT) return 0;
         const char *have = r == RES_FOUND ? json_string_value(json_object_get(art, "hash")) : NULL;
         if (json_is_null(want) ? have != NULL : (!have || strcmp(have, json_string_value(want)) != 0)) return 0;
@@ -160,17 +161,17 @@ static int entry_matches(json_t *entry, void *ud) {
     return 1;
 }
 
-int engine_cache_restore(engine *e, size_t k) {
-    cellrun *c = &e->cells[k];
-    /* a cell that raced on a file in this run runs (engine.c replay_file) */
-    if (!e->cache || always_run(e, c) || c->files_seen.n) return 0;
+int core_cache_restore(core *e, size_t k) {
+    core_cell *c = &e->cells[k];
+    /* a cell that raced on a file in this run runs (core.c replay_file) */
+    if (!e->cache || always_run(c) || c->files_seen.n) return 0;
     char skey[33];
     skey_of(e, c, skey);
     match_ctx m = {e, k};
     json_t *entry = NULL;
     int64_t t0 = time_mono_us();
     if (cache_lookup(e->cache, skey, entry_matches, &m, &entry) < 0 || !entry) return 0;
-    cell_reset_results(c);
+    core_reset_results(c);
     json_decref(c->outputs);
     json_decref(c->display_ids);
     json_decref(c->exports);
@@ -182,7 +183,7 @@ int engine_cache_restore(engine *e, size_t k) {
     {
         size_t u;
         json_t *msg;
-        json_array_foreach(json_object_get(entry, "updates"), u, msg) engine_update_display(e, c, msg);
+        json_array_foreach(json_object_get(entry, "updates"), u, msg) core_update_display(e, k, msg);
     }
     size_t i;
     json_t *v;
@@ -191,8 +192,8 @@ int engine_cache_restore(engine *e, size_t k) {
     json_object_foreach(json_object_get(entry, "reads"), name, v) {
         json_t *art;
         long from;
-        engine_resolve(e, k, name, &art, &from);
-        engine_record_read(c, name, from);
+        core_resolve(e, k, name, &art, &from);
+        core_record_read(c, name, from);
     }
     json_decref(entry);
     int64_t t1 = time_mono_us();
@@ -203,7 +204,7 @@ int engine_cache_restore(engine *e, size_t k) {
     return 1;
 }
 
-/* The match callback of engine_cache_duration: takes the duration of the
+/* The match callback of core_cache_duration: takes the duration of the
  * most recently used entry that has one, and matches nothing, so that the
  * look-up neither restores nor marks an entry used. */
 static int take_duration(json_t *entry, void *ud) {
@@ -213,8 +214,8 @@ static int take_duration(json_t *entry, void *ud) {
     return 0;
 }
 
-double engine_cache_duration(engine *e, size_t k) {
-    cellrun *c = &e->cells[k];
+double core_cache_duration(core *e, size_t k) {
+    core_cell *c = &e->cells[k];
     double dur = -1;
     if (!e->cache || c->skip) return -1;
     char skey[33];
