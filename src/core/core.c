@@ -718,6 +718,8 @@ static int dispatch(core *e, size_t k, int *stop_run) {
     return 0;
 }
 
+static void schedule_pass(core *e);
+
 void core_schedule(core *e) {
     if (e->stopping) return;
     if (!e->ready) {
@@ -730,6 +732,16 @@ void core_schedule(core *e) {
         }
         return; /* the zygote has not said hello: nothing starts */
     }
+    /* a pass that sent a cell back (a dropped value is needed) may have
+     * made an earlier cell startable: pass again */
+    int reruns;
+    do {
+        reruns = e->stats.reruns;
+        schedule_pass(e);
+    } while (!e->stopping && e->stats.reruns != reruns);
+}
+
+static void schedule_pass(core *e) {
     int stop = core_stop_index(e);
     int limit = e->o->mode == MODE_PARALLEL ? e->o->jobs : 1;
     /* cells in the policy's order of preference (core_policy.c), else notebook order */

@@ -179,6 +179,8 @@ static void log_action(strvec *log, const core_action *a) {
         break;
     }
     case CA_RELEASE:
+        if (a->holder) buf_printf(&b, "release %zu holder %d", a->cell, a->holder);
+        break;
     case CA_SETTLED:
     case CA_WAKE: break;
     }
@@ -293,11 +295,13 @@ static int run_case(sched_case *sc) {
     core_pool_ready(c, NULL);
     drain(c, &log);
     int ok = 1;
-    for (size_t i = 0; i < sc->events.n && ok; i++)
+    for (size_t i = 0; i < sc->events.n && ok; i++) {
+        strvec_push_owned(&log, xasprintf("> %s", sc->events.v[i]));
         if (run_event(c, sc->events.v[i], &count, &log) < 0) {
             fprintf(stderr, "  %s:%d: case '%s': bad event '%s'\n", CASES_PATH, sc->line, sc->name, sc->events.v[i]);
             ok = 0;
         }
+    }
     log_final(c, &log);
     if (getenv("FLOE_SCHED_PRINT")) {
         fprintf(stderr, "=== %s\n", sc->name);
@@ -375,10 +379,12 @@ TEST(sched_cases) {
         }
         while (*l == ' ') l++;
         if (!*l || *l == '#' || !have) continue;
-        if (!strcmp(l, "--- events")) section = 1;
-        else if (!strcmp(l, "--- expect")) section = 2;
-        else if (section == 1) strvec_push(&sc.events, l);
-        else if (section == 2) strvec_push(&sc.want, l);
+        if (!strcmp(l, "--- run")) {
+            section = 1;
+        } else if (section == 1) {
+            if (!strncmp(l, "> ", 2)) strvec_push(&sc.events, l + 2);
+            strvec_push(&sc.want, l);
+        }
         else if (parse_option(&sc, l) < 0) {
             fprintf(stderr, "  %s: case '%s': unknown line '%s'\n", CASES_PATH, sc.name, l);
             failed++;
