@@ -1217,7 +1217,6 @@ void core_free(core *e) {
         json_decref(c->code);
         free(c->src);
         free(c->reads);
-        free(c->big);
         strvec_free(&c->pred_reads);
         strvec_free(&c->pred_writes);
         free(c->deps);

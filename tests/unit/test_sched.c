@@ -112,6 +112,18 @@ static json_t *done_msg(size_t k, const char *line) {
         for (size_t i = 0; i < v.n; i++) json_array_append_new(ex, artifact(v.v[i], k, kinds[t][1]));
         strvec_free(&v);
     }
+    if (word_value(line, "big", buf, sizeof buf)) { /* a large mapped artifact (--stagger) */
+        split_list(buf, &v);
+        for (size_t i = 0; i < v.n; i++) {
+            json_t *a = artifact(v.v[i], k, "arrow");
+            char *path = xasprintf("/run/%s@%zu.arrow", v.v[i], k);
+            json_object_set_new(a, "path", json_string(path));
+            json_object_set_new(a, "bytes", json_integer(2 << 20));
+            free(path);
+            json_array_append_new(ex, a);
+        }
+        strvec_free(&v);
+    }
     json_object_set_new(m, "exports", ex);
     if (word_value(line, "unmovable", buf, sizeof buf)) {
         json_t *u = json_array();
@@ -181,8 +193,8 @@ static void log_action(strvec *log, const core_action *a) {
     case CA_RELEASE:
         if (a->holder) buf_printf(&b, "release %zu holder %d", a->cell, a->holder);
         break;
-    case CA_SETTLED:
-    case CA_WAKE: break;
+    case CA_WAKE: buf_puts(&b, "wake"); break;
+    case CA_SETTLED: break;
     }
     if (b.len) strvec_push(log, b.data);
     buf_free(&b);
@@ -343,6 +355,7 @@ static int parse_option(sched_case *sc, const char *l) {
     else if (!strcmp(l, "mode monolithic")) sc->o.mode = MODE_MONOLITHIC;
     else if (!strcmp(l, "mode parallel")) sc->o.mode = MODE_PARALLEL;
     else if (!strncmp(l, "jobs ", 5)) sc->o.jobs = atoi(l + 5);
+    else if (!strncmp(l, "stagger ", 8)) sc->o.stagger_ms = atoi(l + 8);
     else if (!strcmp(l, "allow_errors")) sc->o.allow_errors = 1;
     else if (!strcmp(l, "lazy_always")) sc->o.lazy_always = 1;
     else if (!strcmp(l, "schedule critical")) sc->o.schedule = SCHED_CRITICAL;
