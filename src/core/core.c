@@ -687,6 +687,68 @@ static int try_restore(core *e, size_t k) {
     return 1;
 }
 
+/* Why pending cell k cannot start yet: the first earlier cell it waits for. */
+static void why_waiting(core *e, size_t k, core_plan_cell *v) {
+    core_cell *c = &e->cells[k];
+    long j = -1;
+    for (size_t i = 0; i < c->ndeps && j < 0; i++)
+        if (!e->cells[c->deps[i]].skip && e->cells[c->deps[i]].state != C_DONE) j = (long)c->deps[i];
+    for (size_t i = 0; i < k && j < 0; i++)
+        if (!e->cells[i].skip && e->cells[i].state != C_DONE) j = (long)i;
+    const char *name = "*";
+    for (size_t i = 0; j >= 0 && i < c->pred_reads.n; i++)
+        if (strvec_contains(&e->cells[j].pred_writes, c->pred_reads.v[i])) {
+            name = c->pred_reads.v[i];
+            break;
+        }
+    v->state = PLAN_STALE;
+    if (strcmp(name, "*") != 0)
+        snprintf(v->reason, sizeof v->reason, "input '%s' may change (cell %ld runs again)", name, j);
+    else
+        snprintf(v->reason, sizeof v->reason, "any input may change (cell %ld runs again)", j);
+}
+
+/* The cache's verdict on pending cell k, before any kernel runs: 1 when it
+ * is restored (and done); else 0, and v (when not NULL) says why it runs.
+ * The one cache plan of `floe run` (restore_pass) and `floe status`. */
+static int plan_cell(core *e, size_t k, core_plan_cell *v) {
+    core_cell *c = &e->cells[k];
+    if (!c->t_ready) c->t_ready = time_mono_us();
+    if (!deps_done(e, k)) {
+        if (v) why_waiting(e, k, v);
+        return 0;
+    }
+    int tried = 0;
+    char why[256] = "";
+    if (e->o->mode != MODE_MONOLITHIC && core_cache_restore_why(e, k, &tried, why, sizeof why)) {
+        c->state = C_DONE;
+        e->stats.cells_restored++;
+        core_after_done(e, k);
+        if (v) v->state = PLAN_FRESH;
+        return 1;
+    }
+    if (!v) return 0;
+    if (core_always_run(c)) {
+        v->state = PLAN_ALWAYS;
+        snprintf(v->reason, sizeof v->reason, "tagged floe-always-run");
+    } else if (!tried) {
+        v->state = PLAN_NEVER;
+        snprintf(v->reason, sizeof v->reason, "new or edited source, or never run");
+    } else {
+        v->state = PLAN_STALE;
+        snprintf(v->reason, sizeof v->reason, "%s", why);
+    }
+    return 0;
+}
+
+void core_cache_plan(core *e, core_plan_cell *out) {
+    for (size_t k = 0; k < e->ncells; k++) {
+        out[k].reason[0] = 0;
+        out[k].state = PLAN_SKIP;
+        if (!e->cells[k].skip && e->cells[k].state == C_PENDING) plan_cell(e, k, &out[k]);
+    }
+}
+
 /* Restores every cell the cache can; 1 when nothing is left to run. */
 static int restore_pass(core *e) {
     int need = 0;
@@ -694,8 +756,7 @@ static int restore_pass(core *e) {
     for (size_t k = 0; k < e->ncells && (int)k <= stop; k++) {
         core_cell *c = &e->cells[k];
         if (c->state != C_PENDING || c->skip) continue;
-        if (!c->t_ready) c->t_ready = time_mono_us();
-        if (deps_done(e, k) && try_restore(e, k)) stop = core_stop_index(e);
+        if (plan_cell(e, k, NULL)) stop = core_stop_index(e);
         else need = 1;
     }
     return !need;

@@ -171,6 +171,31 @@ void core_add_cells(core *c, const core_cell_spec *specs, size_t n);
 /* Plans --schedule critical once every cell is added (durations from the cache). */
 void core_plan(core *c);
 
+/* The notebook front end (core_nb.c): appends every code cell of n with its
+ * static prediction (isolated modes); analysed: the cells already analysed
+ * by an_analyze_many (borrowed), or NULL to analyse them here. */
+struct nb;
+struct an_cell;
+void core_add_notebook(core *c, struct nb *n, const struct an_cell *analysed);
+
+/* The edges the core waits on: cell `to` starts after cell `from`, for the
+ * names it reads that `from` may write ("*": any name, an open-world cell or
+ * an earlier cell in serial order). The one dependency source of `floe run`,
+ * `floe deps` and `floe status`. Returns the count; *out is freed with
+ * core_edges_free. */
+typedef struct core_edge { size_t from, to; strvec names; } core_edge;
+size_t core_edges(core *c, core_edge **out);
+void core_edges_free(core_edge *v, size_t n);
+
+/* What a re-run would do with each cell, as the cache stands (the plan
+ * `floe run` follows before it starts any kernel, and `floe status`
+ * shows): fresh (restored), stale (runs again: reason), never run (no entry
+ * for its source), always (tagged floe-always-run), skip. */
+typedef enum { PLAN_FRESH, PLAN_STALE, PLAN_NEVER, PLAN_ALWAYS, PLAN_SKIP } core_plan_state;
+typedef struct core_plan_cell { core_plan_state state; char reason[256]; } core_plan_cell;
+/* Fills out[0..ncells); the cells the cache restores are restored. */
+void core_cache_plan(core *c, core_plan_cell *out);
+
 /* Events. Each may queue actions. */
 void core_schedule(core *c);               /* start what can start */
 void core_pool_ready(core *c, json_t *language_info);

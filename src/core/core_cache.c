@@ -11,7 +11,7 @@
 #include "store/hash.h"
 
 /* Tags or a source comment that keep a cell out of the cache. */
-static int always_run(const core_cell *c) {
+int core_always_run(const core_cell *c) {
     return c->always_run || strstr(c->src, "# floe: always-run") != NULL;
 }
 
@@ -66,7 +66,7 @@ static void skey_of(core *e, core_cell *c, char out[33]) {
 
 void core_cache_store(core *e, size_t k, json_t *done) {
     core_cell *c = &e->cells[k];
-    if (!e->cache || c->error || c->dead || always_run(c)) return;
+    if (!e->cache || c->error || c->dead || core_always_run(c)) return;
     /* a cell that wrote files is not restored: restoring replays outputs
      * and artifacts, not what it did to the file system */
     if (c->wfiles.n) return;
@@ -115,7 +115,9 @@ void core_cache_store(core *e, size_t k, json_t *done) {
     json_decref(entry);
 }
 
-typedef struct match_ctx { core *e; size_t k; } match_ctx;
+/* A look-up: the cell, how many entries were tried, and why the last one
+ * did not match (for the plan `floe status` shows). */
+typedef struct match_ctx { core *e; size_t k; int tried; char *why; size_t whylen; } match_ctx;
 
 static int file_unchanged(json_t *rec) {
     const char *path = json_string_value(json_object_get(rec, "path"));
@@ -132,17 +134,24 @@ static int file_unchanged(json_t *rec) {
     return !strcmp(hex, json_string_value(json_object_get(rec, "hash")));
 }
 
+static int miss(match_ctx *m, const char *fmt, const char *what) {
+    if (m->why) snprintf(m->why, m->whylen, fmt, what);
+    return 0;
+}
+
 static int entry_matches(json_t *entry, void *ud) {
     match_ctx *m = ud;
     const char *name;
     json_t *want;
+    m->tried++;
     json_object_foreach(json_object_get(entry, "reads"), name, want) {
         json_t *art = NULL;
         long from;
         int r = core_resolve(m->e, m->k, name, &art, &from);
-        if (r == RES_WAIT) return 0;
+        if (r == RES_WAIT) return miss(m, "input '%s' may change (its writer runs again)", name);
         const char *have = r == RES_FOUND ? json_string_value(json_object_get(art, "hash")) : NULL;
-        if (json_is_null(want) ? have != NULL : (!have || strcmp(have, json_string_value(want)) != 0)) return 0;
+        if (json_is_null(want) ? have != NULL : (!have || strcmp(have, json_string_value(want)) != 0))
+            return miss(m, "input '%s' changed", name);
     }
     size_t i;
     json_t *rec;
@@ -150,27 +159,44 @@ static int entry_matches(json_t *entry, void *ud) {
     json_array_foreach(json_object_get(entry, "exports"), i, rec) {
         /* a value that run did not write out is needed now: run again */
         const char *codec = json_string_value(json_object_get(rec, "codec"));
-        if (export_all && codec && !strcmp(codec, "dropped")) return 0;
+        const char *nm = json_string_value(json_object_get(rec, "name"));
+        if (export_all && codec && !strcmp(codec, "dropped"))
+            return miss(m, "'%s' was not kept and is needed now", nm ? nm : "?");
         const char *p = json_string_value(json_object_get(rec, "path"));
         struct stat st;
-        if (p && stat(p, &st) < 0) return 0; /* object removed by gc */
+        if (p && stat(p, &st) < 0) return miss(m, "its stored value %s is gone", p); /* removed by gc */
     }
     json_array_foreach(json_object_get(entry, "files"), i, rec) {
-        if (!file_unchanged(rec)) return 0;
+        if (!file_unchanged(rec))
+            return miss(m, "file %s changed", json_string_value(json_object_get(rec, "path")));
     }
     return 1;
 }
 
+/* core_cache_restore, telling why not in why (when not NULL). */
+static int restore(core *e, size_t k, match_ctx *m);
+
 int core_cache_restore(core *e, size_t k) {
+    match_ctx m = {e, k, 0, NULL, 0};
+    return restore(e, k, &m);
+}
+
+int core_cache_restore_why(core *e, size_t k, int *tried, char *why, size_t whylen) {
+    match_ctx m = {e, k, 0, why, whylen};
+    int r = restore(e, k, &m);
+    *tried = m.tried;
+    return r;
+}
+
+static int restore(core *e, size_t k, match_ctx *m) {
     core_cell *c = &e->cells[k];
     /* a cell that raced on a file in this run runs (core.c replay_file) */
-    if (!e->cache || always_run(c) || c->files_seen.n) return 0;
+    if (!e->cache || core_always_run(c) || c->files_seen.n) return 0;
     char skey[33];
     skey_of(e, c, skey);
-    match_ctx m = {e, k};
     json_t *entry = NULL;
     int64_t t0 = time_mono_us();
-    if (cache_lookup(e->cache, skey, entry_matches, &m, &entry) < 0 || !entry) return 0;
+    if (cache_lookup(e->cache, skey, entry_matches, m, &entry) < 0 || !entry) return 0;
     core_reset_results(c);
     json_decref(c->outputs);
     json_decref(c->display_ids);

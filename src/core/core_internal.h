@@ -56,6 +56,10 @@ void core_hash_exports(core *c, core_cell *cl);
 void core_cache_store(core *c, size_t k, json_t *done);
 /* 1 when cell k was restored from the cache (its results set), else 0. */
 int core_cache_restore(core *c, size_t k);
+/* The same; *tried: entries for its source, why: the last mismatch. */
+int core_cache_restore_why(core *c, size_t k, int *tried, char *why, size_t whylen);
+/* Tagged floe-always-run, or "# floe: always-run" in its source. */
+int core_always_run(const core_cell *c);
 
 /* core_policy.c */
 void core_sched_plan(core *c);

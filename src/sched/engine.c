@@ -18,7 +18,6 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "analysis/analysis.h"
 #include "kernel/kpool.h"
 #include "store/cache.h"
 #include "sched/engine_internal.h"
@@ -310,70 +309,13 @@ static const kpool_cbs pool_cbs = {on_ready, on_fail, on_forked, on_kernel_msg, 
 
 /* ---- setup -------------------------------------------------------------------- */
 
-static void add_pred(strvec *dst, const strvec *src) {
-    for (size_t i = 0; i < src->n; i++) strvec_push(dst, src->v[i]);
-}
-
-static int is_blank(const char *s) {
-    for (; *s; s++)
-        if (*s != ' ' && *s != '\n' && *s != '\t' && *s != '\r') return 0;
-    return 1;
-}
-
-/* The front end's part: every code cell of the notebook as a core cell,
- * with its static prediction (isolated modes). */
+/* Every code cell of the notebook goes to the core (core_nb.c); the driver
+ * keeps a dcell beside each. */
 static void add_cells(engine *e) {
-    nb *n = e->nb;
-    size_t ncells = nb_ncode(n);
-    core_cell_spec *specs = xcalloc(ncells ? ncells : 1, sizeof *specs);
-    strvec *reads = xcalloc(ncells ? ncells : 1, sizeof *reads), *writes = xcalloc(ncells ? ncells : 1, sizeof *writes);
-    an_cell *cells = xcalloc(ncells ? ncells : 1, sizeof *cells);
-    int count = 0;
-    for (size_t k = 0; k < ncells; k++) {
-        core_cell_spec *s = &specs[k];
-        s->idx = nb_code_cell(n, k);
-        s->src = nb_cell_source(n, s->idx);
-        if (!s->src) s->src = "";
-        s->code = nb_cell_source_json(n, s->idx);
-        s->skip = is_blank(s->src) || nb_cell_has_tag(n, s->idx, "skip-execution");
-        s->raises = nb_cell_has_tag(n, s->idx, "raises-exception");
-        s->always_run = nb_cell_has_tag(n, s->idx, "floe-always-run");
-        s->count = s->skip ? 0 : ++count;
-        s->reads = &reads[k];
-        s->writes = &writes[k];
-    }
-    if (e->o->mode != MODE_MONOLITHIC) {
-        const char **srcs = xcalloc(ncells ? ncells : 1, sizeof *srcs);
-        for (size_t k = 0; k < ncells; k++) srcs[k] = specs[k].src;
-        an_analyze_many(srcs, ncells, cells, (int)sysconf(_SC_NPROCESSORS_ONLN));
-        free(srcs);
-        an_graph g = {0};
-        int graph_ok = an_build_graph(cells, ncells, &g) == 0;
-        for (size_t k = 0; k < ncells; k++) {
-            add_pred(&reads[k], graph_ok && g.eff_reads ? &g.eff_reads[k] : &cells[k].reads);
-            add_pred(&reads[k], &cells[k].deletes);
-            add_pred(&reads[k], &cells[k].mutates);
-            add_pred(&writes[k], &cells[k].writes);
-            add_pred(&writes[k], &cells[k].deletes);
-            add_pred(&writes[k], &cells[k].mutates);
-            for (size_t d = 0; d < cells[k].ndefs; d++) add_pred(&writes[k], &cells[k].defs[d].mutates);
-            specs[k].open_world = cells[k].open_world.n > 0;
-        }
-        if (graph_ok) an_graph_free(&g);
-        for (size_t k = 0; k < ncells; k++) an_cell_free(&cells[k]);
-    }
-    core_add_cells(e->core, specs, ncells);
-    for (size_t k = 0; k < ncells; k++) {
-        strvec_free(&reads[k]);
-        strvec_free(&writes[k]);
-    }
-    free(cells);
-    free(reads);
-    free(writes);
-    free(specs);
-    e->ncells = ncells;
-    e->cells = xcalloc(ncells ? ncells : 1, sizeof *e->cells);
-    for (size_t k = 0; k < ncells; k++) {
+    core_add_notebook(e->core, e->nb, NULL);
+    e->ncells = core_ncells(e->core);
+    e->cells = xcalloc(e->ncells ? e->ncells : 1, sizeof *e->cells);
+    for (size_t k = 0; k < e->ncells; k++) {
         e->cells[k].k = k;
         e->cells[k].eng = e;
     }

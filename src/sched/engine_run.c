@@ -181,6 +181,20 @@ static json_t *exec_md(engine *e, core_cell *c) {
                      "iopub.status.idle", f, "shell.execute_reply", d);
 }
 
+/* The edges the run waited on (core_edges: what `floe deps` prints), as
+ * "waits" in the trace's metadata: [[from, to], ...]. */
+static void trace_waits(engine *e) {
+    core_edge *v;
+    size_t n = core_edges(e->core, &v);
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) json_array_append_new(a, json_pack("[I,I]", (json_int_t)v[i].from, (json_int_t)v[i].to));
+    core_edges_free(v, n);
+    char *s = json_dumps(a, JSON_COMPACT);
+    trace_meta(e->tr, "waits", s);
+    free(s);
+    json_decref(a);
+}
+
 int engine_finish(engine *e) {
     if (e->fatal) return e->fatal;
     int stop = core_stop_index(e->core);
@@ -218,6 +232,7 @@ int engine_finish(engine *e) {
         char wall[32];
         snprintf(wall, sizeof wall, "%lld", (long long)(time_mono_us() - e->t0));
         trace_meta(e->tr, "wall_us", wall);
+        trace_waits(e);
         for (int r = 0; r < core_stats(e->core)->kernels + 1; r++) {
             char name[32];
             snprintf(name, sizeof name, "kernel %d", r);
@@ -262,7 +277,7 @@ static void keep_artifacts(const char *from, const char *to, int quiet) {
         char *src = xasprintf("%s/%s", from, de->d_name), *dst = xasprintf("%s/%s", to, de->d_name);
         size_t len;
         char *data = read_file(src, &len);
-        if (data && write_file_atomic(dst, data, len) == 0) n++;
+        if (data && write_file_atomic(dst, data, len, WRITE_DURABLE) == 0) n++;
         else fprintf(stderr, "floe: cannot keep %s in %s\n", de->d_name, to);
         free(data);
         free(src);
