@@ -10,7 +10,7 @@ TS_DIR   := third_party/node_modules/tree-sitter-python
 WARN     := -Wall -Wextra -Wshadow -Wconversion -Wmissing-prototypes -Werror
 CSTD     := -std=c11 -D_GNU_SOURCE
 OPT      ?= -O2 -g
-INCS     := -Isrc
+INCS     := -Isrc -Ipython
 PY_INC   := $(shell $(PYTHON) -c 'import sysconfig;print(sysconfig.get_paths()["include"])' 2>/dev/null)
 LIBS     := -luv -ljansson -lsqlite3 -ltree-sitter -lm -lpthread
 

@@ -143,7 +143,7 @@ int cmd_deps(int argc, char **argv) {
     o.mode = MODE_PARALLEL;
     o.jobs = 1;
     core *co = core_new(&o, NULL, NULL, NULL, NULL);
-    core_add_notebook(co, n, cells);
+    core_add_notebook(co, n, cells, &g);
     core_edge *ed;
     size_t ne = core_edges(co, &ed);
     int64_t t3 = time_mono_us();

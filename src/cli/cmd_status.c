@@ -84,7 +84,7 @@ int cmd_status(int argc, char **argv) {
     o.jobs = 1;
     o.quiet = 1;
     core *co = core_new(&o, NULL, c, env, NULL);
-    core_add_notebook(co, n, NULL);
+    core_add_notebook(co, n, NULL, NULL);
     size_t nc = core_ncells(co);
     core_plan_cell *plan = xcalloc(nc ? nc : 1, sizeof *plan);
     core_cache_plan(co, plan);

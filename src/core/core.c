@@ -49,22 +49,69 @@ int core_next_action(core *c, core_action *out) {
 
 /* ---- scope resolution ------------------------------------------------------ */
 
-static json_t *find_export(core_cell *c, const char *name) {
-    size_t i;
-    json_t *a;
-    json_array_foreach(c->exports, i, a) {
-        if (!strcmp(json_string_value(json_object_get(a, "name")), name)) return a;
+/* ---- artifacts -------------------------------------------------------------- */
+
+static const char *const codec_names[] = {
+#define FLOE_CODEC(id, name, doc) name,
+#define FLOE_MSG(id, op, dir, fields)
+#include "floe_kernel/protocol.def"
+#undef FLOE_CODEC
+#undef FLOE_MSG
+};
+
+core_codec core_codec_parse(const char *name) {
+    for (size_t i = 0; name && i < sizeof codec_names / sizeof *codec_names; i++)
+        if (!strcmp(codec_names[i], name)) return (core_codec)i;
+    return CODEC_UNKNOWN;
+}
+
+const char *core_codec_name(core_codec c) { return c < CODEC_UNKNOWN ? codec_names[c] : "?"; }
+
+void core_art_push(artvec *v, json_t *desc, long cell, long version) {
+    const char *name = json_string_value(json_object_get(desc, "name"));
+    if (!name) return;
+    if (v->n == v->cap) {
+        v->cap = v->cap ? v->cap * 2 : 4;
+        v->v = xrealloc(v->v, v->cap * sizeof *v->v);
     }
+    core_artifact *a = &v->v[v->n++];
+    memset(a, 0, sizeof *a);
+    a->name = xstrdup(name);
+    a->codec = core_codec_parse(json_string_value(json_object_get(desc, "codec")));
+    a->version = version;
+    a->cell = cell;
+    a->path = json_string_value(json_object_get(desc, "path"));
+    a->size = (long long)json_integer_value(json_object_get(desc, "bytes"));
+    const char *h = json_string_value(json_object_get(desc, "hash"));
+    if (h) snprintf(a->hash, sizeof a->hash, "%s", h);
+    a->wire = json_incref(desc);
+}
+
+void core_art_free(artvec *v) {
+    for (size_t i = 0; i < v->n; i++) {
+        free(v->v[i].name);
+        json_decref(v->v[i].wire);
+    }
+    free(v->v);
+    memset(v, 0, sizeof *v);
+}
+
+core_artifact *core_find_export(core_cell *c, const char *name) {
+    for (size_t i = 0; i < c->exports.n; i++)
+        if (!strcmp(c->exports.v[i].name, name)) return &c->exports.v[i];
     return NULL;
 }
 
-static int codec_is(json_t *art, const char *codec) {
-    const char *v = art ? json_string_value(json_object_get(art, "codec")) : NULL;
-    return v && !strcmp(v, codec);
+json_t *core_exports_json(const core_cell *c) {
+    json_t *a = json_array();
+    for (size_t i = 0; i < c->exports.n; i++) json_array_append(a, c->exports.v[i].wire);
+    return a;
 }
 
-static int is_dropped(json_t *art) { return codec_is(art, "dropped"); }
-static int is_unmovable(json_t *art) { return codec_is(art, "unmovable"); }
+#define find_export core_find_export
+
+static int is_dropped(const core_artifact *a) { return a && a->codec == CODEC_DROPPED; }
+static int is_unmovable(const core_artifact *a) { return a && a->codec == CODEC_UNMOVABLE; }
 
 static int may_write(const core_cell *c, const char *name) {
     return c->open_world || strvec_contains(&c->pred_writes, name) || strvec_contains(&c->known_writes, name);
@@ -74,23 +121,16 @@ static int may_write(const core_cell *c, const char *name) {
  * wrote or deleted a name (and at open-world cells), not at every earlier
  * cell, so resolving stays cheap in long notebooks. Entries are never
  * removed; a stale one costs one check. */
-static void index_in(json_t *map, const char *name, size_t k) {
-    json_t *w = json_object_get(map, name);
-    if (!w) json_object_set_new(map, name, w = json_array());
-    size_t n = json_array_size(w);
-    if (n && (size_t)json_integer_value(json_array_get(w, n - 1)) == k) return;
-    json_array_append_new(w, json_integer((json_int_t)k));
+static void index_in(strmap *map, const char *name, size_t k) {
+    sizevec *w = strmap_put(map, name);
+    if (w->n && w->v[w->n - 1] == k) return;
+    sizevec_push(w, k);
 }
 
 static void index_results(core *e, size_t k) {
     core_cell *c = &e->cells[k];
-    size_t i;
-    json_t *a;
-    json_array_foreach(c->exports, i, a) {
-        const char *nm = json_string_value(json_object_get(a, "name"));
-        if (nm) index_in(e->writers, nm, k);
-    }
-    for (size_t d = 0; d < c->deletes.n; d++) index_in(e->writers, c->deletes.v[d], k);
+    for (size_t i = 0; i < c->exports.n; i++) index_in(&e->writers, c->exports.v[i].name, k);
+    for (size_t d = 0; d < c->deletes.n; d++) index_in(&e->writers, c->deletes.v[d], k);
 }
 
 static int desc(const void *a, const void *b) {
@@ -100,17 +140,13 @@ static int desc(const void *a, const void *b) {
 
 /* The cells before k that may matter for `name`, latest first. */
 static size_t candidates(core *e, size_t k, const char *name, size_t **out) {
-    json_t *w = json_object_get(e->writers, name);
-    size_t cap = json_array_size(w) + e->nopens, n = 0;
+    const sizevec *w = strmap_get(&e->writers, name);
+    size_t cap = (w ? w->n : 0) + e->opens.n, n = 0, i;
     size_t *v = xmalloc((cap ? cap : 1) * sizeof *v);
-    size_t i;
-    json_t *j;
-    json_array_foreach(w, i, j) {
-        size_t x = (size_t)json_integer_value(j);
-        if (x < k) v[n++] = x;
-    }
-    for (i = 0; i < e->nopens; i++)
-        if (e->opens[i] < k) v[n++] = e->opens[i];
+    for (i = 0; w && i < w->n; i++)
+        if (w->v[i] < k) v[n++] = w->v[i];
+    for (i = 0; i < e->opens.n; i++)
+        if (e->opens.v[i] < k) v[n++] = e->opens.v[i];
     qsort(v, n, sizeof *v, desc);
     size_t u = 0;
     for (i = 0; i < n; i++)
@@ -119,7 +155,7 @@ static size_t candidates(core *e, size_t k, const char *name, size_t **out) {
     return u;
 }
 
-int core_resolve(core *e, size_t k, const char *name, json_t **art, long *from) {
+int core_resolve(core *e, size_t k, const char *name, core_artifact **art, long *from) {
     size_t *cand, n = candidates(e, k, name, &cand);
     int r = RES_NONE;
     *from = -1;
@@ -135,7 +171,7 @@ int core_resolve(core *e, size_t k, const char *name, json_t **art, long *from) 
             }
             continue;
         }
-        json_t *a = find_export(c, name);
+        core_artifact *a = find_export(c, name);
         if (a) {
             *art = a;
             *from = (long)j;
@@ -171,10 +207,9 @@ void core_record_read(core_cell *c, const char *name, long from) {
 void core_reset_results(core_cell *c) {
     json_decref(c->outputs);
     json_decref(c->display_ids);
-    json_decref(c->exports);
+    core_art_free(&c->exports);
     c->outputs = json_array();
     c->display_ids = json_object();
-    c->exports = json_array();
     json_decref(c->updates);
     c->updates = json_array();
     strvec_free(&c->deletes);
@@ -337,7 +372,7 @@ static int holder_for(core *e, size_t k, int *wait) {
     *wait = 0;
     for (size_t i = 0; i < c->pred_reads.n; i++) {
         const char *name = c->pred_reads.v[i];
-        json_t *art = NULL;
+        core_artifact *art = NULL;
         long from;
         if (core_resolve(e, k, name, &art, &from) != RES_FOUND || !is_unmovable(art)) continue;
         int hk = e->cells[from].holder;
@@ -366,7 +401,7 @@ static int holder_wanted(core *e, size_t k, int h) {
         if (d->skip || d->state == C_DONE) continue;
         for (size_t i = 0; i < d->pred_reads.n; i++) {
             const char *name = d->pred_reads.v[i];
-            json_t *art = NULL;
+            core_artifact *art = NULL;
             long from;
             int r = core_resolve(e, m, name, &art, &from);
             if (r == RES_FOUND && is_unmovable(art) && (from == (long)k || (h && e->cells[from].holder == h)))
@@ -386,15 +421,12 @@ static int holder_wanted(core *e, size_t k, int h) {
 static void held_names(core *e, size_t k, int h, strvec *out) {
     for (size_t j = 0; j < k; j++) {
         if (e->cells[j].holder != h) continue;
-        size_t i;
-        json_t *a;
-        json_array_foreach(e->cells[j].exports, i, a) {
-            const char *name = json_string_value(json_object_get(a, "name"));
-            json_t *art = NULL;
+        for (size_t i = 0; i < e->cells[j].exports.n; i++) {
+            core_artifact *a = &e->cells[j].exports.v[i], *art = NULL;
             long from;
-            if (is_unmovable(a) && core_resolve(e, k, name, &art, &from) == RES_FOUND && art == a &&
-                !strvec_contains(out, name))
-                strvec_push(out, name);
+            if (is_unmovable(a) && core_resolve(e, k, a->name, &art, &from) == RES_FOUND && art == a &&
+                !strvec_contains(out, a->name))
+                strvec_push(out, a->name);
         }
     }
 }
@@ -409,11 +441,11 @@ void core_holder_gone(core *e, int h) {
  * kernel.py), or -1. Not a wait: a cell starts with the state known now,
  * and rng_stale() re-runs it if it drew and an earlier writer finished
  * meanwhile. */
-static long rng_writer(core *e, size_t k, json_t **art) {
+static long rng_writer(core *e, size_t k, core_artifact **art) {
     for (size_t j = k; j-- > 0;) {
         core_cell *c = &e->cells[j];
         if (c->skip || c->state != C_DONE) continue;
-        json_t *a = find_export(c, RNG_NAME);
+        core_artifact *a = find_export(c, RNG_NAME);
         if (a) {
             *art = a;
             return (long)j;
@@ -430,14 +462,14 @@ static int rng_stale(core *e, size_t k, json_t *msg) {
     core_cell *c = &e->cells[k];
     if (!msg || !json_is_true(json_object_get(msg, "rng_touched"))) return 0;
     core_record_read(c, RNG_NAME, c->rng_from);
-    json_t *art;
+    core_artifact *art;
     return rng_writer(e, k, &art) != c->rng_from;
 }
 
 /* ---- building requests ------------------------------------------------------- */
 
 static void add_import(core *e, size_t k, json_t *imports, const char *name) {
-    json_t *art = NULL;
+    core_artifact *art = NULL;
     long from;
     int r = core_resolve(e, k, name, &art, &from);
     if (r == RES_WAIT) return; /* resolved lazily if the cell reads it */
@@ -447,16 +479,13 @@ static void add_import(core *e, size_t k, json_t *imports, const char *name) {
         e->cells[k].lazy_now = 1; /* fails only if the cell really reads it */
         return;
     }
-    json_array_append(imports, art);
+    json_array_append(imports, art->wire);
 }
 
 /* Names visible to cell k: every name exported before it. */
 static void all_visible(core *e, size_t k, strvec *out) {
-    for (size_t j = 0; j < k; j++) {
-        size_t i;
-        json_t *a;
-        json_array_foreach(e->cells[j].exports, i, a) strvec_push(out, json_string_value(json_object_get(a, "name")));
-    }
+    for (size_t j = 0; j < k; j++)
+        for (size_t i = 0; i < e->cells[j].exports.n; i++) strvec_push(out, e->cells[j].exports.v[i].name);
     strvec_sort_unique(out);
 }
 
@@ -483,7 +512,8 @@ static json_t *run_request(core *e, size_t k) {
     }
     json_object_set_new(m, "imports", imports);
     json_object_set_new(m, "lazy", json_boolean(c->open_world || c->lazy || c->lazy_now || e->o->lazy_always));
-    json_object_set_new(m, "version", json_integer(++e->version));
+    c->version = ++e->version;
+    json_object_set_new(m, "version", json_integer(c->version));
     if (!c->export_all && !e->o->lazy_always && !e->o->keep_run)
         json_object_set_new(m, "export_only", str_array(&c->need_later));
     json_object_set_new(m, "run_dir", json_string(e->run_dir));
@@ -494,9 +524,9 @@ static json_t *run_request(core *e, size_t k) {
         json_object_set_new(m, "keep", str_array(&keep));
         strvec_free(&keep);
     }
-    json_t *rng = NULL;
+    core_artifact *rng = NULL;
     c->rng_from = rng_writer(e, k, &rng);
-    if (rng) json_object_set(m, "rng", rng);
+    if (rng) json_object_set(m, "rng", rng->wire);
     return m;
 }
 
@@ -608,7 +638,7 @@ static int inputs_written(core *e, size_t k) {
     core_cell *c = &e->cells[k];
     int ok = 1;
     for (size_t i = 0; i < c->pred_reads.n; i++) {
-        json_t *art = NULL;
+        core_artifact *art = NULL;
         long from;
         if (core_resolve(e, k, c->pred_reads.v[i], &art, &from) == RES_FOUND && is_dropped(art)) {
             want_dropped(e, from, c->pred_reads.v[i]);
@@ -634,8 +664,8 @@ static int deps_done(core *e, size_t k) {
         if (settled(e) < k) return 0;
         return inputs_written(e, k);
     }
-    for (size_t i = 0; i < c->ndeps; i++) {
-        core_cell *d = &e->cells[c->deps[i]];
+    for (size_t i = 0; i < c->deps.n; i++) {
+        core_cell *d = &e->cells[c->deps.v[i]];
         if (!d->skip && d->state != C_DONE) return 0;
     }
     /* a file two cells raced on: its users run in notebook order */
@@ -691,8 +721,8 @@ static int try_restore(core *e, size_t k) {
 static void why_waiting(core *e, size_t k, core_plan_cell *v) {
     core_cell *c = &e->cells[k];
     long j = -1;
-    for (size_t i = 0; i < c->ndeps && j < 0; i++)
-        if (!e->cells[c->deps[i]].skip && e->cells[c->deps[i]].state != C_DONE) j = (long)c->deps[i];
+    for (size_t i = 0; i < c->deps.n && j < 0; i++)
+        if (!e->cells[c->deps.v[i]].skip && e->cells[c->deps.v[i]].state != C_DONE) j = (long)c->deps.v[i];
     for (size_t i = 0; i < k && j < 0; i++)
         if (!e->cells[i].skip && e->cells[i].state != C_DONE) j = (long)i;
     const char *name = "*";
@@ -855,7 +885,7 @@ void core_pool_ready(core *e, json_t *language_info) {
 
 static void answer_need(core *e, size_t k) {
     core_cell *c = &e->cells[k];
-    json_t *art = NULL;
+    core_artifact *art = NULL;
     long from;
     int r = core_resolve(e, k, c->need, &art, &from);
     if (r == RES_FOUND && is_dropped(art)) {
@@ -880,7 +910,7 @@ static void answer_need(core *e, size_t k) {
     core_record_read(c, c->need, from);
     e->stats.lazy_reads++;
     a->msg = json_pack("{s:s,s:s}", "op", "value", "name", c->need);
-    if (r == RES_FOUND) json_object_set(a->msg, "artifact", art);
+    if (r == RES_FOUND) json_object_set(a->msg, "artifact", art->wire);
     free(c->need);
     c->need = NULL;
 }
@@ -956,15 +986,18 @@ static void take_results(core *e, size_t k, json_t *done) {
     if (json_is_array(outs)) replace(&c->outputs, outs);
     json_t *ids = json_object_get(done, "display_ids");
     if (json_is_object(ids)) replace(&c->display_ids, ids);
-    json_t *ex = json_object_get(done, "exports");
-    if (json_is_array(ex)) replace(&c->exports, ex);
     size_t i;
     json_t *v;
+    if (json_is_array(json_object_get(done, "exports"))) {
+        core_art_free(&c->exports);
+        json_array_foreach(json_object_get(done, "exports"), i, v) core_art_push(&c->exports, v, (long)k, c->version);
+    }
     json_array_foreach(json_object_get(done, "unmovable"), i, v) {
         json_t *a = json_deep_copy(v);
-        json_object_set_new(a, "codec", json_string("unmovable"));
+        json_object_set_new(a, "codec", json_string(core_codec_name(CODEC_UNMOVABLE)));
         json_object_set_new(a, "cell", json_integer((json_int_t)k));
-        json_array_append_new(c->exports, a);
+        core_art_push(&c->exports, a, (long)k, c->version);
+        json_decref(a);
     }
     json_array_foreach(json_object_get(done, "deletes"), i, v) strvec_push(&c->deletes, json_string_value(v));
     if (status && !strcmp(status, "error")) {
@@ -1010,7 +1043,7 @@ static int missed_read(core *e, size_t k) {
     const char *q2 = q ? strchr(q + 1, '\'') : NULL;
     if (!q2) return 0;
     char *name = xstrndup(q + 1, (size_t)(q2 - q - 1));
-    json_t *art;
+    core_artifact *art;
     long from;
     int r = core_resolve(e, k, name, &art, &from);
     free(name);
@@ -1062,12 +1095,8 @@ static void finish_cell(core *e, size_t k, json_t *msg) {
     }
     core_hash_exports(e, c);
     if (msg) core_cache_store(e, k, msg);
-    size_t i;
-    json_t *a;
-    json_array_foreach(c->exports, i, a) {
-        const char *nm = json_string_value(json_object_get(a, "name"));
-        if (nm && !strvec_contains(&c->known_writes, nm)) strvec_push(&c->known_writes, nm);
-    }
+    for (size_t i = 0; i < c->exports.n; i++)
+        if (!strvec_contains(&c->known_writes, c->exports.v[i].name)) strvec_push(&c->known_writes, c->exports.v[i].name);
     e->stats.cells_run++;
     core_push(e, CA_SETTLED, k);
     core_after_done(e, k);
@@ -1109,9 +1138,7 @@ void core_cell_timed_out(core *e, size_t k) {
 void core_after_done(core *e, size_t k) {
     core_cell *c = &e->cells[k];
     index_results(e, k);
-    size_t i;
-    json_t *a;
-    json_array_foreach(c->exports, i, a) validate_readers(e, k, json_string_value(json_object_get(a, "name")));
+    for (size_t i = 0; i < c->exports.n; i++) validate_readers(e, k, c->exports.v[i].name);
     for (size_t d = 0; d < c->deletes.n; d++) validate_readers(e, k, c->deletes.v[d]);
     /* later cells that finished before this one and used a file it wrote
      * (those still running are checked when they finish) */
@@ -1146,7 +1173,6 @@ static void init_cell(core *e, core_cell *c, const core_cell_spec *s) {
     c->state = c->skip ? C_DONE : C_PENDING;
     c->outputs = json_array();
     c->display_ids = json_object();
-    c->exports = json_array();
     c->rng_from = -1;
     if (e->o->mode == MODE_MONOLITHIC) return;
     if (s->reads) {
@@ -1160,45 +1186,28 @@ static void init_cell(core *e, core_cell *c, const core_cell_spec *s) {
     c->open_world = s->open_world;
 }
 
-static void push_dep(core_cell *c, size_t j, size_t *cap) {
-    if (c->ndeps == *cap) {
-        *cap = *cap ? *cap * 2 : 4;
-        c->deps = xrealloc(c->deps, *cap * sizeof *c->deps);
-    }
-    c->deps[c->ndeps++] = j;
-}
-
 /* The predicted producers of cell k, through the name -> predicted writers
  * index: linear in the size of the prediction, not quadratic in cells. */
 static void plan_deps(core *e, size_t k, size_t *stamp) {
     core_cell *c = &e->cells[k];
-    size_t cap = 0;
     for (size_t i = 0; i < c->pred_reads.n; i++) {
-        json_t *w = json_object_get(e->pred_writers, c->pred_reads.v[i]), *j;
-        size_t x;
-        json_array_foreach(w, x, j) {
-            size_t from = (size_t)json_integer_value(j);
-            if (stamp[from] == k + 1) continue;
-            stamp[from] = k + 1;
-            push_dep(c, from, &cap);
+        const sizevec *w = strmap_get(&e->pred_writers, c->pred_reads.v[i]);
+        for (size_t x = 0; w && x < w->n; x++) {
+            if (stamp[w->v[x]] == k + 1) continue;
+            stamp[w->v[x]] = k + 1;
+            sizevec_push(&c->deps, w->v[x]);
         }
     }
-    for (size_t i = 0; i < e->nopens; i++)
-        if (stamp[e->opens[i]] != k + 1) {
-            stamp[e->opens[i]] = k + 1;
-            push_dep(c, e->opens[i], &cap);
+    for (size_t i = 0; i < e->opens.n; i++)
+        if (stamp[e->opens.v[i]] != k + 1) {
+            stamp[e->opens.v[i]] = k + 1;
+            sizevec_push(&c->deps, e->opens.v[i]);
         }
     for (size_t i = 0; i < c->pred_writes.n; i++) {
-        index_in(e->pred_writers, c->pred_writes.v[i], k);
-        index_in(e->writers, c->pred_writes.v[i], k);
+        index_in(&e->pred_writers, c->pred_writes.v[i], k);
+        index_in(&e->writers, c->pred_writes.v[i], k);
     }
-    if (c->open_world) {
-        if (e->nopens == e->capopens) {
-            e->capopens = e->capopens ? e->capopens * 2 : 8;
-            e->opens = xrealloc(e->opens, e->capopens * sizeof *e->opens);
-        }
-        e->opens[e->nopens++] = k;
-    }
+    if (c->open_world) sizevec_push(&e->opens, k);
 }
 
 /* Which names each cell writes out: those a later cell is predicted to
@@ -1206,12 +1215,15 @@ static void plan_deps(core *e, size_t k, size_t *stamp) {
  * later cell, or the cell itself, is open-world. Planned again, whole, when
  * cells are appended. */
 static void plan_exports(core *e) {
-    json_t *last_reader = json_object();
+    strmap last_reader = {0}; /* name -> [the last cell predicted to read it] */
     int any_open = 0;
     for (size_t k = 0; k < e->ncells; k++) {
         core_cell *c = &e->cells[k];
-        for (size_t i = 0; i < c->pred_reads.n; i++)
-            json_object_set_new(last_reader, c->pred_reads.v[i], json_integer((json_int_t)k));
+        for (size_t i = 0; i < c->pred_reads.n; i++) {
+            sizevec *r = strmap_put(&last_reader, c->pred_reads.v[i]);
+            r->n = 0;
+            sizevec_push(r, k);
+        }
     }
     for (size_t k = e->ncells; k-- > 0;) {
         core_cell *c = &e->cells[k];
@@ -1221,12 +1233,12 @@ static void plan_exports(core *e) {
         strvec *sets[] = {&c->pred_writes, &c->pred_reads};
         for (size_t s = 0; s < 2; s++)
             for (size_t i = 0; i < sets[s]->n; i++) {
-                json_t *r = json_object_get(last_reader, sets[s]->v[i]);
-                if (r && json_integer_value(r) > (json_int_t)k) strvec_push(&c->need_later, sets[s]->v[i]);
+                const sizevec *r = strmap_get(&last_reader, sets[s]->v[i]);
+                if (r && r->v[0] > k) strvec_push(&c->need_later, sets[s]->v[i]);
             }
         strvec_sort_unique(&c->need_later);
     }
-    json_decref(last_reader);
+    strmap_free(&last_reader);
 }
 
 void core_add_cells(core *e, const core_cell_spec *specs, size_t n) {
@@ -1260,8 +1272,6 @@ core *core_new(const run_opts *o, const char *run_dir, struct cache *cache, cons
     e->run_dir = xstrdup(run_dir ? run_dir : "");
     e->cache = cache;
     e->cache_env = xstrdup(cache_env ? cache_env : "");
-    e->writers = json_object();
-    e->pred_writers = json_object();
     e->pool_started = cache == NULL;
     return e;
 }
@@ -1273,14 +1283,14 @@ void core_free(core *e) {
         core_reset_results(c);
         json_decref(c->outputs);
         json_decref(c->display_ids);
-        json_decref(c->exports);
+        core_art_free(&c->exports);
         json_decref(c->updates);
         json_decref(c->code);
         free(c->src);
         free(c->reads);
         strvec_free(&c->pred_reads);
         strvec_free(&c->pred_writes);
-        free(c->deps);
+        sizevec_free(&c->deps);
         strvec_free(&c->need_later);
         strvec_free(&c->known_writes);
         strvec_free(&c->files_seen);
@@ -1293,9 +1303,9 @@ void core_free(core *e) {
     free(e->run_dir);
     free(e->cache_env);
     json_decref(e->language_info);
-    json_decref(e->writers);
-    json_decref(e->pred_writers);
-    free(e->opens);
+    strmap_free(&e->writers);
+    strmap_free(&e->pred_writers);
+    sizevec_free(&e->opens);
     free(e->work);
     free(e->work_why);
     free(e->acts);

@@ -31,6 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/map.h"
 #include "util/util.h"
 
 typedef enum { MODE_PARALLEL, MODE_SERIAL, MODE_MONOLITHIC } run_mode;
@@ -84,6 +85,36 @@ typedef struct core_cell_spec {
     int open_world;
 } core_cell_spec;
 
+/* The artifact codecs, from the protocol description both sides read. */
+typedef enum {
+#define FLOE_CODEC(id, name, doc) CODEC_##id,
+#define FLOE_MSG(id, op, dir, fields)
+#include "floe_kernel/protocol.def"
+#undef FLOE_CODEC
+#undef FLOE_MSG
+    CODEC_UNKNOWN
+} core_codec;
+
+/* "pickle" -> CODEC_PICKLE...; CODEC_UNKNOWN for NULL or a name not in
+ * protocol.def. core_codec_name returns a static string ("?" if unknown). */
+core_codec core_codec_parse(const char *name);
+const char *core_codec_name(core_codec c);
+
+/* One version of one name, parsed once where the kernel's results arrive
+ * (or a cache entry is restored). The holder of an unmovable value is its
+ * writer cell's (core_cell.holder), kept in that one place. */
+typedef struct core_artifact {
+    char *name;
+    core_codec codec;
+    long version;          /* the run request's version that wrote it; 0 when restored */
+    long cell;             /* the cell that wrote it */
+    const char *path;      /* its file (borrowed from wire), or NULL */
+    long long size;        /* bytes, 0 when unknown */
+    char hash[33];         /* content hash (with the cache), or "" */
+    json_t *wire;          /* the description as the kernel sent it, sent back in imports (owned) */
+} core_artifact;
+typedef struct artvec { core_artifact *v; size_t n, cap; } artvec;
+
 typedef struct cellread { char *name; long from; } cellread;
 
 typedef struct core_cell {
@@ -102,13 +133,14 @@ typedef struct core_cell {
     strvec need_later;     /* names later cells are predicted to read */
     strvec known_writes;   /* names any attempt of this cell exported */
     long rng_from;         /* the cell whose random state this attempt started with, or -1 */
-    size_t *deps;          /* predicted producers: earlier cells that may write a
+    sizevec deps;          /* predicted producers: earlier cells that may write a
                             * name this one reads, and earlier open-world cells */
-    size_t ndeps;
     int export_all;        /* a later cell may read anything, or a dropped name was needed */
     int open_world, lazy, lazy_now;
+    long version;          /* the version its current attempt writes */
     /* results of the current attempt */
-    json_t *outputs, *display_ids, *exports;
+    json_t *outputs, *display_ids;
+    artvec exports;
     json_t *updates;       /* update_display messages it sent (replayed on restore) */
     strvec deletes;
     cellread *reads;
@@ -173,10 +205,12 @@ void core_plan(core *c);
 
 /* The notebook front end (core_nb.c): appends every code cell of n with its
  * static prediction (isolated modes); analysed: the cells already analysed
- * by an_analyze_many (borrowed), or NULL to analyse them here. */
+ * by an_analyze_many, and g their graph (both borrowed; g may be NULL), or
+ * NULL to analyse them here. */
 struct nb;
 struct an_cell;
-void core_add_notebook(core *c, struct nb *n, const struct an_cell *analysed);
+struct an_graph;
+void core_add_notebook(core *c, struct nb *n, const struct an_cell *analysed, const struct an_graph *g);
 
 /* The edges the core waits on: cell `to` starts after cell `from`, for the
  * names it reads that `from` may write ("*": any name, an open-world cell or
@@ -224,6 +258,6 @@ run_stats *core_stats_mut(core *c);
 json_t *core_language_info(const core *c);  /* borrowed, or NULL */
 /* Resolves name for cell k: RES_FOUND (*art, *from), RES_NONE (*from: the
  * deleting cell or -1) or RES_WAIT (*from: the unfinished cell). */
-int core_resolve(core *c, size_t k, const char *name, json_t **art, long *from);
+int core_resolve(core *c, size_t k, const char *name, core_artifact **art, long *from);
 
 #endif

@@ -15,39 +15,34 @@ int core_always_run(const core_cell *c) {
     return c->always_run || strstr(c->src, "# floe: always-run") != NULL;
 }
 
-/* Content hash of one artifact: its file, or its description. */
-static void hash_export(json_t *art) {
-    if (json_object_get(art, "hash")) return;
-    const char *path = json_string_value(json_object_get(art, "path"));
+/* Content hash of one artifact: its file, or its description; kept in the
+ * artifact and in its wire form (which the cache stores). */
+static void hash_export(core_artifact *a) {
+    const char *have = json_string_value(json_object_get(a->wire, "hash"));
+    if (have) {
+        snprintf(a->hash, sizeof a->hash, "%s", have);
+        return;
+    }
     hash128 h;
-    if (path) {
-        if (hash_file(path, &h) < 0) return;
+    if (a->path) {
+        if (hash_file(a->path, &h) < 0) return;
     } else {
-        char *s = json_dumps(art, JSON_COMPACT | JSON_SORT_KEYS);
+        char *s = json_dumps(a->wire, JSON_COMPACT | JSON_SORT_KEYS);
         h = hash_bytes(s, strlen(s));
         free(s);
     }
-    char hex[33];
-    hash_hex(h, hex);
-    json_object_set_new(art, "hash", json_string(hex));
+    hash_hex(h, a->hash);
+    json_object_set_new(a->wire, "hash", json_string(a->hash));
 }
 
 void core_hash_exports(core *e, core_cell *c) {
     if (!e->cache) return;
-    size_t i;
-    json_t *art;
-    json_array_foreach(c->exports, i, art) hash_export(art);
+    for (size_t i = 0; i < c->exports.n; i++) hash_export(&c->exports.v[i]);
 }
 
 static const char *export_hash(core *e, long from, const char *name) {
-    if (from < 0) return NULL;
-    size_t i;
-    json_t *art;
-    json_array_foreach(e->cells[from].exports, i, art) {
-        if (!strcmp(json_string_value(json_object_get(art, "name")), name))
-            return json_string_value(json_object_get(art, "hash"));
-    }
-    return NULL;
+    core_artifact *a = from >= 0 ? core_find_export(&e->cells[from], name) : NULL;
+    return a && a->hash[0] ? a->hash : NULL;
 }
 
 static json_t *file_record(const char *path) {
@@ -78,12 +73,11 @@ void core_cache_store(core *e, size_t k, json_t *done) {
     if (c->files_seen.n) return;
     /* nor one that ran in a holder: it changed values that live only there */
     if (c->in_holder) return;
-    size_t i;
-    json_t *art;
-    json_array_foreach(c->exports, i, art) {
-        const char *codec = json_string_value(json_object_get(art, "codec"));
-        if (!codec || !strcmp(codec, "unmovable") || !json_object_get(art, "hash")) return;
+    for (size_t a = 0; a < c->exports.n; a++) {
+        const core_artifact *art = &c->exports.v[a];
+        if (art->codec == CODEC_UNKNOWN || art->codec == CODEC_UNMOVABLE || !art->hash[0]) return;
     }
+    size_t i;
     json_t *reads = json_object();
     for (size_t r = 0; r < c->nreads; r++) {
         const char *h = export_hash(e, c->reads[r].from, c->reads[r].name);
@@ -97,8 +91,8 @@ void core_cache_store(core *e, size_t k, json_t *done) {
     }
     json_t *deletes = json_array();
     for (size_t d = 0; d < c->deletes.n; d++) json_array_append_new(deletes, json_string(c->deletes.v[d]));
-    json_t *entry = json_pack("{s:o,s:o,s:O,s:O,s:O,s:o,s:i}", "reads", reads, "files", files, "outputs", c->outputs,
-                              "display_ids", c->display_ids, "exports", c->exports, "deletes", deletes, "cell",
+    json_t *entry = json_pack("{s:o,s:o,s:O,s:O,s:o,s:o,s:i}", "reads", reads, "files", files, "outputs", c->outputs,
+                              "display_ids", c->display_ids, "exports", core_exports_json(c), "deletes", deletes, "cell",
                               (int)(c - e->cells));
     if (e->language_info) json_object_set(entry, "language_info", e->language_info);
     /* how long it took, for --schedule critical in later runs */
@@ -145,11 +139,11 @@ static int entry_matches(json_t *entry, void *ud) {
     json_t *want;
     m->tried++;
     json_object_foreach(json_object_get(entry, "reads"), name, want) {
-        json_t *art = NULL;
+        core_artifact *art = NULL;
         long from;
         int r = core_resolve(m->e, m->k, name, &art, &from);
         if (r == RES_WAIT) return miss(m, "input '%s' may change (its writer runs again)", name);
-        const char *have = r == RES_FOUND ? json_string_value(json_object_get(art, "hash")) : NULL;
+        const char *have = r == RES_FOUND && art->hash[0] ? art->hash : NULL;
         if (json_is_null(want) ? have != NULL : (!have || strcmp(have, json_string_value(want)) != 0))
             return miss(m, "input '%s' changed", name);
     }
@@ -158,9 +152,9 @@ static int entry_matches(json_t *entry, void *ud) {
     int export_all = m->e->cells[m->k].export_all;
     json_array_foreach(json_object_get(entry, "exports"), i, rec) {
         /* a value that run did not write out is needed now: run again */
-        const char *codec = json_string_value(json_object_get(rec, "codec"));
+        core_codec codec = core_codec_parse(json_string_value(json_object_get(rec, "codec")));
         const char *nm = json_string_value(json_object_get(rec, "name"));
-        if (export_all && codec && !strcmp(codec, "dropped"))
+        if (export_all && codec == CODEC_DROPPED)
             return miss(m, "'%s' was not kept and is needed now", nm ? nm : "?");
         const char *p = json_string_value(json_object_get(rec, "path"));
         struct stat st;
@@ -200,10 +194,13 @@ static int restore(core *e, size_t k, match_ctx *m) {
     core_reset_results(c);
     json_decref(c->outputs);
     json_decref(c->display_ids);
-    json_decref(c->exports);
     c->outputs = json_incref(json_object_get(entry, "outputs"));
     c->display_ids = json_incref(json_object_get(entry, "display_ids"));
-    c->exports = json_incref(json_object_get(entry, "exports"));
+    {
+        size_t x;
+        json_t *a;
+        json_array_foreach(json_object_get(entry, "exports"), x, a) core_art_push(&c->exports, a, (long)k, 0);
+    }
     if (!e->language_info) e->language_info = json_incref(json_object_get(entry, "language_info"));
     /* displays it updated in earlier cells are updated again */
     {
@@ -216,7 +213,7 @@ static int restore(core *e, size_t k, match_ctx *m) {
     json_array_foreach(json_object_get(entry, "deletes"), i, v) strvec_push(&c->deletes, json_string_value(v));
     const char *name;
     json_object_foreach(json_object_get(entry, "reads"), name, v) {
-        json_t *art;
+        core_artifact *art;
         long from;
         core_resolve(e, k, name, &art, &from);
         core_record_read(c, name, from);

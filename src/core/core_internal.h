@@ -7,6 +7,7 @@
 
 #include "core/core.h"
 #include "trace/trace.h"
+#include "util/map.h"
 
 struct core {
     const run_opts *o;
@@ -23,9 +24,9 @@ struct core {
     strvec contended;      /* files two cells raced on: their users now run in notebook order */
     char *run_dir;
     json_t *language_info;
-    json_t *writers;       /* name -> [cells that may write, wrote or deleted it] */
-    json_t *pred_writers;  /* name -> [cells predicted to write it] (deps) */
-    size_t *opens, nopens, capopens; /* open-world cells, ascending */
+    strmap writers;        /* name -> cells that may write, wrote or deleted it */
+    strmap pred_writers;   /* name -> cells predicted to write it (deps) */
+    sizevec opens;         /* open-world cells, ascending */
     run_stats stats;
     struct cache *cache;
     char *cache_env;
@@ -42,6 +43,13 @@ struct core {
 };
 
 core_action *core_push(core *c, core_action_kind kind, size_t cell);
+/* Appends the artifact desc describes (borrowed; increfed as its wire form);
+ * a description without a name is skipped. */
+void core_art_push(artvec *v, json_t *desc, long cell, long version);
+void core_art_free(artvec *v);
+core_artifact *core_find_export(core_cell *c, const char *name);
+/* The wire forms of c's exports, as a new array. */
+json_t *core_exports_json(const core_cell *c);
 void core_record_read(core_cell *c, const char *name, long from);
 void core_reset_results(core_cell *c);
 void core_after_done(core *c, size_t k);

@@ -24,12 +24,14 @@ static int is_blank(const char *s) {
     return 1;
 }
 
-/* The predicted reads and writes of every cell, from analysed cells. */
-static void predict(const an_cell *cells, size_t n, strvec *reads, strvec *writes, int *open) {
-    an_graph g = {0};
-    int graph_ok = an_build_graph(cells, n, &g) == 0;
+/* The predicted reads and writes of every cell, from analysed cells and
+ * their graph (built here when g is NULL). */
+static void predict(const an_cell *cells, size_t n, const an_graph *given, strvec *reads, strvec *writes, int *open) {
+    an_graph own = {0};
+    const an_graph *g = given;
+    if (!g) g = an_build_graph(cells, n, &own) == 0 ? &own : NULL;
     for (size_t k = 0; k < n; k++) {
-        add_all(&reads[k], graph_ok && g.eff_reads ? &g.eff_reads[k] : &cells[k].reads);
+        add_all(&reads[k], g && g->eff_reads ? &g->eff_reads[k] : &cells[k].reads);
         add_all(&reads[k], &cells[k].deletes);
         add_all(&reads[k], &cells[k].mutates);
         add_all(&writes[k], &cells[k].writes);
@@ -38,10 +40,10 @@ static void predict(const an_cell *cells, size_t n, strvec *reads, strvec *write
         for (size_t d = 0; d < cells[k].ndefs; d++) add_all(&writes[k], &cells[k].defs[d].mutates);
         open[k] = cells[k].open_world.n > 0;
     }
-    if (graph_ok) an_graph_free(&g);
+    if (g == &own) an_graph_free(&own);
 }
 
-void core_add_notebook(core *c, nb *n, const an_cell *analysed) {
+void core_add_notebook(core *c, nb *n, const an_cell *analysed, const an_graph *g) {
     size_t ncells = nb_ncode(n), one = ncells ? ncells : 1;
     core_cell_spec *specs = xcalloc(one, sizeof *specs);
     strvec *reads = xcalloc(one, sizeof *reads), *writes = xcalloc(one, sizeof *writes);
@@ -69,7 +71,7 @@ void core_add_notebook(core *c, nb *n, const an_cell *analysed) {
             an_analyze_many(srcs, ncells, cells, (int)sysconf(_SC_NPROCESSORS_ONLN));
             free(srcs);
         }
-        predict(analysed ? analysed : cells, ncells, reads, writes, open);
+        predict(analysed ? analysed : cells, ncells, analysed ? g : NULL, reads, writes, open);
         for (size_t k = 0; k < ncells; k++) specs[k].open_world = open[k];
         for (size_t k = 0; cells && k < ncells; k++) an_cell_free(&cells[k]);
         free(cells);
@@ -122,8 +124,8 @@ size_t core_edges(core *c, core_edge **out) {
             continue;
         }
         size_t first = n;
-        for (size_t i = 0; i < cl->ndeps; i++)
-            if (!c->cells[cl->deps[i]].skip) push_edge(&v, &n, &cap, cl->deps[i], k);
+        for (size_t i = 0; i < cl->deps.n; i++)
+            if (!c->cells[cl->deps.v[i]].skip) push_edge(&v, &n, &cap, cl->deps.v[i], k);
         for (size_t i = first + 1; i < n; i++) /* ascending sources */
             for (size_t m = i; m > first && v[m - 1].from > v[m].from; m--) {
                 core_edge t = v[m];

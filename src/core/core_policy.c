@@ -67,8 +67,8 @@ static void set_ranks(core *e) {
         core_cell *c = &e->cells[k];
         double below = wait[k] > open_max ? wait[k] : open_max;
         c->rank = c->weight + below;
-        for (size_t i = 0; i < c->ndeps; i++)
-            if (wait[c->deps[i]] < c->rank) wait[c->deps[i]] = c->rank;
+        for (size_t i = 0; i < c->deps.n; i++)
+            if (wait[c->deps.v[i]] < c->rank) wait[c->deps.v[i]] = c->rank;
         if (c->open_world && c->rank > open_max) open_max = c->rank;
     }
     free(wait);
@@ -107,16 +107,14 @@ void core_sched_plan(core *e) {
 static const char *big_input(core *e, size_t k) {
     core_cell *c = &e->cells[k];
     const char *best = NULL;
-    json_int_t most = STAGGER_MIN_BYTES - 1;
+    long long most = STAGGER_MIN_BYTES - 1;
     for (size_t i = 0; i < c->pred_reads.n; i++) {
-        json_t *art = NULL;
+        core_artifact *art = NULL;
         long from;
         if (core_resolve(e, k, c->pred_reads.v[i], &art, &from) != RES_FOUND) continue;
-        const char *path = json_string_value(json_object_get(art, "path"));
-        json_int_t bytes = json_integer_value(json_object_get(art, "bytes"));
-        if (path && bytes > most) {
-            most = bytes;
-            best = path;
+        if (art->path && art->size > most) {
+            most = art->size;
+            best = art->path;
         }
     }
     return best;

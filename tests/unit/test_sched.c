@@ -219,13 +219,11 @@ static void log_final(core *c, strvec *log) {
                                              : cl->state == C_RUNNING ? "running" : "pending";
         char *line = xasprintf("cell %zu %s", k, st);
         strvec_push_owned(log, line);
-        size_t i;
-        json_t *a;
-        json_array_foreach(cl->exports, i, a) strvec_push(&names, json_string_value(json_object_get(a, "name")));
+        for (size_t i = 0; i < cl->exports.n; i++) strvec_push(&names, cl->exports.v[i].name);
     }
     strvec_sort_unique(&names);
     for (size_t i = 0; i < names.n; i++) {
-        json_t *art = NULL;
+        core_artifact *art = NULL;
         long from;
         int r = core_resolve(c, n, names.v[i], &art, &from);
         if (r == RES_FOUND) strvec_push_owned(log, xasprintf("final %s@%ld", names.v[i], from));
