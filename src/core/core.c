@@ -108,7 +108,6 @@ json_t *core_exports_json(const core_cell *c) {
     return a;
 }
 
-#define find_export core_find_export
 
 static int is_dropped(const core_artifact *a) { return a && a->codec == CODEC_DROPPED; }
 static int is_unmovable(const core_artifact *a) { return a && a->codec == CODEC_UNMOVABLE; }
@@ -171,7 +170,7 @@ int core_resolve(core *e, size_t k, const char *name, core_artifact **art, long 
             }
             continue;
         }
-        core_artifact *a = find_export(c, name);
+        core_artifact *a = core_find_export(c, name);
         if (a) {
             *art = a;
             *from = (long)j;
@@ -408,9 +407,9 @@ static int holder_wanted(core *e, size_t k, int h) {
                 return 1;
             if (r != RES_WAIT) continue;
             /* behind a cell that may write it: wanted if it is held here */
-            if (is_unmovable(find_export(&e->cells[k], name))) return 1;
+            if (is_unmovable(core_find_export(&e->cells[k], name))) return 1;
             for (size_t j = 0; h && j < k; j++)
-                if (e->cells[j].holder == h && is_unmovable(find_export(&e->cells[j], name))) return 1;
+                if (e->cells[j].holder == h && is_unmovable(core_find_export(&e->cells[j], name))) return 1;
         }
     }
     return 0;
@@ -445,7 +444,7 @@ static long rng_writer(core *e, size_t k, core_artifact **art) {
     for (size_t j = k; j-- > 0;) {
         core_cell *c = &e->cells[j];
         if (c->skip || c->state != C_DONE) continue;
-        core_artifact *a = find_export(c, RNG_NAME);
+        core_artifact *a = core_find_export(c, RNG_NAME);
         if (a) {
             *art = a;
             return (long)j;
