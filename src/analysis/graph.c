@@ -79,11 +79,6 @@ static int writes(const an_cell *c, const char *name) {
  * (ix: every cell's writes and deletes). */
 static long last_writer(const nindex *ix, size_t k, const char *name) { return nindex_last_before(ix, name, k); }
 
-static long last_open_world(const an_cell *cells, size_t k) {
-    for (size_t j = k; j-- > 0;)
-        if (cells[j].open_world.n) return (long)j;
-    return -1;
-}
 
 /* Adds what the function `name` (as visible at cell k) reads, writes and
  * mutates when it runs, transitively. */
@@ -156,6 +151,7 @@ int an_build_graph(const an_cell *cells, size_t n, an_graph *g) {
     /* wix: cells binding or deleting each name; eix: cells whose effective
      * writes (incl. mutations and calls) touch it, filled as we go */
     nindex wix = {0}, eix = {0};
+    long last_ow = -1;
     for (size_t k = 0; k < n; k++) {
         for (size_t i = 0; i < cells[k].writes.n; i++) nindex_add(&wix, cells[k].writes.v[i], k);
         for (size_t i = 0; i < cells[k].deletes.n; i++) nindex_add(&wix, cells[k].deletes.v[i], k);
@@ -174,10 +170,12 @@ int an_build_graph(const an_cell *cells, size_t n, an_graph *g) {
             }
         }
         for (size_t i = 0; i < g->eff_writes[k].n; i++) nindex_add(&eix, g->eff_writes[k].v[i], k);
-        long ow = last_open_world(cells, k);
+        long ow = last_ow; /* the last open-world cell before k (kept as we go: linear) */
         if (ow >= 0) add_edge(g, (size_t)ow, k, "*");
-        if (cells[k].open_world.n)
+        if (cells[k].open_world.n) {
             for (size_t j = ow < 0 ? 0 : (size_t)ow + 1; j < k; j++) add_edge(g, j, k, "*");
+            last_ow = (long)k;
+        }
     }
     strmap_free(&wix);
     strmap_free(&eix);
