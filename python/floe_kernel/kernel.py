@@ -12,7 +12,7 @@ import re
 import sys
 import time
 
-from . import chaos, store
+from . import chaos, protocol, store
 
 _INTERNAL = re.compile(r"^(_|__|___|_i|_ii|_iii|_i\d+|_\d+|_oh|_ih|_dh|In|Out|get_ipython|exit|quit|__\w*__)$")
 
@@ -445,7 +445,7 @@ class Kernel:
                 # values or base classes name (`@lru_cache`): those are
                 # imported too, then the def runs again (nothing was bound)
                 missing = getattr(e, "name", None)
-                if info.get("codec") != "code" or not missing or missing in tried:
+                if info.get("codec") != protocol.CODEC_CODE or not missing or missing in tried:
                     raise
                 tried.add(missing)
                 try:
@@ -467,7 +467,7 @@ class Kernel:
         if not art:
             raise KeyError(name)
         value = self._import(name, art)
-        self.imported[name] = store.fingerprint(value) if art.get("codec") != "module" else None
+        self.imported[name] = store.fingerprint(value) if art.get("codec") != protocol.CODEC_MODULE else None
         self.before[name] = id(value)
         return value
 
@@ -573,7 +573,7 @@ class Kernel:
             except Exception as e:  # noqa: BLE001 - report which artifact failed
                 return {"op": "done", "status": "import-error", "name": name,
                         "evalue": "%s: %s" % (type(e).__name__, e), "outputs": [], "events": self.events}
-            if imp.get("codec") != "module":  # a def moved as code: its state (defaults, closure)
+            if imp.get("codec") != protocol.CODEC_MODULE:  # a def moved as code: its state (defaults, closure)
                 self.imported[name] = store.fingerprint(value)
         del ns  # noqa: F821 - keep the function short-lived
         return None
@@ -598,7 +598,7 @@ class Kernel:
             if only is not None and name not in only:
                 # no later cell is predicted to read it: not written out;
                 # floe re-runs this cell if a read turns up after all
-                exports.append({"name": name, "codec": "dropped", "type": _type_name(value)})
+                exports.append({"name": name, "codec": protocol.CODEC_DROPPED, "type": _type_name(value)})
                 continue
             t0 = _now()
             base = os.path.join(self.run_dir, "%s@%d" % (name, version))

@@ -23,6 +23,8 @@ import sys
 import types
 import zlib
 
+from . import protocol
+
 MAGIC = b"FLOEPK5\0"
 ALIGN = 64
 
@@ -247,9 +249,9 @@ def _is_frame(value):
 def dump(name, value, path_base, cell_source, count, defs):
     """Exports one value; returns the artifact description (JSON-able)."""
     if isinstance(value, types.ModuleType):
-        return {"codec": "module", "module": value.__name__, "bytes": 0}
+        return {"codec": protocol.CODEC_MODULE, "module": value.__name__, "bytes": 0}
     if defined_here(value, name, defs):
-        return {"codec": "code", "source": cell_source, "count": count,
+        return {"codec": protocol.CODEC_CODE, "source": cell_source, "count": count,
                 "lineno": defs[name], "name": name, "bytes": len(cell_source)}
     note = None
     if _is_frame(value):
@@ -258,7 +260,7 @@ def dump(name, value, path_base, cell_source, count, defs):
             path = path_base + ".arrow"
             try:
                 meta = ac.dump(value, path)
-                d = {"codec": "arrow", "path": path, "bytes": os.path.getsize(path)}
+                d = {"codec": protocol.CODEC_ARROW, "path": path, "bytes": os.path.getsize(path)}
                 if isinstance(meta, dict):
                     d.update({k: v for k, v in meta.items() if k not in d})
                 return d
@@ -266,7 +268,7 @@ def dump(name, value, path_base, cell_source, count, defs):
                 note = "arrow: %s" % e
     path = path_base + ".pkl"
     n = _write_pickle(value, path)
-    d = {"codec": "pickle", "path": path, "bytes": n}
+    d = {"codec": protocol.CODEC_PICKLE, "path": path, "bytes": n}
     if note:
         d["fallback"] = note
     return d
@@ -274,16 +276,16 @@ def dump(name, value, path_base, cell_source, count, defs):
 
 def load(info, ns, shell, resolve_main):
     codec = info["codec"]
-    if codec == "module":
+    if codec == protocol.CODEC_MODULE:
         import importlib
         return importlib.import_module(info["module"])
-    if codec == "code":
+    if codec == protocol.CODEC_CODE:
         return exec_code(info, ns, shell)
-    if codec == "arrow":
+    if codec == protocol.CODEC_ARROW:
         return _arrow_codec().load(info["path"])
-    if codec == "pickle":
+    if codec == protocol.CODEC_PICKLE:
         return _read_pickle(info["path"], resolve_main, ns)
-    if codec == "unmovable":
+    if codec == protocol.CODEC_UNMOVABLE:
         raise Unmovable("'%s' (a %s) was made by cell %s and cannot be moved to another isolated "
                         "kernel (%s); run this notebook with --mode monolithic, or recreate the value "
                         "in the cell that uses it" % (info.get("name"), info.get("type"),

@@ -474,7 +474,28 @@ static void walk_comprehension(walker *w, TSNode n) {
     pop_scope(w);
 }
 
+/* The modules an import statement names (an_cell.imports). */
+static void note_imports(walker *w, TSNode n, int from) {
+    TSNode mod = from ? field(n, "module_name") : n;
+    char *base = from && is(mod, "dotted_name") ? text(w, mod) : NULL;
+    if (from && !base) return; /* relative */
+    if (base) strvec_push(&w->out->imports, base);
+    uint32_t c = ts_node_named_child_count(n);
+    for (uint32_t i = 0; i < c; i++) {
+        TSNode m = ts_node_named_child(n, i);
+        if (from && ts_node_eq(m, mod)) continue;
+        TSNode name = is(m, "aliased_import") ? field(m, "name") : m;
+        if (!is(name, "dotted_name")) continue;
+        char *t = text(w, name);
+        if (!base) strvec_push_owned(&w->out->imports, t);
+        else if (!strchr(t, '.')) strvec_push_owned(&w->out->imports, xasprintf("%s.%s", base, t));
+        else free(t);
+    }
+    free(base);
+}
+
 static void walk_import(walker *w, TSNode n, int from) {
+    note_imports(w, n, from);
     uint32_t c = ts_node_named_child_count(n);
     for (uint32_t i = 0; i < c; i++) {
         TSNode m = ts_node_named_child(n, i);
@@ -493,6 +514,13 @@ static void walk_import(walker *w, TSNode n, int from) {
         bind(w, name);
         free(name);
     }
+}
+
+/* `from __future__ import x` binds x; __future__ is no module to preload. */
+static void walk_future(walker *w, TSNode n) {
+    size_t before = w->out->imports.n;
+    walk_import(w, n, 0);
+    while (w->out->imports.n > before) free(w->out->imports.v[--w->out->imports.n]);
 }
 
 static void walk_assignment(walker *w, TSNode n) {
@@ -912,7 +940,7 @@ static void walk(walker *w, TSNode n) {
     case 'f':
         if (!strcmp(t, "function_definition")) walk_function(w, n);
         else if (!strcmp(t, "for_statement")) walk_for(w, n);
-        else if (!strcmp(t, "future_import_statement")) walk_import(w, n, 0); /* binds the feature name */
+        else if (!strcmp(t, "future_import_statement")) walk_future(w, n); /* binds the feature name */
         else walk_children(w, n);
         break;
     case 'c':
@@ -994,6 +1022,7 @@ static void finish(an_cell *c) {
     strvec_sort_unique(&c->deletes);
     strvec_sort_unique(&c->mutates);
     strvec_sort_unique(&c->open_world);
+    strvec_sort_unique(&c->imports);
     for (size_t i = 0; i < c->ndefs; i++) {
         strvec_sort_unique(&c->defs[i].reads);
         strvec_sort_unique(&c->defs[i].writes);
@@ -1102,6 +1131,7 @@ void an_cell_free(an_cell *c) {
     strvec_free(&c->deletes);
     strvec_free(&c->mutates);
     strvec_free(&c->open_world);
+    strvec_free(&c->imports);
     for (size_t i = 0; i < c->ndefs; i++) {
         free(c->defs[i].name);
         strvec_free(&c->defs[i].reads);

@@ -28,6 +28,9 @@ typedef struct an_cell {
     strvec writes;       /* names (re)bound at top level */
     strvec deletes;      /* names deleted at top level (`del x`) */
     strvec mutates;      /* names possibly mutated in place */
+    strvec imports;      /* modules it imports, at any depth: `import a.b` gives a.b;
+                          * `from x.y import z` gives x.y and x.y.z (z may be a
+                          * submodule); relative imports are left out */
     strvec open_world;   /* reasons the prediction may be incomplete */
     an_def *defs;        /* top-level def/class in this cell */
     size_t ndefs;

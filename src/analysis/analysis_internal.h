@@ -1,4 +1,5 @@
-/* analysis_internal.h — shared by the files of src/analysis. */
+/* analysis_internal.h — shared by the files of src/analysis.
+ * Ownership: an_ipython_to_python returns a new string the caller frees. */
 #ifndef FLOE_ANALYSIS_INTERNAL_H
 #define FLOE_ANALYSIS_INTERNAL_H
 

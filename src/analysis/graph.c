@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "analysis/analysis_internal.h"
+#include "util/map.h"
 
 static const char *const builtins[] = {
     "abs", "aiter", "all", "anext", "any", "ascii", "bin", "bool", "breakpoint", "bytearray", "bytes",
@@ -33,70 +34,29 @@ static const char *const builtins[] = {
     "UnicodeEncodeError", "UnicodeError", "UnicodeTranslateError", "UnicodeWarning", "UserWarning",
     "ValueError", "Warning", "ZeroDivisionError", "display", "get_ipython", NULL};
 
-/* ---- a name -> cells index: open addressing, FNV-1a ------------------------------ */
+/* ---- a name -> cells index (util/map.h) ---------------------------------------- */
 
-/* For each name, the ascending list of cells that bind it. Keys point into
- * the cells' own string vectors (not copied). */
-typedef struct nslot { const char *name; size_t *cells, n, cap; } nslot;
-typedef struct nindex { nslot *slots; size_t cap, used; } nindex;
-
-static uint64_t fnv1a(const char *s) {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
-static nslot *nindex_slot(nindex *ix, const char *name, int create) {
-    if (create && (ix->used + 1) * 2 > ix->cap) {
-        nindex old = *ix;
-        ix->cap = old.cap ? old.cap * 2 : 64;
-        ix->slots = xcalloc(ix->cap, sizeof *ix->slots);
-        ix->used = 0;
-        for (size_t i = 0; i < old.cap; i++) {
-            if (!old.slots[i].name) continue;
-            nslot *d = nindex_slot(ix, old.slots[i].name, 1);
-            *d = old.slots[i];
-        }
-        free(old.slots);
-    }
-    if (!ix->cap) return NULL;
-    for (size_t i = (size_t)fnv1a(name) & (ix->cap - 1);; i = (i + 1) & (ix->cap - 1)) {
-        nslot *sl = &ix->slots[i];
-        if (!sl->name) {
-            if (!create) return NULL;
-            sl->name = name;
-            ix->used++;
-            return sl;
-        }
-        if (!strcmp(sl->name, name)) return sl;
-    }
-}
+/* For each name, the ascending list of cells that bind it. */
+typedef strmap nindex;
 
 /* Records that cell binds name (cells are added in ascending order). */
 static void nindex_add(nindex *ix, const char *name, size_t cell) {
-    nslot *sl = nindex_slot(ix, name, 1);
-    if (sl->n && sl->cells[sl->n - 1] == cell) return;
-    if (sl->n == sl->cap) sl->cells = xrealloc(sl->cells, (sl->cap = sl->cap ? 2 * sl->cap : 4) * sizeof *sl->cells);
-    sl->cells[sl->n++] = cell;
+    sizevec *v = strmap_put(ix, name);
+    if (v->n && v->v[v->n - 1] == cell) return;
+    sizevec_push(v, cell);
 }
 
 /* The last cell before k that binds name, or -1. */
 static long nindex_last_before(const nindex *ix, const char *name, size_t k) {
-    const nslot *sl = nindex_slot((nindex *)ix, name, 0);
+    const sizevec *sl = strmap_get(ix, name);
     if (!sl) return -1;
-    size_t lo = 0, hi = sl->n; /* first index with cells[i] >= k */
+    size_t lo = 0, hi = sl->n; /* first index with v[i] >= k */
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (sl->cells[mid] < k) lo = mid + 1;
+        if (sl->v[mid] < k) lo = mid + 1;
         else hi = mid;
     }
-    return lo ? (long)sl->cells[lo - 1] : -1;
-}
-
-static void nindex_free(nindex *ix) {
-    for (size_t i = 0; i < ix->cap; i++) free(ix->slots[i].cells);
-    free(ix->slots);
-    memset(ix, 0, sizeof *ix);
+    return lo ? (long)sl->v[lo - 1] : -1;
 }
 
 static nindex builtin_ix;
@@ -121,12 +81,6 @@ static long last_writer(const nindex *ix, size_t k, const char *name) { return n
 
 static int is_open(const an_cell *cells, const an_graph *g, size_t k) {
     return cells[k].open_world.n || g->open_calls[k];
-}
-
-static long last_open_world(const an_cell *cells, const an_graph *g, size_t k) {
-    for (size_t j = k; j-- > 0;)
-        if (is_open(cells, g, j)) return (long)j;
-    return -1;
 }
 
 /* Takes AN_OPEN_READ out of a cell's effective reads; 1 if it was there. */
@@ -217,6 +171,7 @@ int an_build_graph(const an_cell *cells, size_t n, an_graph *g) {
     /* wix: cells binding or deleting each name; eix: cells whose effective
      * writes (incl. mutations and calls) touch it, filled as we go */
     nindex wix = {0}, eix = {0};
+    long last_ow = -1;
     for (size_t k = 0; k < n; k++) {
         for (size_t i = 0; i < cells[k].writes.n; i++) nindex_add(&wix, cells[k].writes.v[i], k);
         for (size_t i = 0; i < cells[k].deletes.n; i++) nindex_add(&wix, cells[k].deletes.v[i], k);
@@ -229,20 +184,22 @@ int an_build_graph(const an_cell *cells, size_t n, an_graph *g) {
             long w = last_writer(&wix, k, name);
             if (w >= 0) add_edge(g, (size_t)w, k, name);
             /* cells after w that mutate it (or call what does) */
-            const nslot *sl = nindex_slot(&eix, name, 0);
+            const sizevec *sl = strmap_get(&eix, name);
             for (size_t m = 0; sl && m < sl->n; m++) {
-                size_t j = sl->cells[m];
+                size_t j = sl->v[m];
                 if ((long)j > w && !writes(&cells[j], name)) add_edge(g, j, k, name);
             }
         }
         for (size_t i = 0; i < g->eff_writes[k].n; i++) nindex_add(&eix, g->eff_writes[k].v[i], k);
-        long ow = last_open_world(cells, g, k);
+        long ow = last_ow; /* the last open-world cell before k (kept as we go: linear) */
         if (ow >= 0) add_edge(g, (size_t)ow, k, "*");
-        if (is_open(cells, g, k))
+        if (is_open(cells, g, k)) {
             for (size_t j = ow < 0 ? 0 : (size_t)ow + 1; j < k; j++) add_edge(g, j, k, "*");
+            last_ow = (long)k;
+        }
     }
-    nindex_free(&wix);
-    nindex_free(&eix);
+    strmap_free(&wix);
+    strmap_free(&eix);
     for (size_t i = 0; i < g->nedges; i++) strvec_sort_unique(&g->edges[i].names);
     if (g->nedges > 1) qsort(g->edges, g->nedges, sizeof *g->edges, cmp_edge);
     return 0;

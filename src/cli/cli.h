@@ -1,6 +1,7 @@
 /* cli.h — the subcommands of the floe command line. Each takes the argv
  * after the subcommand name (argv[0] is the subcommand) and returns the
- * process exit status: 0 ok, 1 a cell failed, 2 usage or input error. */
+ * process exit status: 0 ok, 1 a cell failed, 2 usage or input error.
+ * Ownership: argv is borrowed; cli_find_python returns a new string. */
 #ifndef FLOE_CLI_H
 #define FLOE_CLI_H
 

@@ -98,7 +98,7 @@ static int export_one(const art *a, const char *out) {
     }
     printf("%s@%ld: %lld rows, %zu columns -> %s\n", a->name, a->version, (long long)t->nrows, t->ncols, out);
     arrow_table_free(t);
-    int w = write_file_atomic(out, data, len);
+    int w = write_file_atomic(out, data, len, WRITE_DURABLE);
     free(data);
     if (w < 0) {
         fprintf(stderr, "floe artifact: cannot write %s: %s\n", out, strerror(-w));

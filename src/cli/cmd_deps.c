@@ -1,6 +1,8 @@
 /* cmd_deps.c — `floe deps NB`: the predicted reads, writes, deletes,
- * mutations and open-world reasons of every code cell, and the dataflow
- * edges between cells, as text, JSON or Graphviz dot. */
+ * mutations and open-world reasons of every code cell, and the edges
+ * between cells, as text, JSON or Graphviz dot. The edges are the ones
+ * `floe run` (parallel) waits on: they come from the scheduling core
+ * (core_edges), not from a graph of their own. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +10,7 @@
 
 #include "analysis/analysis.h"
 #include "cli/cli.h"
+#include "core/core.h"
 #include "nb/nb.h"
 #include "util/util.h"
 
@@ -16,7 +19,8 @@ static const char deps_usage[] =
     "\n"
     "Static prediction of what each code cell (numbered from 0) reads, writes,\n"
     "deletes and mutates, why a cell is open-world (its prediction may be\n"
-    "incomplete), and the edges: cell `to` reads `names` last written by `from`.\n"
+    "incomplete), and the edges `floe run` waits on: cell `to` starts after\n"
+    "`from`, which may write the `names` it reads (*: any name).\n"
     "--stats prints to stderr how long the analysis took (parsing and scope\n"
     "walk of every cell, then the notebook graph; not reading or writing files).\n";
 
@@ -26,7 +30,7 @@ static json_t *names_json(const strvec *v) {
     return a;
 }
 
-static json_t *deps_json(const an_cell *cells, const an_graph *g, size_t n) {
+static json_t *deps_json(const an_cell *cells, const an_graph *g, size_t n, const core_edge *ed, size_t ne) {
     json_t *jc = json_array();
     for (size_t k = 0; k < n; k++) {
         json_t *o = json_pack("{s:i,s:o,s:o,s:o,s:o,s:o}", "index", (int)k, "reads", names_json(&g->eff_reads[k]),
@@ -37,9 +41,9 @@ static json_t *deps_json(const an_cell *cells, const an_graph *g, size_t n) {
         json_array_append_new(jc, o);
     }
     json_t *je = json_array();
-    for (size_t i = 0; i < g->nedges; i++)
-        json_array_append_new(je, json_pack("{s:i,s:i,s:o}", "from", (int)g->edges[i].from, "to", (int)g->edges[i].to,
-                                            "names", names_json(&g->edges[i].names)));
+    for (size_t i = 0; i < ne; i++)
+        json_array_append_new(je, json_pack("{s:i,s:i,s:o}", "from", (int)ed[i].from, "to", (int)ed[i].to,
+                                            "names", names_json(&ed[i].names)));
     return json_pack("{s:o,s:o}", "cells", jc, "edges", je);
 }
 
@@ -50,7 +54,7 @@ static void print_set(const char *label, const strvec *v) {
     putchar('\n');
 }
 
-static void deps_text(const an_cell *cells, const an_graph *g, size_t n) {
+static void deps_text(const an_cell *cells, const an_graph *g, size_t n, const core_edge *ed, size_t ne) {
     for (size_t k = 0; k < n; k++) {
         printf("cell %zu\n", k);
         print_set("reads", &g->eff_reads[k]);
@@ -59,9 +63,9 @@ static void deps_text(const an_cell *cells, const an_graph *g, size_t n) {
         print_set("mutates", &cells[k].mutates);
         for (size_t i = 0; i < cells[k].open_world.n; i++) printf("  open-world: %s\n", cells[k].open_world.v[i]);
     }
-    for (size_t i = 0; i < g->nedges; i++) {
-        printf("%zu -> %zu:", g->edges[i].from, g->edges[i].to);
-        for (size_t j = 0; j < g->edges[i].names.n; j++) printf(" %s", g->edges[i].names.v[j]);
+    for (size_t i = 0; i < ne; i++) {
+        printf("%zu -> %zu:", ed[i].from, ed[i].to);
+        for (size_t j = 0; j < ed[i].names.n; j++) printf(" %s", ed[i].names.v[j]);
         putchar('\n');
     }
 }
@@ -73,15 +77,15 @@ static void dot_escape(const char *s) {
     }
 }
 
-static void deps_dot(const an_cell *cells, const an_graph *g, size_t n) {
+static void deps_dot(const an_cell *cells, size_t n, const core_edge *ed, size_t ne) {
     puts("digraph floe {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\"];");
     for (size_t k = 0; k < n; k++)
         printf("  c%zu [label=\"cell %zu\"%s];\n", k, k, cells[k].open_world.n ? ", style=dashed" : "");
-    for (size_t i = 0; i < g->nedges; i++) {
-        printf("  c%zu -> c%zu [label=\"", g->edges[i].from, g->edges[i].to);
-        for (size_t j = 0; j < g->edges[i].names.n; j++) {
+    for (size_t i = 0; i < ne; i++) {
+        printf("  c%zu -> c%zu [label=\"", ed[i].from, ed[i].to);
+        for (size_t j = 0; j < ed[i].names.n; j++) {
             if (j) putchar(' ');
-            dot_escape(g->edges[i].names.v[j]);
+            dot_escape(ed[i].names.v[j]);
         }
         puts("\"];");
     }
@@ -133,21 +137,33 @@ int cmd_deps(int argc, char **argv) {
     an_graph g;
     an_build_graph(cells, nc, &g);
     int64_t t2 = time_mono_us();
+    /* the edges the scheduler waits on, from a core over these cells */
+    run_opts o;
+    memset(&o, 0, sizeof o);
+    o.mode = MODE_PARALLEL;
+    o.jobs = 1;
+    core *co = core_new(&o, NULL, NULL, NULL, NULL);
+    core_add_notebook(co, n, cells, &g);
+    core_edge *ed;
+    size_t ne = core_edges(co, &ed);
+    int64_t t3 = time_mono_us();
     if (stats)
-        fprintf(stderr, "floe deps: %zu cells, %zu bytes: cells %.2f ms, graph %.2f ms, total %.2f ms (%.0f ns/byte)\n",
-                nc, bytes, (double)(t1 - t0) / 1e3, (double)(t2 - t1) / 1e3, (double)(t2 - t0) / 1e3,
-                bytes ? (double)(t2 - t0) * 1e3 / (double)bytes : 0.0);
+        fprintf(stderr, "floe deps: %zu cells, %zu bytes: cells %.2f ms, graph %.2f ms, edges %.2f ms, total %.2f ms (%.0f ns/byte)\n",
+                nc, bytes, (double)(t1 - t0) / 1e3, (double)(t2 - t1) / 1e3, (double)(t3 - t2) / 1e3,
+                (double)(t3 - t0) / 1e3, bytes ? (double)(t3 - t0) * 1e3 / (double)bytes : 0.0);
     if (!strcmp(format, "json")) {
-        json_t *j = deps_json(cells, &g, nc);
+        json_t *j = deps_json(cells, &g, nc, ed, ne);
         char *s = json_dumps(j, JSON_INDENT(1));
         puts(s);
         free(s);
         json_decref(j);
     } else if (!strcmp(format, "dot")) {
-        deps_dot(cells, &g, nc);
+        deps_dot(cells, nc, ed, ne);
     } else {
-        deps_text(cells, &g, nc);
+        deps_text(cells, &g, nc, ed, ne);
     }
+    core_edges_free(ed, ne);
+    core_free(co);
     an_graph_free(&g);
     for (size_t k = 0; k < nc; k++) an_cell_free(&cells[k]);
     free(cells);

@@ -211,7 +211,7 @@ static int install(int argc, char **argv) {
     if (!python) fprintf(stderr, "floe kernel install: no Python interpreter for %s; pass --python PATH\n", base);
     else if (!kdir) fprintf(stderr, "floe kernel install: cannot tell where to install\n");
     else if ((e = mkdirs(kdir)) < 0) fprintf(stderr, "floe kernel install: cannot create %s: %s\n", kdir, strerror(-e));
-    else if (!text || (e = write_file_atomic(path, text, strlen(text))) < 0)
+    else if (!text || (e = write_file_atomic(path, text, strlen(text), WRITE_DURABLE)) < 0)
         fprintf(stderr, "floe kernel install: cannot write %s: %s\n", path, strerror(text ? -e : ENOMEM));
     else {
         chmod(path, 0644);

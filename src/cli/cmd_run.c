@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "analysis/analysis.h"
 #include "cli/cli.h"
 #include "cli/kernelspec.h"
 #include "cli/papermill.h"
@@ -365,79 +366,27 @@ static char *default_output(const char *in) {
     return xstrdup(in);
 }
 
-/* The length of the dotted name at p (letters, digits, '_', '.'). */
-static size_t dotted_len(const char *p) {
-    size_t len = 0;
-    while (p[len] == '_' || p[len] == '.' || (p[len] >= 'a' && p[len] <= 'z') || (p[len] >= 'A' && p[len] <= 'Z') ||
-           (p[len] >= '0' && p[len] <= '9'))
-        len++;
-    while (len && p[len - 1] == '.') len--;
-    return len;
-}
-
-/* Moves *p past a name of `len` bytes, its `as alias` and the comma after
- * it; returns 0 when no comma follows (the list ends). */
-static int next_name(const char **p, size_t len) {
-    const char *q = *p + len;
-    while (*q == ' ') q++;
-    if (!strncmp(q, "as ", 3)) {
-        q += 3;
-        while (*q == ' ') q++;
-        q += dotted_len(q);
-        while (*q == ' ') q++;
-    }
-    if (*q != ',') return 0;
-    q++;
-    while (*q == ' ') q++;
-    *p = q;
-    return 1;
-}
-
-/* Appends the modules every `import a.b, c as d` / `from x.y import z, w`
- * line of the notebook's code cells names -- for `from`, also x.y.z and
- * x.y.w, which are tried as submodules (`from scipy import stats`: scipy
- * loads stats lazily, so preloading scipy alone leaves every kernel to
- * import scipy.stats itself). The zygote imports them once, so that no
- * cell's kernel pays for them; names that are not modules are skipped
- * there. Relative imports are skipped. */
+/* The modules the notebook's code cells import, as the analyser finds them
+ * (an_cell.imports: for `from x.y import z`, also x.y.z, tried as a
+ * submodule: `from scipy import stats` -- scipy loads stats lazily, so
+ * preloading scipy alone leaves every kernel to import scipy.stats itself).
+ * The zygote imports them once, so that no cell's kernel pays for them;
+ * names that are not modules are skipped there. */
 static void notebook_imports(const nb *n, strvec *mods) {
-    for (size_t k = 0; k < nb_ncode(n); k++) {
-        const char *s = nb_cell_source(n, nb_code_cell(n, k));
-        while (s && *s) {
-            const char *p = s;
-            while (*p == ' ' || *p == '\t') p++;
-            int imp = !strncmp(p, "import ", 7), from = !strncmp(p, "from ", 5);
-            if (imp || from) {
-                p += imp ? 7 : 5;
-                for (;;) {
-                    while (*p == ' ') p++;
-                    size_t len = dotted_len(p);
-                    if (!len || p[0] == '.' || (p[0] >= '0' && p[0] <= '9')) break;
-                    char *mod = xstrndup(p, len);
-                    p += len;
-                    if (from) {
-                        while (*p == ' ') p++;
-                        if (!strncmp(p, "import ", 7)) {
-                            p += 7;
-                            while (*p == ' ' || *p == '(') p++;
-                            for (;;) {
-                                size_t l = dotted_len(p);
-                                if (!l || memchr(p, '.', l)) break;
-                                strvec_push_owned(mods, xasprintf("%s.%.*s", mod, (int)l, p));
-                                if (!next_name(&p, l)) break;
-                            }
-                        }
-                        strvec_push_owned(mods, mod);
-                        break;
-                    }
-                    strvec_push_owned(mods, mod);
-                    if (!next_name(&p, 0)) break;
-                }
-            }
-            const char *nl = strchr(s, '\n');
-            s = nl ? nl + 1 : NULL;
-        }
+    size_t nc = nb_ncode(n);
+    an_cell *cells = xcalloc(nc ? nc : 1, sizeof *cells);
+    const char **srcs = xcalloc(nc ? nc : 1, sizeof *srcs);
+    for (size_t k = 0; k < nc; k++) {
+        srcs[k] = nb_cell_source(n, nb_code_cell(n, k));
+        if (!srcs[k]) srcs[k] = "";
     }
+    an_analyze_many(srcs, nc, cells, (int)sysconf(_SC_NPROCESSORS_ONLN));
+    for (size_t k = 0; k < nc; k++) {
+        for (size_t i = 0; i < cells[k].imports.n; i++) strvec_push(mods, cells[k].imports.v[i]);
+        an_cell_free(&cells[k]);
+    }
+    free(srcs);
+    free(cells);
 }
 
 /* The default preload set: IPython, numpy, pandas, and what the notebook

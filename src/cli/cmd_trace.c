@@ -83,7 +83,7 @@ int cmd_trace(int argc, char **argv) {
     rc = 0;
     if (out) {
         gantt_svg(g, &o, &b);
-        int w = write_file_atomic(out, b.data, b.len);
+        int w = write_file_atomic(out, b.data, b.len, WRITE_DURABLE);
         if (w < 0) {
             fprintf(stderr, "floe trace: cannot write %s: %s\n", out, strerror(-w));
             rc = 2;

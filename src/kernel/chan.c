@@ -65,17 +65,24 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
     }
 }
 
+static void on_close(uv_handle_t *h);
+
 chan *chan_open(uv_loop_t *loop, int fd, chan_msg_cb cb, void *data) {
     chan *c = xcalloc(1, sizeof *c);
     c->on_msg = cb;
     c->data = data;
     c->fd = fd;
     buf_init(&c->in);
-    if (uv_pipe_init(loop, &c->pipe, 0) < 0 || uv_pipe_open(&c->pipe, fd) < 0) {
+    if (uv_pipe_init(loop, &c->pipe, 0) < 0) {
         free(c);
         return NULL;
     }
     c->pipe.data = c;
+    if (uv_pipe_open(&c->pipe, fd) < 0) { /* an initialised handle is closed, then freed */
+        c->closing = c->closed = 1;
+        uv_close((uv_handle_t *)&c->pipe, on_close);
+        return NULL;
+    }
     uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
     return c;
 }

@@ -443,8 +443,15 @@ static int private_start(kpool *p, const kpool_opts *o, char *err, size_t errlen
                  o->cwd ? o->cwd : "", strerror(child_errno));
         return -child_errno;
     }
-    p->zpid = pid;
     p->zch = chan_open(p->loop, sv[0], on_zygote_msg, p);
+    if (!p->zch) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        close(sv[0]);
+        snprintf(err, errlen, "cannot watch the kernel zygote's socket");
+        return -EINVAL;
+    }
+    p->zpid = pid;
     return 0;
 sys_error:;
     int e = errno;
@@ -484,19 +491,25 @@ kernel *kpool_fork(kpool *p) {
     if (p->stopping) return NULL;
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return NULL;
-    int rc = send_fork(p, sv[1]);
-    if (rc < 0) {
+    kernel *k = xcalloc(1, sizeof *k);
+    k->ch = chan_open(p->loop, sv[0], on_kernel_msg, k);
+    if (!k->ch) {
         close(sv[0]);
         close(sv[1]);
+        free(k);
         return NULL;
     }
-    kernel *k = xcalloc(1, sizeof *k);
+    if (send_fork(p, sv[1]) < 0) {
+        chan_close(k->ch); /* closes sv[0] with its handle */
+        close(sv[1]);
+        free(k);
+        return NULL;
+    }
     k->remote_fd = sv[1];
     k->id = p->next_id++;
     k->pool = p;
     k->state = K_STARTING;
     k->t_requested = time_mono_us();
-    k->ch = chan_open(p->loop, sv[0], on_kernel_msg, k);
     k->next = p->kernels;
     p->kernels = k;
     if (p->npending == p->cappending) {

@@ -399,7 +399,7 @@ int nb_save(const nb *n, const char *path, char *err, size_t errlen) {
         errf(err, errlen, "%s: cannot serialise notebook", path);
         return -1;
     }
-    int rc = write_file_atomic(path, s, strlen(s));
+    int rc = write_file_atomic(path, s, strlen(s), WRITE_DURABLE);
     free(s);
     if (rc < 0) {
         errf(err, errlen, "%s: cannot write: %s", path, strerror(-rc));

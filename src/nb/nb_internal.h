@@ -1,4 +1,6 @@
-/* nb_internal.h — the notebook struct, shared by nb.c and nb_py.c only. */
+/* nb_internal.h — the notebook struct, shared by nb.c and nb_py.c only.
+ * Ownership: struct nb owns root and every string; nb_py_parse and
+ * nb_split_lines return new references. */
 #ifndef FLOE_NB_INTERNAL_H
 #define FLOE_NB_INTERNAL_H
 

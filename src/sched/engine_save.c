@@ -32,7 +32,7 @@ static void arm_save(engine *e) {
 
 void engine_save_note(engine *e, size_t k) {
     const run_opts *o = e->o;
-    cellrun *c = &e->cells[k];
+    core_cell *c = core_cell_at(e->core, k);
     if ((!o->on_cell_done && !o->on_save) || c->skip) return;
     nb_set_outputs(e->nb, c->idx, json_incref(c->outputs), c->count, engine_exec_md(e, c));
     if (o->on_cell_done) o->on_cell_done(o->progress_arg, e->nb, c->idx);

@@ -569,6 +569,8 @@ static int write_plan(int fd, const wplan *w) {
     return rc;
 }
 
+static int fill_plan(int fd, void *ud) { return write_plan(fd, ud); }
+
 int64_t arrow_write_file(const char *path, const arrow_col *cols, size_t ncols, int64_t nrows,
                          const arrow_kv *meta, size_t nmeta, char *err, size_t errlen) {
     wplan w;
@@ -576,25 +578,12 @@ int64_t arrow_write_file(const char *path, const arrow_col *cols, size_t ncols, 
         plan_free(&w);
         return -1;
     }
-    char *tmp = xasprintf("%s.tmp.XXXXXX", path);
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        seterr(err, errlen, "%s: %s", tmp, strerror(errno));
-        free(tmp);
-        plan_free(&w);
-        return -1;
-    }
-    int rc = write_plan(fd, &w);
-    if (close(fd) < 0 && rc == 0) rc = -errno;
-    if (rc == 0 && rename(tmp, path) < 0) rc = -errno;
+    int rc = write_atomic(path, fill_plan, &w, 0);
     if (rc < 0) {
         seterr(err, errlen, "%s: %s", path, strerror(-rc));
-        unlink(tmp);
-        free(tmp);
         plan_free(&w);
         return -1;
     }
-    free(tmp);
     int64_t size = (int64_t)w.pos;
     plan_free(&w);
     return size;

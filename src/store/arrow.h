@@ -12,7 +12,10 @@
  * returns column descriptors pointing into that memory (zero-copy). Any
  * malformed input is rejected with a one-line message; never a crash.
  * Only flat schemas of the types below are supported (no nested types, no
- * compression, no big-endian, no dictionary deltas). */
+ * compression, no big-endian, no dictionary deltas).
+ * Ownership: arrow_read returns a table freed by arrow_table_free, whose
+ * columns borrow the caller's buffer (it must outlive the table); the
+ * writer borrows its columns. */
 #ifndef FLOE_ARROW_H
 #define FLOE_ARROW_H
 

@@ -1,7 +1,9 @@
 /* arrow_fb.h — the minimal flatbuffers we need for Arrow metadata: a
  * back-to-front builder (like the reference one) and a reader that checks
  * every offset, length and vtable against the buffer it reads. Internal to
- * src/store/arrow*.c. Host must be little-endian (as Arrow files are). */
+ * src/store/arrow*.c. Host must be little-endian (as Arrow files are).
+ * Ownership: an fbb owns its buffer (fbb_free); fbb_finish's result is
+ * borrowed from it; the reader borrows the buffer it checks. */
 #ifndef FLOE_ARROW_FB_H
 #define FLOE_ARROW_FB_H
 

@@ -190,20 +190,7 @@ static int copy_file(const char *src, const char *dst) {
     size_t len;
     char *data = read_file(src, &len);
     if (!data) return -errno;
-    char *tmp = xasprintf("%s.tmp-%ld", dst, (long)getpid());
-    int rc = 0;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) rc = -errno;
-    for (size_t off = 0; rc == 0 && off < len;) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) rc = -errno;
-        else off += (size_t)w;
-    }
-    if (fd >= 0 && close(fd) < 0 && rc == 0) rc = -errno;
-    if (rc == 0 && rename(tmp, dst) < 0) rc = -errno;
-    if (rc < 0) unlink(tmp);
-    free(tmp);
+    int rc = write_file_atomic(dst, data, len, 0);
     free(data);
     return rc;
 }

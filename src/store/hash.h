@@ -1,7 +1,8 @@
 /* hash.h — fast 128-bit content hashes for cache keys and artifact
  * identity: two XXH64 digests with different seeds over the same bytes,
  * computed in one pass. Not a cryptographic hash: the cache trusts the
- * files it wrote itself. */
+ * files it wrote itself.
+ * Ownership: plain values; nothing is allocated. */
 #ifndef FLOE_HASH_H
 #define FLOE_HASH_H
 

@@ -147,7 +147,7 @@ int trace_write(const trace *t, const char *path) {
     char *s = json_dumps(root, JSON_COMPACT);
     json_decref(root);
     if (!s) return -12;
-    int rc = write_file_atomic(path, s, strlen(s));
+    int rc = write_file_atomic(path, s, strlen(s), WRITE_DURABLE);
     free(s);
     return rc;
 }

@@ -213,36 +213,48 @@ error:;
     return NULL;
 }
 
-int write_file_atomic(const char *path, const void *data, size_t len) {
-    char *tmp = xasprintf("%s.floe-tmp-%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) { int e = errno; free(tmp); return -e; }
-    const char *p = data;
-    size_t left = len;
+/* Writes all of data to fd; 0 or -errno. */
+static int write_all(int fd, void *ud) {
+    const struct { const char *p; size_t len; } *d = ud;
+    const char *p = d->p;
+    size_t left = d->len;
     while (left > 0) {
         ssize_t w = write(fd, p, left);
         if (w < 0) {
             if (errno == EINTR) continue;
-            goto error;
+            return -errno;
         }
         p += w;
         left -= (size_t)w;
     }
-    if (fsync(fd) < 0) goto error;
-    if (close(fd) < 0) { fd = -1; goto error; }
-    fd = -1;
+    return 0;
+}
+
+int write_atomic(const char *path, int (*fill)(int fd, void *ud), void *ud, int flags) {
+    static unsigned long counter;
+    char *tmp = xasprintf("%s.floe-tmp-%ld-%lu", path, (long)getpid(),
+                          __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        int e = errno;
+        free(tmp);
+        return -e;
+    }
+    int rc = fill(fd, ud);
+    if (rc == 0 && (flags & WRITE_DURABLE) && fsync(fd) < 0) rc = -errno;
+    if (close(fd) < 0 && rc == 0) rc = -errno;
     /* keep the mode of an existing target */
     struct stat st;
-    if (stat(path, &st) == 0) chmod(tmp, st.st_mode & 07777);
-    if (rename(tmp, path) < 0) goto error;
+    if (rc == 0 && stat(path, &st) == 0) chmod(tmp, st.st_mode & 07777);
+    if (rc == 0 && rename(tmp, path) < 0) rc = -errno;
+    if (rc < 0) unlink(tmp);
     free(tmp);
-    return 0;
-error:;
-    int e = errno;
-    if (fd >= 0) close(fd);
-    unlink(tmp);
-    free(tmp);
-    return -e;
+    return rc;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len, int flags) {
+    struct { const char *p; size_t len; } d = {data, len};
+    return write_atomic(path, write_all, &d, flags);
 }
 
 int str_endswith(const char *s, const char *suffix) {

@@ -50,9 +50,14 @@ void time_iso8601(int64_t wall_us, char *out, size_t outlen);
 /* Reads a whole file; returns a malloc'd NUL-terminated buffer or NULL with
  * errno set. *len gets the size (excluding the NUL). */
 char *read_file(const char *path, size_t *len);
-/* Writes data to path atomically: temp file in the same directory, fsync,
- * rename. Returns 0 or -errno. */
-int write_file_atomic(const char *path, const void *data, size_t len);
+/* The one atomic write: fill(fd, ud) writes a temporary file beside path
+ * (returning 0 or -errno), which is then renamed over path (keeping an
+ * existing target's mode); WRITE_DURABLE fsyncs it first. On failure the
+ * temporary file is removed and path is untouched. Returns 0 or -errno. */
+#define WRITE_DURABLE 1
+int write_atomic(const char *path, int (*fill)(int fd, void *ud), void *ud, int flags);
+/* write_atomic of data (flags: WRITE_DURABLE or 0). Returns 0 or -errno. */
+int write_file_atomic(const char *path, const void *data, size_t len, int flags);
 
 /* Has the file name this suffix (case-sensitive)? */
 int str_endswith(const char *s, const char *suffix);

@@ -238,3 +238,14 @@ TEST(analysis_graph_edges) {
     an_graph_free(&g);
     for (int i = 0; i < 4; i++) an_cell_free(&cs[i]);
 }
+
+/* The modules a cell imports (an_cell.imports), which `floe run` preloads. */
+TEST(analysis_imports) {
+    an_cell c;
+    cell(&c, "from __future__ import annotations\nimport a.b as c, d\nfrom x.y import z, w as v\n"
+             "from . import q\nfrom .m import r\ndef f():\n    import inner\n");
+    const char *want[] = {"a.b", "d", "inner", "x.y", "x.y.w", "x.y.z"};
+    CHECK_INT(c.imports.n, 6);
+    for (size_t i = 0; i < 6 && i < c.imports.n; i++) CHECK_STR(c.imports.v[i], want[i]);
+    an_cell_free(&c);
+}

@@ -1,13 +1,13 @@
-/* policy.c — which ready cell starts next in parallel mode, and when.
+/* core_policy.c — which ready cell starts next in parallel mode, and when.
  *
  * --schedule order: among ready cells, the first in notebook order (the
- * engine's loop as it is, e->order stays NULL).
+ * core's loop as it is, e->order stays NULL).
  *
  * --schedule critical: among ready cells, the one with the longest
  * remaining path to the end of the predicted dependency graph, ties in
  * notebook order. A cell's rank is its expected duration plus the largest
  * rank among the cells that wait for it: those that list it as a predicted
- * producer (cellrun.deps) and, since an open-world cell waits for every
+ * producer (core_cell.deps) and, since an open-world cell waits for every
  * earlier cell, every later open-world cell. Expected duration: the time
  * the cell took (dispatch to done) in an earlier run, from the result cache
  * (any entry for the same source; cache entries record it); else a static
@@ -26,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sched/engine_internal.h"
+#include "core/core_internal.h"
 
 /* Artifacts smaller than this are cheap to read at once: never staggered. */
 #define STAGGER_MIN_BYTES (1LL << 20)
@@ -39,12 +39,12 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 /* Sets every cell's weight: its duration from the cache, else the unit. */
-static void set_weights(engine *e) {
+static void set_weights(core *e) {
     double *known = xcalloc(e->ncells ? e->ncells : 1, sizeof *known);
     size_t nknown = 0;
     for (size_t k = 0; k < e->ncells; k++) {
-        cellrun *c = &e->cells[k];
-        c->weight = c->skip ? 0 : engine_cache_duration(e, k);
+        core_cell *c = &e->cells[k];
+        c->weight = c->skip ? 0 : core_cache_duration(e, k);
         if (c->weight >= 0 && !c->skip) known[nknown++] = c->weight;
     }
     double unit = 1;
@@ -60,41 +60,41 @@ static void set_weights(engine *e) {
 /* rank = weight + the largest rank of a cell waiting for it. Producers
  * come before their consumers, so one pass from the end is enough: when
  * cell k is reached, every cell that waits for it has its final rank. */
-static void set_ranks(engine *e) {
+static void set_ranks(core *e) {
     double *wait = xcalloc(e->ncells ? e->ncells : 1, sizeof *wait);
     double open_max = 0; /* largest rank of an open-world cell after k */
     for (size_t k = e->ncells; k-- > 0;) {
-        cellrun *c = &e->cells[k];
+        core_cell *c = &e->cells[k];
         double below = wait[k] > open_max ? wait[k] : open_max;
         c->rank = c->weight + below;
-        for (size_t i = 0; i < c->ndeps; i++)
-            if (wait[c->deps[i]] < c->rank) wait[c->deps[i]] = c->rank;
+        for (size_t i = 0; i < c->deps.n; i++)
+            if (wait[c->deps.v[i]] < c->rank) wait[c->deps.v[i]] = c->rank;
         if (c->open_world && c->rank > open_max) open_max = c->rank;
     }
     free(wait);
 }
 
-static const engine *sort_eng;
+static const core *sort_core;
 
 static int by_rank(const void *a, const void *b) {
     size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    double rx = sort_eng->cells[x].rank, ry = sort_eng->cells[y].rank;
+    double rx = sort_core->cells[x].rank, ry = sort_core->cells[y].rank;
     if (rx != ry) return rx > ry ? -1 : 1;
     return x < y ? -1 : x > y;
 }
 
-void sched_plan(engine *e) {
+void core_sched_plan(core *e) {
     if (e->o->mode != MODE_PARALLEL || e->o->schedule != SCHED_CRITICAL || !e->ncells) return;
     set_weights(e);
     set_ranks(e);
     e->order = xmalloc(e->ncells * sizeof *e->order);
     for (size_t k = 0; k < e->ncells; k++) e->order[k] = k;
-    sort_eng = e;
+    sort_core = e;
     qsort(e->order, e->ncells, sizeof *e->order, by_rank);
-    sort_eng = NULL;
+    sort_core = NULL;
     if (getenv("FLOE_DEBUG"))
         for (size_t i = 0; i < e->ncells; i++) {
-            const cellrun *c = &e->cells[e->order[i]];
+            const core_cell *c = &e->cells[e->order[i]];
             fprintf(stderr, "floe: critical path: cell %zu rank %.3f (weight %.3f)\n", e->order[i], c->rank,
                     c->weight);
         }
@@ -104,47 +104,32 @@ void sched_plan(engine *e) {
 
 /* The path of the largest artifact of at least STAGGER_MIN_BYTES that cell
  * k is predicted to read, as things stand now; NULL when there is none. */
-static const char *big_input(engine *e, size_t k) {
-    cellrun *c = &e->cells[k];
+static const char *big_input(core *e, size_t k) {
+    core_cell *c = &e->cells[k];
     const char *best = NULL;
-    json_int_t most = STAGGER_MIN_BYTES - 1;
+    long long most = STAGGER_MIN_BYTES - 1;
     for (size_t i = 0; i < c->pred_reads.n; i++) {
-        json_t *art = NULL;
+        core_artifact *art = NULL;
         long from;
-        if (engine_resolve(e, k, c->pred_reads.v[i], &art, &from) != RES_FOUND) continue;
-        const char *path = json_string_value(json_object_get(art, "path"));
-        json_int_t bytes = json_integer_value(json_object_get(art, "bytes"));
-        if (path && bytes > most) {
-            most = bytes;
-            best = path;
+        if (core_resolve(e, k, c->pred_reads.v[i], &art, &from) != RES_FOUND) continue;
+        if (art->path && art->size > most) {
+            most = art->size;
+            best = art->path;
         }
     }
     return best;
 }
 
-static void on_stagger(uv_timer_t *t) {
-    engine *e = t->data;
-    e->stagger_armed = 0;
-    engine_schedule(e);
-}
-
 /* Wakes the scheduler at `due` (monotonic us), or earlier if already set. */
-static void wake_at(engine *e, int64_t due) {
+static void wake_at(core *e, int64_t due) {
     if (e->stagger_armed && e->stagger_due <= due) return;
-    if (!e->stagger_init) {
-        uv_timer_init(&e->loop, &e->stagger);
-        e->stagger.data = e;
-        e->stagger_init = 1;
-    }
-    int64_t now = time_mono_us();
-    uint64_t ms = due > now ? (uint64_t)((due - now + 999) / 1000) : 0;
-    uv_timer_start(&e->stagger, on_stagger, ms, 0);
+    core_push(e, CA_WAKE, 0)->t = due;
     e->stagger_armed = 1;
     e->stagger_due = due;
 }
 
-int sched_stagger_wait(engine *e, size_t k) {
-    cellrun *c = &e->cells[k];
+int core_stagger_wait(core *e, size_t k) {
+    core_cell *c = &e->cells[k];
     free(c->big);
     c->big = NULL;
     if (e->o->mode != MODE_PARALLEL || e->o->stagger_ms <= 0) return 0;
@@ -153,7 +138,7 @@ int sched_stagger_wait(engine *e, size_t k) {
     c->big = xstrdup(big);
     int64_t gap = (int64_t)e->o->stagger_ms * 1000, now = time_mono_us(), due = 0;
     for (size_t j = 0; j < e->ncells; j++) {
-        cellrun *r = &e->cells[j];
+        core_cell *r = &e->cells[j];
         if (j == k || r->state != C_RUNNING || !r->big || strcmp(r->big, big) != 0) continue;
         if (r->t_dispatch + gap > now && r->t_dispatch + gap > due) due = r->t_dispatch + gap;
     }
@@ -162,7 +147,7 @@ int sched_stagger_wait(engine *e, size_t k) {
     return 1;
 }
 
-void sched_free(engine *e) {
+void core_policy_free(core *e) {
     for (size_t k = 0; k < e->ncells; k++) {
         free(e->cells[k].big);
         e->cells[k].big = NULL;

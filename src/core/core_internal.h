@@ -1,0 +1,84 @@
+/* core_internal.h — the core's state, shared by core.c (graph, scopes,
+ * re-runs, holders, files, dispatch), core_cache.c (the persistent cache)
+ * and core_policy.c (critical path, stagger). Not for drivers.
+ * Ownership: the core owns everything reachable from struct core. */
+#ifndef FLOE_CORE_INTERNAL_H
+#define FLOE_CORE_INTERNAL_H
+
+#include "core/core.h"
+#include "trace/trace.h"
+#include "util/map.h"
+
+struct core {
+    const run_opts *o;
+    core_cell *cells;
+    size_t ncells, capcells;
+    size_t settled;        /* cells [0, settled) are done or skipped */
+    int running, parked;
+    int ready;             /* the pool said hello: cells may start */
+    int pool_started;      /* CA_START_POOL was queued (or no cache: at once) */
+    int stopping, mono_dead;
+    long version;
+    uint64_t seq;          /* orders cell starts and finishes (files as channels) */
+    int next_holder;
+    strvec contended;      /* files two cells raced on: their users now run in notebook order */
+    char *run_dir;
+    json_t *language_info;
+    strmap writers;        /* name -> cells that may write, wrote or deleted it */
+    strmap pred_writers;   /* name -> cells predicted to write it (deps) */
+    sizevec opens;         /* open-world cells, ascending */
+    run_stats stats;
+    struct cache *cache;
+    char *cache_env;
+    trace *tr;             /* borrowed, may be NULL */
+    size_t *order;         /* cells in the order of preference (core_policy.c), or NULL */
+    int stagger_armed;
+    int64_t stagger_due;
+    /* the work list of cells to re-run (invalidate) and the action queue */
+    size_t *work;
+    char (*work_why)[160];
+    size_t nwork, capwork;
+    core_action *acts;
+    size_t nacts, capacts, headacts;
+};
+
+core_action *core_push(core *c, core_action_kind kind, size_t cell);
+/* Appends the artifact desc describes (borrowed; increfed as its wire form);
+ * a description without a name is skipped. */
+void core_art_push(artvec *v, json_t *desc, long cell, long version);
+void core_art_free(artvec *v);
+core_artifact *core_find_export(core_cell *c, const char *name);
+/* The wire forms of c's exports, as a new array. */
+json_t *core_exports_json(const core_cell *c);
+void core_record_read(core_cell *c, const char *name, long from);
+void core_reset_results(core_cell *c);
+void core_after_done(core *c, size_t k);
+/* Re-runs cell k (and whatever that makes stale); returns when settled. */
+void core_invalidate(core *c, size_t k, const char *why);
+
+/* core_cache.c */
+/* How long cell k took when an earlier run stored it in the cache, in
+ * seconds; -1 when unknown. */
+double core_cache_duration(core *c, size_t k);
+/* Reads that an earlier run's NameError fallback learned for cell c: added
+ * to its predicted reads. core_cache_learn remembers one for cell k. Both
+ * no-ops without a cache. */
+void core_cache_learned(core *e, core_cell *c);
+void core_cache_learn(core *e, size_t k, const char *name);
+void core_hash_exports(core *c, core_cell *cl);
+void core_cache_store(core *c, size_t k, json_t *done);
+/* 1 when cell k was restored from the cache (its results set), else 0. */
+int core_cache_restore(core *c, size_t k);
+/* The same; *tried: entries for its source, why: the last mismatch. */
+int core_cache_restore_why(core *c, size_t k, int *tried, char *why, size_t whylen);
+/* Tagged floe-always-run, or "# floe: always-run" in its source. */
+int core_always_run(const core_cell *c);
+
+/* core_policy.c */
+void core_sched_plan(core *c);
+/* 1 when cell k, ready now, must wait before it starts (--stagger); a
+ * CA_WAKE is queued for when it may start. */
+int core_stagger_wait(core *c, size_t k);
+void core_policy_free(core *c);
+
+#endif

@@ -1,0 +1,145 @@
+/* core_nb.c — the notebook front end of the core: every code cell of an nb
+ * model as a core cell, with its static prediction, and the edges the core
+ * waits on. `floe run`, `floe deps` and `floe status` all build their core
+ * here, so the graph they show is the graph the scheduler waits on.
+ *
+ * The prediction of a cell: reads are the analyser's effective reads (through
+ * the functions it calls) plus names it deletes or mutates; writes are the
+ * names it binds, deletes or mutates, and what its functions mutate. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "analysis/analysis.h"
+#include "core/core_internal.h"
+#include "nb/nb.h"
+
+static void add_all(strvec *dst, const strvec *src) {
+    for (size_t i = 0; i < src->n; i++) strvec_push(dst, src->v[i]);
+}
+
+static int is_blank(const char *s) {
+    for (; *s; s++)
+        if (*s != ' ' && *s != '\n' && *s != '\t' && *s != '\r') return 0;
+    return 1;
+}
+
+/* The predicted reads and writes of every cell, from analysed cells and
+ * their graph (built here when g is NULL). */
+static void predict(const an_cell *cells, size_t n, const an_graph *given, strvec *reads, strvec *writes, int *open) {
+    an_graph own = {0};
+    const an_graph *g = given;
+    if (!g) g = an_build_graph(cells, n, &own) == 0 ? &own : NULL;
+    for (size_t k = 0; k < n; k++) {
+        add_all(&reads[k], g && g->eff_reads ? &g->eff_reads[k] : &cells[k].reads);
+        add_all(&reads[k], &cells[k].deletes);
+        add_all(&reads[k], &cells[k].mutates);
+        add_all(&writes[k], &cells[k].writes);
+        add_all(&writes[k], &cells[k].deletes);
+        add_all(&writes[k], &cells[k].mutates);
+        for (size_t d = 0; d < cells[k].ndefs; d++) add_all(&writes[k], &cells[k].defs[d].mutates);
+        /* open-world itself, or it calls code that uses eval/exec/globals()/frames */
+        open[k] = cells[k].open_world.n > 0 || (g && g->open_calls && g->open_calls[k]);
+    }
+    if (g == &own) an_graph_free(&own);
+}
+
+void core_add_notebook(core *c, nb *n, const an_cell *analysed, const an_graph *g) {
+    size_t ncells = nb_ncode(n), one = ncells ? ncells : 1;
+    core_cell_spec *specs = xcalloc(one, sizeof *specs);
+    strvec *reads = xcalloc(one, sizeof *reads), *writes = xcalloc(one, sizeof *writes);
+    int *open = xcalloc(one, sizeof *open);
+    int count = 0;
+    for (size_t k = 0; k < ncells; k++) {
+        core_cell_spec *s = &specs[k];
+        s->idx = nb_code_cell(n, k);
+        s->src = nb_cell_source(n, s->idx);
+        if (!s->src) s->src = "";
+        s->code = nb_cell_source_json(n, s->idx);
+        s->skip = is_blank(s->src) || nb_cell_has_tag(n, s->idx, "skip-execution");
+        s->raises = nb_cell_has_tag(n, s->idx, "raises-exception");
+        s->always_run = nb_cell_has_tag(n, s->idx, "floe-always-run");
+        s->count = s->skip ? 0 : ++count;
+        s->reads = &reads[k];
+        s->writes = &writes[k];
+    }
+    if (c->o->mode != MODE_MONOLITHIC) {
+        an_cell *cells = NULL;
+        if (!analysed) {
+            cells = xcalloc(one, sizeof *cells);
+            const char **srcs = xcalloc(one, sizeof *srcs);
+            for (size_t k = 0; k < ncells; k++) srcs[k] = specs[k].src;
+            an_analyze_many(srcs, ncells, cells, (int)sysconf(_SC_NPROCESSORS_ONLN));
+            free(srcs);
+        }
+        predict(analysed ? analysed : cells, ncells, analysed ? g : NULL, reads, writes, open);
+        for (size_t k = 0; k < ncells; k++) specs[k].open_world = open[k];
+        for (size_t k = 0; cells && k < ncells; k++) an_cell_free(&cells[k]);
+        free(cells);
+    }
+    core_add_cells(c, specs, ncells);
+    for (size_t k = 0; k < ncells; k++) {
+        strvec_free(&reads[k]);
+        strvec_free(&writes[k]);
+    }
+    free(reads);
+    free(writes);
+    free(open);
+    free(specs);
+}
+
+/* ---- the edges waited on --------------------------------------------------------- */
+
+static void push_edge(core_edge **v, size_t *n, size_t *cap, size_t from, size_t to) {
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 16;
+        *v = xrealloc(*v, *cap * sizeof **v);
+    }
+    core_edge *e = &(*v)[(*n)++];
+    e->from = from;
+    e->to = to;
+    memset(&e->names, 0, sizeof e->names);
+}
+
+/* The names cell k reads that cell j may write; "*" for an open-world j. */
+static void edge_names(const core *c, size_t j, size_t k, strvec *out) {
+    const core_cell *from = &c->cells[j], *to = &c->cells[k];
+    for (size_t i = 0; i < to->pred_reads.n; i++)
+        if (strvec_contains(&from->pred_writes, to->pred_reads.v[i])) strvec_push(out, to->pred_reads.v[i]);
+    if (from->open_world || !out->n) strvec_push(out, "*");
+}
+
+size_t core_edges(core *c, core_edge **out) {
+    core_edge *v = NULL;
+    size_t n = 0, cap = 0;
+    int serial = c->o->mode == MODE_SERIAL;
+    for (size_t k = 0; k < c->ncells; k++) {
+        const core_cell *cl = &c->cells[k];
+        if (cl->skip) continue;
+        if (serial || cl->open_world) { /* waits for every earlier cell */
+            for (size_t j = 0; j < k; j++)
+                if (!c->cells[j].skip) {
+                    push_edge(&v, &n, &cap, j, k);
+                    edge_names(c, j, k, &v[n - 1].names);
+                }
+            continue;
+        }
+        size_t first = n;
+        for (size_t i = 0; i < cl->deps.n; i++)
+            if (!c->cells[cl->deps.v[i]].skip) push_edge(&v, &n, &cap, cl->deps.v[i], k);
+        for (size_t i = first + 1; i < n; i++) /* ascending sources */
+            for (size_t m = i; m > first && v[m - 1].from > v[m].from; m--) {
+                core_edge t = v[m];
+                v[m] = v[m - 1];
+                v[m - 1] = t;
+            }
+        for (size_t i = first; i < n; i++) edge_names(c, v[i].from, k, &v[i].names);
+    }
+    *out = v;
+    return n;
+}
+
+void core_edges_free(core_edge *v, size_t n) {
+    for (size_t i = 0; i < n; i++) strvec_free(&v[i].names);
+    free(v);
+}

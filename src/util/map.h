@@ -1,0 +1,26 @@
+/* map.h — small shared containers: a growable vector of indices and a
+ * string-keyed hash map (open addressing, FNV-1a, power-of-two capacity)
+ * whose values are such vectors, e.g. name -> the cells that write it.
+ *
+ * Ownership: a sizevec owns its array (sizevec_free); a strmap owns copies
+ * of its keys and its values (strmap_free); pointers returned by
+ * strmap_get/strmap_put stay valid until the next strmap_put. */
+#ifndef FLOE_MAP_H
+#define FLOE_MAP_H
+
+#include <stddef.h>
+
+typedef struct sizevec { size_t *v; size_t n, cap; } sizevec;
+void sizevec_push(sizevec *v, size_t x);
+void sizevec_free(sizevec *v);
+
+typedef struct strmap_slot { char *key; sizevec val; } strmap_slot;
+typedef struct strmap { strmap_slot *slots; size_t cap, used; } strmap;
+
+/* The value of key, or NULL when absent. */
+sizevec *strmap_get(const strmap *m, const char *key);
+/* The value of key, created empty (the key copied) when absent. */
+sizevec *strmap_put(strmap *m, const char *key);
+void strmap_free(strmap *m);
+
+#endif
