@@ -25,7 +25,6 @@ MODES = ["monolithic", "serial", "parallel"]
 ISOLATED = ("serial", "parallel")
 _BUGS = {
     # floe bugs
-    "adv_aliasing": (ISOLATED, "B1 aliases split"),
     "adv_class_state": (ISOLATED, "B2 class mutation lost"),
     "adv_lru_cache": (ISOLATED, "B4 an lru_cache starts empty in each isolated kernel"),
     "adv_sys_state": (ISOLATED, "B5 a module put in sys.modules is not carried"),

@@ -1,0 +1,328 @@
+"""Co-variables: names whose values share memory or identity, kept linked
+between isolated kernels.
+
+In Jupyter `b = a`, `view = arr[2:4]`, `s = df['a']`, `B = A.reshape(..)`,
+two containers holding one object, a figure and its axes are one object
+graph under two names: a write through one is seen through the other.
+Moved one name at a time, each would become an object of its own. So:
+
+* Detection, at the end of a cell that changed something: every name of the
+  cell's namespace gets a *footprint*, the ids of the mutable objects it
+  reaches (a breadth-first walk, bounded by BUDGET objects per cell) plus,
+  for numpy arrays and pandas blocks, the id of the array that owns the
+  memory (the root of the `.base` chain). Names whose footprints meet are
+  one group (union-find). Unlike Kishu and ElasticNotebook, which walk (or
+  pickle) the whole graph of every touched variable and treat arrays as
+  opaque leaves, this sees views, reshapes and a frame's column Series, and
+  skips atoms (numbers, strings) and arrays' elements in C-speed passes.
+* Export: a group with a changed member is written as one artifact (codec
+  "group"): one pickle of {name: value} with one memo, so identities
+  survive, and every numpy view as a descriptor (root, byte offset, shape,
+  strides) of its root, pickled once, so views stay views; a file-backed
+  np.memmap as its file (reopened r+, never truncated). Every member gets
+  a new version, also one the cell never named: a write through one name
+  is a write of all (the engine re-runs readers of older versions).
+* Import: members of one group version load once per kernel (same
+  objects). Importing one member asks floe for the others (a lazy read):
+  those whose visible version is the same group version are bound too, so
+  a change through this one is exported for all; a member rebound since is
+  not linked any more.
+
+A group's gid names its version: "<artifact file name>"."""
+import collections
+import gc
+import os
+import types
+
+BUDGET = 200000  # objects visited per cell by the footprint walks
+
+try:
+    import numpy as _np
+except Exception:  # noqa: BLE001 - no numpy: arrays never occur
+    _np = None
+
+_ATOMS = frozenset([int, float, complex, str, bytes, bool, type(None), range, slice, type(Ellipsis),
+                    type(NotImplemented)])
+_OPAQUE = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType,
+           types.CodeType, types.FrameType, types.GeneratorType, types.BuiltinMethodType,
+           types.WrapperDescriptorType, types.MethodDescriptorType, types.GetSetDescriptorType,
+           types.MemberDescriptorType, property, classmethod, staticmethod)
+_CONTAINERS = (list, dict, set, tuple, frozenset)
+
+
+def _root(a):
+    """The array that owns a's memory (numpy collapses view chains to it)."""
+    while isinstance(a.base, _np.ndarray):
+        a = a.base
+    return a
+
+
+def _is_pandas(o, names):
+    t = type(o)
+    return t.__module__.startswith("pandas.") and any(c.__name__ in names for c in t.__mro__)
+
+
+def _frame_arrays(o):
+    """The arrays holding a DataFrame's or Series' values."""
+    mgr = getattr(o, "_mgr", None)
+    arrays = getattr(mgr, "arrays", None)
+    if arrays is None:
+        return [getattr(b, "values", None) for b in getattr(mgr, "blocks", ())]
+    return list(arrays)
+
+
+class Walk:
+    """Footprints of several values within one budget."""
+
+    def __init__(self, budget=BUDGET):
+        self.budget = budget
+        self.visited = 0
+        self.truncated = []
+        self.memmaps = set()
+
+    def footprint(self, value, name=None):
+        anchors = set()
+        seen = set()
+        queue = collections.deque([value])
+        while queue:
+            o = queue.popleft()
+            t = type(o)
+            if t in _ATOMS:
+                continue
+            i = id(o)
+            if i in seen:
+                continue
+            seen.add(i)
+            if self.visited >= self.budget:
+                self.truncated.append(name)
+                break
+            self.visited += 1
+            if t is list or t is set or t is dict:
+                anchors.add(i)
+                self._items(queue, o.values() if t is dict else o)
+            elif t is tuple or t is frozenset:
+                self._items(queue, o)
+            elif _np is not None and isinstance(o, _np.ndarray):
+                self._array(o, anchors, queue)
+            elif isinstance(o, _OPAQUE) or (_np is not None and isinstance(o, (_np.generic, _np.dtype))):
+                continue
+            elif _is_pandas(o, ("DataFrame", "Series")):
+                anchors.add(i)
+                for a in _frame_arrays(o):
+                    if _np is not None and isinstance(a, _np.ndarray):
+                        self._array(a, anchors, queue)
+                    elif a is not None:
+                        queue.append(a)
+            elif _is_pandas(o, ("Index",)):
+                continue  # immutable
+            else:
+                anchors.add(i)
+                d = getattr(o, "__dict__", None)
+                if type(d) is dict:
+                    self._items(queue, d.values())
+                for r in gc.get_referents(o):
+                    if r is not d and not isinstance(r, type):
+                        queue.append(r)
+        return anchors
+
+    def _items(self, queue, items):
+        # a container of atoms only (a list of a million floats) is left
+        # after one pass in C over its element types
+        if len(items) > 16 and _ATOMS.issuperset(set(map(type, items))):
+            return
+        queue.extend(items)
+
+    def _array(self, a, anchors, queue):
+        r = _root(a)
+        anchors.add(id(a))
+        anchors.add(id(r))
+        if _file_backed(r):
+            self.memmaps.add(id(r))
+        if a.dtype.hasobject:
+            self._items(queue, a.ravel().tolist() if a.size <= self.budget else [])
+
+
+def _file_backed(r):
+    return isinstance(r, _np.memmap) and getattr(r, "filename", None) and \
+        getattr(r, "mode", None) in ("r+", "w+", "r") and r.base is not None
+
+
+def groups(values, walk):
+    """values: name -> value. Returns (groups, memmap_names): the groups of two
+    or more names whose footprints meet, and the names that reach a
+    file-backed memmap (they need the group codec even alone)."""
+    owner = {}
+    parent = {n: n for n in values}
+
+    def find(n):
+        while parent[n] != n:
+            parent[n] = parent[parent[n]]
+            n = parent[n]
+        return n
+
+    prints = {}
+    for name, value in values.items():
+        prints[name] = fp = walk.footprint(value, name)
+        for a in fp:
+            o = owner.setdefault(a, name)
+            if o != name:
+                parent[find(name)] = find(o)
+    mm = {n for n, fp in prints.items() if walk.memmaps and not walk.memmaps.isdisjoint(fp)}
+    out = {}
+    for n in values:
+        out.setdefault(find(n), []).append(n)
+    return [sorted(g) for g in out.values() if len(g) > 1], mm
+
+
+# --- the group codec ------------------------------------------------------------
+
+def _view(root, offset, shape, strides, dtype, cls, writeable):
+    """A view of root, as the one pickled (the reader's arrays share memory)."""
+    v = _np.ndarray(shape, dtype, buffer=root, offset=offset, strides=strides)
+    if cls is not _np.ndarray:
+        v = v.view(cls)
+        if isinstance(root, _np.memmap) and cls is _np.memmap:
+            v._mmap, v.filename, v.offset, v.mode = root._mmap, root.filename, root.offset, root.mode
+    if not writeable:
+        v.flags.writeable = False
+    return v
+
+
+def _memmap(filename, dtype, mode, offset, shape, order):
+    """A file-backed np.memmap reopened in the reader: the same file, never
+    truncated (w+ becomes r+)."""
+    return _np.memmap(filename, dtype=dtype, mode="r+" if mode in ("r+", "w+") else "r", offset=offset,
+                      shape=shape, order=order)
+
+
+def _address(a):
+    return a.__array_interface__["data"][0]
+
+
+def _reduce_array(obj):
+    """Reduction of an array inside a group: a view of its root, a memmap by
+    its file; NotImplemented for an ordinary root (pickled as data)."""
+    r = _root(obj)
+    if r is obj:
+        if _file_backed(obj):
+            order = "F" if obj.flags.f_contiguous and not obj.flags.c_contiguous else "C"
+            return _memmap, (obj.filename, obj.dtype, obj.mode, obj.offset, obj.shape, order)
+        return NotImplemented
+    if obj.dtype.hasobject or r.dtype.hasobject or not (r.flags.c_contiguous or r.flags.f_contiguous):
+        return NotImplemented  # cannot be rebuilt over r's buffer: a copy
+    return _view, (r, _address(obj) - _address(r), obj.shape, obj.strides, obj.dtype, type(obj),
+                   bool(obj.flags.writeable))
+
+
+def _group_pickler():
+    from . import store
+
+    class GroupPickler(store._Pickler):
+        def reducer_override(self, obj):
+            if _np is not None and isinstance(obj, _np.ndarray):
+                rv = _reduce_array(obj)
+                if rv is not NotImplemented:
+                    return rv
+            return super().reducer_override(obj)
+    return GroupPickler
+
+
+def dump(values, path):
+    """Writes {name: value} as one pickle artifact; returns its size."""
+    from . import store
+    return store._write_pickle(dict(values), path, pickler=_group_pickler())
+
+
+class Links:
+    """One kernel's view of groups: loaded group versions, and the members
+    bound because another member was imported."""
+
+    def __init__(self):
+        self.loaded = {}     # gid -> {name: value}
+        self.memmap_files = set()
+        self.events = []
+
+    def load(self, info, ns, resolve_main):
+        from . import store
+        gid = info["gid"]
+        vals = self.loaded.get(gid)
+        if vals is None:
+            vals = store._read_pickle(info["path"], resolve_main, ns)
+            self.loaded[gid] = vals
+            for v in vals.values():
+                if _np is not None and isinstance(v, _np.memmap) and getattr(v, "filename", None):
+                    self.memmap_files.add(v.filename)
+        return vals[info["member"]]
+
+
+def artifact(name, gid, names, path, nbytes):
+    return {"name": name, "codec": "group", "path": path, "gid": gid, "member": name, "members": names,
+            "bytes": nbytes}
+
+
+# --- the kernel's side ----------------------------------------------------------
+
+def link_members(k, name, info):
+    """Cell kernel k imported `name`, a member of a group version: binds the
+    other members whose visible version is this same one (asking floe for
+    those not already on the import list: a read of that name)."""
+    ns = k.shell.user_ns
+    gid = info["gid"]
+    pending = getattr(k.links, "pending", {})
+    for m in info.get("members", ()):
+        if m == name or m in ns:
+            continue
+        art = pending.get(m)
+        if art is None:
+            reply = k._ask(m)
+            k.reads.append(m)
+            art = reply.get("artifact")
+        if not art or art.get("gid") != gid:
+            continue  # rebound or deleted since: no longer linked
+        from . import store
+        value = k.links.load(art, ns, k._resolve_main)
+        ns[m] = value
+        k.imported[m] = store.fingerprint(value)
+        k.before[m] = id(value)
+
+
+def export(k, ns, only, version, exports):
+    """Writes the groups of cell kernel k's namespace that have a changed
+    member (see the module's doc); appends their artifacts to exports and
+    returns the names written. Written even when floe predicts no later
+    reader for the cell's names (`only`): the other members' readers are
+    not predicted to read from this cell at all."""
+    import time
+    from . import store
+    from .kernel import FileInputs
+    cands = k.user_names(ns)
+    changed = {n for n, v in cands.items() if k._changed(n, v)}
+    if not changed:
+        return set()
+    t0 = time.monotonic_ns() // 1000
+    walk = Walk()
+    gs, mm = groups(cands, walk)
+    in_group = {n for g in gs for n in g}
+    todo = [g for g in gs if not changed.isdisjoint(g)] + [[n] for n in sorted(mm) if n in changed and
+                                                            n not in in_group]
+    t1 = time.monotonic_ns() // 1000
+    done = set()
+    for g in todo:
+        path = os.path.join(k.run_dir, "%s+%d@%d.pkl" % (g[0], len(g), version))
+        try:
+            n = dump({m: cands[m] for m in g}, path)
+        except store.Unmovable:
+            continue  # each member on its own (unmovable ones stay in a holder)
+        gid = os.path.basename(path)
+        for m in g:
+            exports.append(artifact(m, gid, g, path, n))
+            done.add(m)
+        for m in g:
+            v = cands[m]
+            if _np is not None and isinstance(v, _np.memmap) and getattr(v, "filename", None) and \
+                    getattr(v, "mode", "r") != "r" and FileInputs.writing is not None:
+                FileInputs.writing.add(os.path.abspath(v.filename))
+    k.events.append({"name": "covars", "start": t0, "dur": t1 - t0,
+                     "args": {"names": len(cands), "visited": walk.visited, "groups": [g for g in todo],
+                              "truncated": walk.truncated, "write_us": time.monotonic_ns() // 1000 - t1}})
+    return done
