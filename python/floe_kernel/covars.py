@@ -227,10 +227,35 @@ def _group_pickler():
     return GroupPickler
 
 
+def _cachers(values):
+    """pandas' own link of a column Series to its frame (`s = df['a']`: the
+    frame caches s, s knows the frame; a write through s then warns as in
+    Jupyter): (series name, frame name, column key) for named pairs."""
+    out = []
+    for sn, sv in values.items():
+        c = getattr(sv, "_cacher", None) if _is_pandas(sv, ("Series",)) else None
+        if not (isinstance(c, tuple) and len(c) == 2 and callable(c[1])):
+            continue
+        frame = c[1]()
+        out.extend((sn, dn, c[0]) for dn, dv in values.items() if dv is frame and frame is not None)
+    return out
+
+
+def _recache(vals, cachers):
+    for sn, dn, key in cachers:
+        s, d = vals.get(sn), vals.get(dn)
+        try:
+            d._item_cache[key] = s
+            s._set_as_cached(key, d)
+        except Exception:  # noqa: BLE001 - pandas internals moved: values stay shared all the same
+            pass
+
+
 def dump(values, path):
     """Writes {name: value} as one pickle artifact; returns its size."""
     from . import store
-    return store._write_pickle(dict(values), path, pickler=_group_pickler())
+    values = dict(values)
+    return store._write_pickle((values, {"cachers": _cachers(values)}), path, pickler=_group_pickler())
 
 
 class Links:
@@ -247,7 +272,8 @@ class Links:
         gid = info["gid"]
         vals = self.loaded.get(gid)
         if vals is None:
-            vals = store._read_pickle(info["path"], resolve_main, ns)
+            vals, extra = store._read_pickle(info["path"], resolve_main, ns)
+            _recache(vals, extra.get("cachers", ()))
             self.loaded[gid] = vals
             for v in vals.values():
                 if _np is not None and isinstance(v, _np.memmap) and getattr(v, "filename", None):
@@ -318,9 +344,12 @@ def export(k, ns, only, version, exports):
             exports.append(artifact(m, gid, g, path, n))
             done.add(m)
         for m in g:
+            # an imported memmap written through: a write of its file (one
+            # the cell opened itself is seen by the audit hook)
             v = cands[m]
             if _np is not None and isinstance(v, _np.memmap) and getattr(v, "filename", None) and \
-                    getattr(v, "mode", "r") != "r" and FileInputs.writing is not None:
+                    getattr(v, "mode", "r") != "r" and FileInputs.writing is not None and \
+                    m in k.imported and k.before.get(m) == id(v) and m in changed:
                 FileInputs.writing.add(os.path.abspath(v.filename))
     k.events.append({"name": "covars", "start": t0, "dur": t1 - t0,
                      "args": {"names": len(cands), "visited": walk.visited, "groups": [g for g in todo],
