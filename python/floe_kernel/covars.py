@@ -29,7 +29,6 @@ Moved one name at a time, each would become an object of its own. So:
   not linked any more.
 
 A group's gid names its version: "<artifact file name>"."""
-import collections
 import gc
 import os
 import types
@@ -71,8 +70,46 @@ def _frame_arrays(o):
     return list(arrays)
 
 
+def _py_walk(queue, seen, budget):
+    """What _floe_covars.walk does, in Python (the reference, and the
+    fallback when the extension is not built)."""
+    anchors, others, visited = set(), [], 0
+    level = list(queue)
+    while level and visited < budget:
+        nxt = []
+        for o in level:
+            if visited >= budget:
+                break
+            t = type(o)
+            if t in _ATOMS or id(o) in seen:
+                continue
+            seen.add(id(o))
+            visited += 1
+            if t is list or t is tuple:
+                nxt.extend(o)
+            elif t is dict:
+                nxt.extend(o.keys())
+                nxt.extend(o.values())
+            elif t is set or t is frozenset:
+                nxt.extend(o)
+            elif t is not bytearray:
+                others.append(o)
+                continue
+            if t is not tuple and t is not frozenset:
+                anchors.add(id(o))
+        level = [o for o in nxt if type(o) not in _ATOMS]
+    return anchors, others, visited
+
+
+try:
+    from ._floe_covars import walk as _walk
+except ImportError:  # extension not built
+    _walk = _py_walk
+
+
 class Walk:
-    """Footprints of several values within one budget."""
+    """Footprints of several values within one budget: built-in containers
+    are walked in C (_floe_covars.walk), other objects here."""
 
     def __init__(self, budget=BUDGET):
         self.budget = budget
@@ -83,54 +120,40 @@ class Walk:
     def footprint(self, value, name=None):
         anchors = set()
         seen = set()
-        queue = collections.deque([value])
+        queue = [value]
         while queue:
-            o = queue.popleft()
-            t = type(o)
-            if t in _ATOMS:
-                continue
-            i = id(o)
-            if i in seen:
-                continue
-            seen.add(i)
-            if self.visited >= self.budget:
+            left = self.budget - self.visited
+            if left <= 0:
                 self.truncated.append(name)
                 break
-            self.visited += 1
-            if t is list or t is set or t is dict:
-                anchors.add(i)
-                self._items(queue, o.values() if t is dict else o)
-            elif t is tuple or t is frozenset:
-                self._items(queue, o)
-            elif _np is not None and isinstance(o, _np.ndarray):
-                self._array(o, anchors, queue)
-            elif isinstance(o, _OPAQUE) or (_np is not None and isinstance(o, (_np.generic, _np.dtype))):
-                continue
-            elif _is_pandas(o, ("DataFrame", "Series")):
-                anchors.add(i)
-                for a in _frame_arrays(o):
-                    if _np is not None and isinstance(a, _np.ndarray):
-                        self._array(a, anchors, queue)
-                    elif a is not None:
-                        queue.append(a)
-            elif _is_pandas(o, ("Index",)):
-                continue  # immutable
-            else:
-                anchors.add(i)
-                d = getattr(o, "__dict__", None)
-                if type(d) is dict:
-                    self._items(queue, d.values())
-                for r in gc.get_referents(o):
-                    if r is not d and not isinstance(r, type):
-                        queue.append(r)
+            found, others, n = _walk(queue, seen, left)
+            anchors |= found
+            self.visited += n
+            queue = []
+            for o in others:
+                self._other(o, anchors, queue)
         return anchors
 
-    def _items(self, queue, items):
-        # a container of atoms only (a list of a million floats) is left
-        # after one pass in C over its element types
-        if len(items) > 16 and _ATOMS.issuperset(set(map(type, items))):
+    def _other(self, o, anchors, queue):
+        if _np is not None and isinstance(o, _np.ndarray):
+            self._array(o, anchors, queue)
+        elif isinstance(o, _OPAQUE) or (_np is not None and isinstance(o, (_np.generic, _np.dtype))):
             return
-        queue.extend(items)
+        elif _is_pandas(o, ("DataFrame", "Series")):
+            anchors.add(id(o))
+            for a in _frame_arrays(o):
+                if _np is not None and isinstance(a, _np.ndarray):
+                    self._array(a, anchors, queue)
+                elif a is not None:
+                    queue.append(a)
+        elif _is_pandas(o, ("Index",)):
+            return  # immutable
+        else:
+            anchors.add(id(o))
+            d = getattr(o, "__dict__", None)
+            if type(d) is dict:
+                queue.extend(d.values())
+            queue.extend(r for r in gc.get_referents(o) if r is not d and not isinstance(r, type))
 
     def _array(self, a, anchors, queue):
         r = _root(a)
@@ -138,8 +161,8 @@ class Walk:
         anchors.add(id(r))
         if _file_backed(r):
             self.memmaps.add(id(r))
-        if a.dtype.hasobject:
-            self._items(queue, a.ravel().tolist() if a.size <= self.budget else [])
+        if a.dtype.hasobject and a.size:
+            queue.append(a.ravel().tolist())
 
 
 def _file_backed(r):
@@ -147,11 +170,16 @@ def _file_backed(r):
         getattr(r, "mode", None) in ("r+", "w+", "r") and r.base is not None
 
 
-def groups(values, walk):
+def groups(values, walk, changed=None):
     """values: name -> value. Returns (groups, memmap_names): the groups of two
     or more names whose footprints meet, and the names that reach a
-    file-backed memmap (they need the group codec even alone)."""
-    owner = {}
+    file-backed memmap (they need the group codec even alone). With
+    `changed` (names), only groups with a changed member matter: those are
+    walked first, and when none of them reaches a mutable object (the cell
+    made numbers, strings, functions...) the others are not walked at all."""
+    if changed is not None:
+        order = sorted(values, key=lambda n: n not in changed)
+        values = {n: values[n] for n in order}
     parent = {n: n for n in values}
 
     def find(n):
@@ -161,15 +189,20 @@ def groups(values, walk):
         return n
 
     prints = {}
+    everything = set()
     for name, value in values.items():
-        prints[name] = fp = walk.footprint(value, name)
-        for a in fp:
-            o = owner.setdefault(a, name)
-            if o != name:
-                parent[find(name)] = find(o)
+        if changed is not None and name not in changed and not everything:
+            break  # the changed names reach nothing mutable: no group
+        fp = walk.footprint(value, name)
+        if not everything.isdisjoint(fp):  # set operations in C; names are few
+            for other, ofp in prints.items():
+                if not ofp.isdisjoint(fp):
+                    parent[find(name)] = find(other)
+        prints[name] = fp
+        everything |= fp
     mm = {n for n, fp in prints.items() if walk.memmaps and not walk.memmaps.isdisjoint(fp)}
     out = {}
-    for n in values:
+    for n in prints:
         out.setdefault(find(n), []).append(n)
     return [sorted(g) for g in out.values() if len(g) > 1], mm
 
@@ -327,7 +360,7 @@ def export(k, ns, only, version, exports):
         return set()
     t0 = time.monotonic_ns() // 1000
     walk = Walk()
-    gs, mm = groups(cands, walk)
+    gs, mm = groups(cands, walk, changed)
     in_group = {n for g in gs for n in g}
     todo = [g for g in gs if not changed.isdisjoint(g)] + [[n] for n in sorted(mm) if n in changed and
                                                             n not in in_group]
