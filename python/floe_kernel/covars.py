@@ -70,7 +70,7 @@ def _frame_arrays(o):
     return list(arrays)
 
 
-def _py_walk(queue, seen, budget):
+def _py_walk(queue, seen, budget, skip=(), special=()):
     """What _floe_covars.walk does, in Python (the reference, and the
     fallback when the extension is not built)."""
     anchors, others, visited = set(), [], 0
@@ -81,23 +81,24 @@ def _py_walk(queue, seen, budget):
             if visited >= budget:
                 break
             t = type(o)
-            if t in _ATOMS or id(o) in seen:
+            if t in _ATOMS or isinstance(o, type) or isinstance(o, skip) or id(o) in seen:
                 continue
             seen.add(id(o))
             visited += 1
-            if t is list or t is tuple:
-                nxt.extend(o)
-            elif t is dict:
-                nxt.extend(o.keys())
-                nxt.extend(o.values())
-            elif t is set or t is frozenset:
-                nxt.extend(o)
-            elif t is not bytearray:
+            sp = t is not list and t is not dict and t is not tuple and isinstance(o, special)
+            if sp:
                 others.append(o)
                 continue
             if t is not tuple and t is not frozenset:
                 anchors.add(id(o))
-        level = [o for o in nxt if type(o) not in _ATOMS]
+            if t is list or t is tuple or t is set or t is frozenset:
+                nxt.extend(o)
+            elif t is dict:
+                nxt.extend(o.keys())
+                nxt.extend(o.values())
+            elif t is not bytearray:
+                nxt.extend(gc.get_referents(o))
+        level = [o for o in nxt if type(o) not in _ATOMS and not isinstance(o, type)]
     return anchors, others, visited
 
 
@@ -107,15 +108,32 @@ except ImportError:  # extension not built
     _walk = _py_walk
 
 
+def _kinds():
+    """(skip, special) for the walk: types shared by design or immutable,
+    and the array and frame types looked into here."""
+    import sys
+    skip = list(_OPAQUE)
+    special = []
+    if _np is not None:
+        skip += [_np.generic, _np.dtype]
+        special.append(_np.ndarray)
+    pd = sys.modules.get("pandas")
+    if pd is not None:
+        skip.append(pd.Index)
+        special += [pd.DataFrame, pd.Series]
+    return tuple(skip), tuple(special)
+
+
 class Walk:
-    """Footprints of several values within one budget: built-in containers
-    are walked in C (_floe_covars.walk), other objects here."""
+    """Footprints of several values within one budget: walked in C
+    (_floe_covars.walk), but for arrays and frames, looked into here."""
 
     def __init__(self, budget=BUDGET):
         self.budget = budget
         self.visited = 0
         self.truncated = []
         self.memmaps = set()
+        self.skip, self.special = _kinds()
 
     def footprint(self, value, name=None):
         anchors = set()
@@ -126,7 +144,7 @@ class Walk:
             if left <= 0:
                 self.truncated.append(name)
                 break
-            found, others, n = _walk(queue, seen, left)
+            found, others, n = _walk(queue, seen, left, self.skip, self.special)
             anchors |= found
             self.visited += n
             queue = []
@@ -137,23 +155,13 @@ class Walk:
     def _other(self, o, anchors, queue):
         if _np is not None and isinstance(o, _np.ndarray):
             self._array(o, anchors, queue)
-        elif isinstance(o, _OPAQUE) or (_np is not None and isinstance(o, (_np.generic, _np.dtype))):
             return
-        elif _is_pandas(o, ("DataFrame", "Series")):
-            anchors.add(id(o))
-            for a in _frame_arrays(o):
-                if _np is not None and isinstance(a, _np.ndarray):
-                    self._array(a, anchors, queue)
-                elif a is not None:
-                    queue.append(a)
-        elif _is_pandas(o, ("Index",)):
-            return  # immutable
-        else:
-            anchors.add(id(o))
-            d = getattr(o, "__dict__", None)
-            if type(d) is dict:
-                queue.extend(d.values())
-            queue.extend(r for r in gc.get_referents(o) if r is not d and not isinstance(r, type))
+        anchors.add(id(o))  # a DataFrame or Series
+        for a in _frame_arrays(o):
+            if _np is not None and isinstance(a, _np.ndarray):
+                self._array(a, anchors, queue)
+            elif a is not None:
+                queue.append(a)
 
     def _array(self, a, anchors, queue):
         r = _root(a)
