@@ -347,7 +347,10 @@ def link_members(k, name, info):
         if not art or art.get("gid") != gid:
             continue  # rebound or deleted since: no longer linked
         from . import store
-        value = k.links.load(art, ns, k._resolve_main)
+        try:
+            value = k.links.load(art, ns, k._resolve_main)
+        except Exception:  # noqa: BLE001 - the member itself failed to load: it is not bound
+            continue
         ns[m] = value
         k.imported[m] = store.fingerprint(value)
         k.before[m] = id(value)
@@ -368,7 +371,12 @@ def export(k, ns, only, version, exports):
         return set()
     t0 = time.monotonic_ns() // 1000
     walk = Walk()
-    gs, mm = groups(cands, walk, changed)
+    try:
+        gs, mm = groups(cands, walk, changed)
+    except Exception as e:  # noqa: BLE001 - an object the walk cannot look into: each name on its own
+        k.events.append({"name": "covars", "start": t0, "dur": time.monotonic_ns() // 1000 - t0,
+                         "args": {"error": "%s: %s" % (type(e).__name__, e)}})
+        return set()
     in_group = {n for g in gs for n in g}
     todo = [g for g in gs if not changed.isdisjoint(g)] + [[n] for n in sorted(mm) if n in changed and
                                                             n not in in_group]
