@@ -522,6 +522,15 @@ NOTEBOOKS = {
         "x[0] = -100\nm[9, 1] = 777",
         "print(big.tail(2), big.head(1), sep='\\n')",
     ],
+    "adv_covar_frame_alias": [
+        "import pandas as pd\nimport numpy as np\n"
+        "df = pd.DataFrame({'a': np.arange(5), 'b': np.arange(5.0), 'c': list('vwxyz')})",
+        "s = df['a']\nv = df['b'].values",
+        "s[0] = 99\nv[4] = -1.0",
+        "print(df)",
+        "df2 = df\ndf2.loc[1, 'c'] = 'Q'",
+        "print(df)\nprint(s.tolist())",
+    ],
     "adv_covar_two_producers": [
         "a = [1]",
         "b = [2]",
