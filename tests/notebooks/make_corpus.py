@@ -631,7 +631,10 @@ NOTEBOOKS = {
         "print(open('/tmp/floe_adv_shell/a.txt').read())",
         "%%bash\nwc -l < /tmp/floe_adv_shell/a.txt",
         "import subprocess\nr = subprocess.run(['sh', '-c', 'echo three >> /tmp/floe_adv_shell/a.txt'])",
-        "os.system('cat /tmp/floe_adv_shell/a.txt')",
+        "# os.system's own output goes to the kernel's terminal in Jupyter, not reliably to the notebook:\n"
+        "# the file it writes is what is compared\n"
+        "os.system('cat /tmp/floe_adv_shell/a.txt > /tmp/floe_adv_shell/b.txt')\n"
+        "print(open('/tmp/floe_adv_shell/b.txt').read())",
         "!rm /tmp/floe_adv_shell/a.txt",
         "!rm -f /tmp/floe_adv_shell/none",
         "print(os.path.exists('/tmp/floe_adv_shell/a.txt'))",
