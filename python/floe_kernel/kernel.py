@@ -12,7 +12,7 @@ import re
 import sys
 import time
 
-from . import chaos, protocol, store
+from . import chaos, covars, protocol, store
 
 _INTERNAL = re.compile(r"^(_|__|___|_i|_ii|_iii|_i\d+|_\d+|_oh|_ih|_dh|In|Out|get_ipython|exit|quit|__\w*__)$")
 
@@ -398,6 +398,7 @@ class Kernel:
         self.events = []
         self.reads = []
         self.run_dir = None
+        self.links = covars.Links()
 
     def serve(self):
         while True:
@@ -438,7 +439,10 @@ class Kernel:
         tried = set()
         while True:
             try:
-                value = store.load(info, ns, self.shell, self._resolve_main)
+                if info.get("codec") == protocol.CODEC_GROUP:
+                    value = self.links.load(info, ns, self._resolve_main)
+                else:
+                    value = store.load(info, ns, self.shell, self._resolve_main)
                 break
             except NameError as e:
                 # a def re-executed here needs what its decorators, default
@@ -455,6 +459,8 @@ class Kernel:
         ns[name] = value
         self.events.append({"name": "import:" + name, "start": t0, "dur": _now() - t0,
                             "args": {"codec": info.get("codec"), "bytes": info.get("bytes", 0)}})
+        if info.get("codec") == protocol.CODEC_GROUP:
+            covars.link_members(self, name, info)
         return value
 
     def _resolve(self, name):
@@ -489,6 +495,7 @@ class Kernel:
         ns = self.shell.user_ns
         self.imported = {}
         self.before = {}
+        self.links = covars.Links()
         t_start = _now()
         if ice:
             self.run_dir = msg["run_dir"]
@@ -537,6 +544,7 @@ class Kernel:
             ns["__builtins__"] = builtins
             chaos.delay("export", *self.attempt)
             out["exports"], out["deletes"], out["unmovable"] = self._export(msg)
+            files.update(self.links.memmap_files)
             if _state_changed(rng0, _rng_fingerprint()):
                 out["rng_touched"] = True
                 path = os.path.join(self.run_dir, "%s@%d" % (RNG, msg["version"]))
@@ -566,6 +574,7 @@ class Kernel:
 
     def _import_all(self, imports):
         ns = self.shell.user_ns
+        self.links.pending = {imp["name"]: imp for imp in imports}
         for imp in imports:
             name = imp["name"]
             try:
@@ -587,13 +596,12 @@ class Kernel:
         only = msg.get("export_only")
         only = set(only) if only is not None else None
         exports, unmovable = [], []
+        self._changed_memo = {}
+        grouped = covars.export(self, ns, only, version, exports)
         for name, value in list(ns.items()):
-            if name in self.base or _INTERNAL.match(name):
+            if name in self.base or _INTERNAL.match(name) or name in grouped:
                 continue
-            changed = self.before.get(name) != id(value)
-            if not changed and name in self.imported and self.imported[name] is not None:
-                changed = store.fingerprint(value) != self.imported[name]
-            if not changed:
+            if not self._changed(name, value):
                 continue
             if only is not None and name not in only:
                 # no later cell is predicted to read it: not written out;
@@ -613,6 +621,21 @@ class Kernel:
                                 "args": {"codec": art["codec"], "bytes": art.get("bytes", 0)}})
         deletes = [k for k in self.before if k not in ns]
         return exports, deletes, unmovable
+
+    def _changed(self, name, value):
+        """Whether the cell bound, rebound or mutated `name` (asked once per
+        name and cell: a fingerprint can cost a pass over a large value)."""
+        memo = self.__dict__.setdefault("_changed_memo", {})
+        if (name, id(value)) in memo:
+            return memo[(name, id(value))]
+        changed = self.before.get(name) != id(value)
+        if not changed and name in self.imported and self.imported[name] is not None:
+            changed = store.fingerprint(value) != self.imported[name]
+        memo[(name, id(value))] = changed
+        return changed
+
+    def user_names(self, ns):
+        return {n: v for n, v in ns.items() if n not in self.base and not _INTERNAL.match(n)}
 
 
 def _type_name(v):

@@ -93,10 +93,11 @@ class _Pickler(pickle.Pickler):
         return NotImplemented
 
 
-def dumps(value, buffer_callback=None):
-    """pickle.dumps (protocol 5), also for lambdas and closures."""
+def dumps(value, buffer_callback=None, pickler=None):
+    """pickle.dumps (protocol 5), also for lambdas and closures; pickler: a
+    subclass of _Pickler (covars' group pickler)."""
     f = io.BytesIO()
-    p = _Pickler(f, protocol=5, buffer_callback=buffer_callback)
+    p = (pickler or _Pickler)(f, protocol=5, buffer_callback=buffer_callback)
     p.top = value
     p.dump(value)
     return f.getvalue()
@@ -110,10 +111,10 @@ def _function_state(fn):
     return ("fn", len(data), zlib.crc32(data))
 
 
-def _write_pickle(value, path):
+def _write_pickle(value, path, pickler=None):
     bufs = []
     try:
-        data = dumps(value, buffer_callback=bufs.append)
+        data = dumps(value, buffer_callback=bufs.append, pickler=pickler)
     except Exception as e:  # noqa: BLE001 - any pickling failure
         raise Unmovable("%s: %s" % (type(e).__name__, e)) from None
     raws = [b.raw() for b in bufs]

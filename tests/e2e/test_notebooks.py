@@ -25,12 +25,11 @@ MODES = ["monolithic", "serial", "parallel"]
 ISOLATED = ("serial", "parallel")
 _BUGS = {
     # floe bugs
-    "adv_aliasing": (ISOLATED, "B1 aliases split"),
     "adv_class_state": (ISOLATED, "B2 class mutation lost"),
     "adv_lru_cache": (ISOLATED, "B4 an lru_cache starts empty in each isolated kernel"),
     "adv_sys_state": (ISOLATED, "B5 a module put in sys.modules is not carried"),
     "adv_library_state": (ISOLATED, "B6 an attribute set on an imported module is not carried"),
-    "adv_matplotlib_state": (ISOLATED, "B7 figure drawn on through its axes (alias); %config InlineBackend"),
+    "adv_matplotlib_state": (ISOLATED, "B7 %config InlineBackend"),
     "adv_output_history": (ISOLATED, "B8 In/Out history (_, _1, Out) across isolated kernels"),
 }
 KNOWN = {(nb, m): "tests/notebooks/BUGS.md " + why for nb, (modes, why) in _BUGS.items() for m in modes}

@@ -14,7 +14,7 @@ from floe_kernel import protocol  # noqa: E402
 
 
 def test_codecs_are_one_set():
-    assert sorted(protocol.CODECS) == ["arrow", "code", "dropped", "module", "pickle", "unmovable"]
+    assert sorted(protocol.CODECS) == ["arrow", "code", "dropped", "group", "module", "pickle", "unmovable"]
     assert protocol.CODEC_DROPPED == "dropped" and protocol.CODEC_UNMOVABLE == "unmovable"
 
 
