@@ -487,9 +487,12 @@ static void note_imports(walker *w, TSNode n, int from) {
         TSNode name = is(m, "aliased_import") ? field(m, "name") : m;
         if (!is(name, "dotted_name")) continue;
         char *t = text(w, name);
-        if (!base) strvec_push_owned(&w->out->imports, t);
-        else if (!strchr(t, '.')) strvec_push_owned(&w->out->imports, xasprintf("%s.%s", base, t));
-        else free(t);
+        if (!base) {
+            strvec_push_owned(&w->out->imports, t);
+            continue;
+        }
+        if (!strchr(t, '.')) strvec_push_owned(&w->out->imports, xasprintf("%s.%s", base, t));
+        free(t);
     }
     free(base);
 }
