@@ -77,8 +77,9 @@ void core_add_notebook(core *c, nb *n, const an_cell *analysed, const an_graph *
         for (size_t k = 0; cells && k < ncells; k++) an_cell_free(&cells[k]);
         free(cells);
     }
-    core_add_cells(c, specs, ncells);
+    core_add_cells(c, specs, ncells); /* increfs what it keeps of each spec */
     for (size_t k = 0; k < ncells; k++) {
+        json_decref(specs[k].code);
         strvec_free(&reads[k]);
         strvec_free(&writes[k]);
     }
