@@ -7,6 +7,7 @@ tagged floe-always-run is never fresh)."""
 import glob
 import json
 import os
+import re
 import subprocess
 
 import pytest
@@ -26,13 +27,20 @@ def deps_edges(path):
 
 @pytest.mark.parametrize("path", NBS, ids=[os.path.basename(p) for p in NBS])
 def test_deps_edges_are_the_edges_waited_on(tmp_path, path):
+    """Equal, except for the edges into a cell whose NameError fallback
+    learned a read during the run (a dependency no static analysis saw; the
+    next run predicts it from the cache): those are extra, never missing."""
     trace = tmp_path / "t.json"
     r = subprocess.run([FLOE, "run", path, "-o", str(tmp_path / "out.ipynb"), "-q", "--no-cache", "--mode",
                         "parallel", "--trace", str(trace), "--allow-errors"],
-                       capture_output=True, text=True, timeout=300, cwd=os.path.dirname(path))
+                       capture_output=True, text=True, timeout=300, cwd=os.path.dirname(path),
+                       env=dict(os.environ, FLOE_DEBUG="1"))
     assert r.returncode in (0, 1), r.stderr
+    learned = {int(m) for m in re.findall(r"floe: cell (\d+) reads \S+, which the prediction missed", r.stderr)}
     waits = {tuple(e) for e in json.loads(json.loads(trace.read_text())["otherData"]["waits"])}
-    assert waits == deps_edges(path)
+    static = deps_edges(path)
+    assert static <= waits, static - waits
+    assert {to for _, to in waits - static} <= learned, (waits - static, learned)
 
 
 def test_deps_lists_every_predicted_writer(tmp_path):
