@@ -115,20 +115,6 @@ done:
 
 /* ---- floe kernel install ------------------------------------------------------ */
 
-static int mkdirs(const char *path) {
-    char *p = xstrdup(path);
-    int rc = 0;
-    for (char *s = p + 1; *s && !rc; s++)
-        if (*s == '/') {
-            *s = '\0';
-            if (mkdir(p, 0755) < 0 && errno != EEXIST) rc = -errno;
-            *s = '/';
-        }
-    if (!rc && mkdir(p, 0755) < 0 && errno != EEXIST) rc = -errno;
-    free(p);
-    return rc;
-}
-
 /* sys.prefix of the interpreter, by asking it. New string or NULL. */
 static char *python_prefix(const char *python) {
     char *cmd = xasprintf("'%s' -c 'import sys; print(sys.prefix)' 2>/dev/null", python);
@@ -210,7 +196,7 @@ static int install(int argc, char **argv) {
     int rc = 2, e;
     if (!python) fprintf(stderr, "floe kernel install: no Python interpreter for %s; pass --python PATH\n", base);
     else if (!kdir) fprintf(stderr, "floe kernel install: cannot tell where to install\n");
-    else if ((e = mkdirs(kdir)) < 0) fprintf(stderr, "floe kernel install: cannot create %s: %s\n", kdir, strerror(-e));
+    else if ((e = make_dirs(kdir)) < 0) fprintf(stderr, "floe kernel install: cannot create %s: %s\n", kdir, strerror(-e));
     else if (!text || (e = write_file_atomic(path, text, strlen(text), WRITE_DURABLE)) < 0)
         fprintf(stderr, "floe kernel install: cannot write %s: %s\n", path, strerror(text ? -e : ENOMEM));
     else {

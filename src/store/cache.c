@@ -32,23 +32,6 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS objects(name TEXT PRIMARY KEY, bytes INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS learned(skey TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY(skey, name));";
 
-static int mkdirs(const char *dir) {
-    char *p = xstrdup(dir);
-    for (char *s = p + 1; *s; s++) {
-        if (*s != '/') continue;
-        *s = '\0';
-        if (mkdir(p, 0755) < 0 && errno != EEXIST) goto error;
-        *s = '/';
-    }
-    if (mkdir(p, 0755) < 0 && errno != EEXIST) goto error;
-    free(p);
-    return 0;
-error:;
-    int e = errno;
-    free(p);
-    return -e;
-}
-
 static int open_db(cache *c, char *err, size_t errlen) {
     char *path = xasprintf("%s/cache.sqlite", c->dir);
     int rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
@@ -68,9 +51,9 @@ error:
 }
 
 static cache *new_cache(const char *dir, char *err, size_t errlen) {
-    int rc = mkdirs(dir);
+    int rc = make_dirs(dir);
     char *obj = xasprintf("%s/objects", dir);
-    if (rc == 0) rc = mkdirs(obj);
+    if (rc == 0) rc = make_dirs(obj);
     free(obj);
     if (rc < 0) {
         snprintf(err, errlen, "%s: cannot create the cache directory: %s", dir, strerror(-rc));

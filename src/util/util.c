@@ -182,6 +182,20 @@ void time_iso8601(int64_t wall_us, char *out, size_t outlen) {
     snprintf(out, outlen, "%s.%06dZ", base, (int)(wall_us % 1000000));
 }
 
+int make_dirs(const char *path) {
+    char *p = xstrdup(path);
+    int rc = 0;
+    for (char *s = p + 1; *s && !rc; s++)
+        if (*s == '/') {
+            *s = '\0';
+            if (mkdir(p, 0755) < 0 && errno != EEXIST) rc = -errno;
+            *s = '/';
+        }
+    if (!rc && mkdir(p, 0755) < 0 && errno != EEXIST) rc = -errno;
+    free(p);
+    return rc;
+}
+
 char *read_file(const char *path, size_t *len) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return NULL;

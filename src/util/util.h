@@ -50,6 +50,8 @@ void time_iso8601(int64_t wall_us, char *out, size_t outlen);
 /* Reads a whole file; returns a malloc'd NUL-terminated buffer or NULL with
  * errno set. *len gets the size (excluding the NUL). */
 char *read_file(const char *path, size_t *len);
+/* mkdir -p with mode 0755: every missing directory of path. 0 or -errno. */
+int make_dirs(const char *path);
 /* The one atomic write: fill(fd, ud) writes a temporary file beside path
  * (returning 0 or -errno), which is then renamed over path (keeping an
  * existing target's mode); WRITE_DURABLE fsyncs it first. On failure the
