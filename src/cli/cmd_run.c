@@ -366,13 +366,9 @@ static char *default_output(const char *in) {
     return xstrdup(in);
 }
 
-/* The modules the notebook's code cells import, as the analyser finds them
- * (an_cell.imports: for `from x.y import z`, also x.y.z, tried as a
- * submodule: `from scipy import stats` -- scipy loads stats lazily, so
- * preloading scipy alone leaves every kernel to import scipy.stats itself).
- * The zygote imports them once, so that no cell's kernel pays for them;
- * names that are not modules are skipped there. */
-static void notebook_imports(const nb *n, strvec *mods) {
+/* The notebook's code cells analysed once, for the preload set here and
+ * for the run's prediction (run_opts.analysed). Free with free_analysed. */
+static an_cell *analyse(const nb *n) {
     size_t nc = nb_ncode(n);
     an_cell *cells = xcalloc(nc ? nc : 1, sizeof *cells);
     const char **srcs = xcalloc(nc ? nc : 1, sizeof *srcs);
@@ -381,23 +377,35 @@ static void notebook_imports(const nb *n, strvec *mods) {
         if (!srcs[k]) srcs[k] = "";
     }
     an_analyze_many(srcs, nc, cells, (int)sysconf(_SC_NPROCESSORS_ONLN));
-    for (size_t k = 0; k < nc; k++) {
-        for (size_t i = 0; i < cells[k].imports.n; i++) strvec_push(mods, cells[k].imports.v[i]);
-        an_cell_free(&cells[k]);
-    }
     free(srcs);
+    return cells;
+}
+
+static void free_analysed(an_cell *cells, size_t nc) {
+    for (size_t k = 0; cells && k < nc; k++) an_cell_free(&cells[k]);
     free(cells);
+}
+
+/* The modules the notebook's code cells import, as the analyser finds them
+ * (an_cell.imports: for `from x.y import z`, also x.y.z, tried as a
+ * submodule: `from scipy import stats` -- scipy loads stats lazily, so
+ * preloading scipy alone leaves every kernel to import scipy.stats itself).
+ * The zygote imports them once, so that no cell's kernel pays for them;
+ * names that are not modules are skipped there. */
+static void notebook_imports(const an_cell *cells, size_t nc, strvec *mods) {
+    for (size_t k = 0; k < nc; k++)
+        for (size_t i = 0; i < cells[k].imports.n; i++) strvec_push(mods, cells[k].imports.v[i]);
 }
 
 /* The default preload set: IPython, numpy, pandas, and what the notebook
  * imports (modules that are not installed are skipped by the zygote). */
-static char *default_preload(const nb *n) {
+static char *default_preload(const an_cell *cells, size_t nc) {
     strvec mods = {0};
     strvec_push(&mods, "IPython");
     strvec_push(&mods, "numpy");
     strvec_push(&mods, "pandas");
     strvec auto_mods = {0};
-    notebook_imports(n, &auto_mods);
+    notebook_imports(cells, nc, &auto_mods);
     for (size_t i = 0; i < auto_mods.n; i++)
         if (!strvec_contains(&mods, auto_mods.v[i])) strvec_push_owned(&mods, xasprintf("?%s", auto_mods.v[i]));
     strvec_free(&auto_mods);
@@ -540,6 +548,8 @@ int cmd_run(int argc, char **argv) {
     kspec ks;
     char *python = NULL;
     char *pypath = NULL, *cwd = NULL, *cache_dir = NULL, *preload = NULL;
+    an_cell *analysed = NULL;
+    size_t nanalysed = 0;
     char *out = a.out ? xstrdup(a.out) : (from_stdin ? xstrdup("-") : default_output(a.in));
     json_t *params = json_object();
     run_ctx x = {.a = &a, .out = out};
@@ -581,7 +591,12 @@ int cmd_run(int argc, char **argv) {
         if (rc) fprintf(stderr, "floe: %s\n", err);
         goto done;
     }
-    preload = a.preload ? xstrdup(a.preload) : default_preload(n);
+    if (!a.preload || a.o.mode != MODE_MONOLITHIC) {
+        analysed = analyse(n);
+        nanalysed = nb_ncode(n);
+    }
+    preload = a.preload ? xstrdup(a.preload) : default_preload(analysed, nanalysed);
+    a.o.analysed = a.o.mode != MODE_MONOLITHIC ? analysed : NULL;
     if (getenv("FLOE_DEBUG")) fprintf(stderr, "floe: python %s (%s)\n", python, how);
     a.o.python = python;
     a.o.pythonpath = pypath;
@@ -624,6 +639,7 @@ done:
     free(pypath);
     free(out);
     free(preload);
+    free_analysed(analysed, nanalysed);
     free(cwd);
     free(cache_dir);
     nb_free(n);

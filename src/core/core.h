@@ -42,6 +42,7 @@ typedef enum { MODE_PARALLEL, MODE_SERIAL, MODE_MONOLITHIC } run_mode;
 typedef enum { SCHED_ORDER, SCHED_CRITICAL } sched_policy;
 
 struct nb;
+struct an_cell;
 typedef struct run_opts {
     run_mode mode;
     int jobs;              /* kernels running at once (parallel) */
@@ -71,6 +72,9 @@ typedef struct run_opts {
     void (*on_save)(void *arg, struct nb *n);
     void *progress_arg;
     int save_every_ms;
+    /* The notebook's code cells, already analysed by the front end
+     * (an_analyze_many, in order; borrowed), or NULL: the run analyses them. */
+    const struct an_cell *analysed;
 } run_opts;
 
 typedef struct run_stats {

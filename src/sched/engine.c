@@ -313,7 +313,7 @@ static const kpool_cbs pool_cbs = {on_ready, on_fail, on_forked, on_kernel_msg, 
 /* Every code cell of the notebook goes to the core (core_nb.c); the driver
  * keeps a dcell beside each. */
 static void add_cells(engine *e) {
-    core_add_notebook(e->core, e->nb, NULL, NULL);
+    core_add_notebook(e->core, e->nb, e->o->analysed, NULL);
     e->ncells = core_ncells(e->core);
     e->cells = xcalloc(e->ncells ? e->ncells : 1, sizeof *e->cells);
     for (size_t k = 0; k < e->ncells; k++) {
