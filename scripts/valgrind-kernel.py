@@ -36,10 +36,15 @@ mid = kc.execute("v = input('? ')", allow_stdin=True)
 kc.get_stdin_msg(timeout=60)
 kc.input("y")
 assert reply(mid)["status"] == "ok"
-mid = kc.execute("while True: pass")
-time.sleep(1)
+mid = kc.execute("print('go', flush=True)\nwhile True: pass")
+while True:  # interrupt once the loop runs, not before (floe under valgrind is slow)
+    io = kc.get_iopub_msg(timeout=60)
+    if io["parent_header"].get("msg_id") == mid and io["msg_type"] == "stream":
+        break
+time.sleep(0.2)
 kc.control_channel.send(kc.session.msg("interrupt_request", {}))
-assert reply(mid)["ename"] == "KeyboardInterrupt"
+r = reply(mid)
+assert r.get("ename") == "KeyboardInterrupt", r
 import zmq  # noqa: E402
 s = zmq.Context.instance().socket(zmq.DEALER)
 s.linger = 0
@@ -47,7 +52,8 @@ s.connect("tcp://%s:%d" % (km.ip, km.shell_port))
 Session(key=b"wrong").send(s, "execute_request", {"code": "1", "silent": False})
 s.send_multipart([b"garbage"])
 s.close()
-assert reply(kc.execute("x"))["status"] == "ok"
+r = reply(kc.execute("x"))
+assert r["status"] == "ok", r
 # comms with binary buffers, both ways
 assert reply(kc.execute(
     "def t(comm, msg):\n"
