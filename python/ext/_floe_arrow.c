@@ -15,8 +15,9 @@
  *   read(path_or_buffer) -> {"nrows", "metadata": {..}, "fields": [names],
  *       "batches": [[column dict, ...], ...]}
  *     column dict: name, type, unit, tz, length, null_count,
- *       validity/offsets/data (memoryview or None), values (list of str /
- *       bytes / None, for var-width types), dictionary (column dict), ordered
+ *       validity/offsets/data (memoryview or None), values (numpy object
+ *       array of str / bytes / None, for var-width types; a list without
+ *       numpy), dictionary (column dict), ordered
  *   classify(values) -> (kind, mask, missing) of an object column
  *   unpack_bits(buffer, n, invert=False) -> bytearray of n 0/1 bytes */
 #define PY_SSIZE_T_CLEAN
@@ -387,11 +388,37 @@ static int set_new(PyObject *d, const char *k, PyObject *v) {
     return rc;
 }
 
+/* A numpy object array of n None (numpy.empty(n, dtype=object)), or NULL
+ * with an exception set (numpy missing: the caller makes a list). */
+static PyObject *object_array(Py_ssize_t n) {
+    PyObject *np = PyImport_ImportModule("numpy");
+    if (!np) return NULL;
+    PyObject *out = PyObject_CallMethod(np, "empty", "(ns)", n, "O");
+    Py_DECREF(np);
+    return out;
+}
+
+/* The values of a var-width column: a numpy object array (str, bytes or
+ * None), decoded straight into the array's slots, so the reader builds no
+ * list and copies no pointers (a 10M-row column: one pass); a list when
+ * numpy is not importable. */
 static PyObject *decode_values(const arrow_col *c) {
     int binary = c->type == ARROW_BINARY || c->type == ARROW_LARGE_BINARY;
     size_t ow = (c->type == ARROW_LARGE_UTF8 || c->type == ARROW_LARGE_BINARY) ? 8 : 4;
-    PyObject *list = PyList_New((Py_ssize_t)c->length);
-    if (!list) return NULL;
+    PyObject *list = object_array((Py_ssize_t)c->length), *keep = NULL, **slots = NULL;
+    Py_ssize_t nslots;
+    if (list && (object_items(list, &slots, &nslots, &keep) < 0 || nslots != (Py_ssize_t)c->length ||
+                 keep != list)) {
+        Py_XDECREF(keep);
+        keep = NULL;
+        Py_CLEAR(list);
+    }
+    Py_XDECREF(keep); /* list itself keeps the slots alive */
+    if (!list) {
+        PyErr_Clear();
+        slots = NULL;
+        if (!(list = PyList_New((Py_ssize_t)c->length))) return NULL;
+    }
     const uint8_t *offs = c->offsets;
     const char *data = c->data;
     for (int64_t i = 0; i < c->length; i++) {
@@ -418,7 +445,13 @@ static PyObject *decode_values(const arrow_col *c) {
                 return NULL;
             }
         }
-        PyList_SET_ITEM(list, (Py_ssize_t)i, o);
+        if (slots) {
+            PyObject *old = slots[i];
+            slots[i] = o;
+            Py_XDECREF(old);
+        } else {
+            PyList_SET_ITEM(list, (Py_ssize_t)i, o);
+        }
     }
     return list;
 }

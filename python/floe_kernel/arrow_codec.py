@@ -308,8 +308,11 @@ def _fixed(c):
 
 
 def _objects(values, valid, missing):
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
+    if isinstance(values, np.ndarray):  # what _floe_arrow.read decodes into
+        out = values
+    else:
+        out = np.empty(len(values), dtype=object)
+        out[:] = values
     if valid is not None and missing == "nan":
         out[~valid] = np.nan
     return out
