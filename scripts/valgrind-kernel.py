@@ -45,6 +45,13 @@ time.sleep(0.2)
 kc.control_channel.send(kc.session.msg("interrupt_request", {}))
 r = reply(mid)
 assert r.get("ename") == "KeyboardInterrupt", r
+# an error aborts the execute requests received before its idle (stop_on_error,
+# as ipykernel); wait for idle so that the next one is not among them
+while True:
+    io = kc.get_iopub_msg(timeout=60)
+    if io["parent_header"].get("msg_id") == mid and io["msg_type"] == "status" \
+            and io["content"]["execution_state"] == "idle":
+        break
 import zmq  # noqa: E402
 s = zmq.Context.instance().socket(zmq.DEALER)
 s.linger = 0
