@@ -229,6 +229,11 @@ struct nb;
 struct an_cell;
 struct an_graph;
 void core_add_notebook(core *c, struct nb *n, const struct an_cell *analysed, const struct an_graph *g);
+/* The Jupyter front end: appends one cell, cells[n - 1] of the n analysed
+ * so far (borrowed), with its prediction in their context (a call reads
+ * what the function, defined in any earlier cell, reads). spec's reads,
+ * writes and open_world are filled here. */
+void core_append_analysed(core *c, core_cell_spec *spec, const struct an_cell *cells, size_t n);
 
 /* The edges the core waits on: cell `to` starts after cell `from`, for the
  * names it reads that `from` may write ("*": any name, an open-world cell or
