@@ -440,7 +440,7 @@ static int execute(jk_backend *b, void *req, json_t *content) {
     x->req = req;
     x->silent = json_is_true(json_object_get(content, "silent"));
     json_t *sh = json_object_get(content, "store_history");
-    x->store_history = sh ? json_is_true(sh) : !x->silent;
+    x->store_history = !x->silent && (!sh || json_is_true(sh)); /* IPython: silent stores nothing */
     x->stop_on_error = !json_is_false(json_object_get(content, "stop_on_error"));
     x->allow_stdin = json_is_true(json_object_get(content, "allow_stdin"));
     json_t *ue = json_object_get(content, "user_expressions");
