@@ -393,8 +393,9 @@ static int holder_for(core *e, size_t k, int *wait) {
  * unmovable value made by k or held by h (0: k ran in a kernel of its
  * own): only then is the kernel kept when k finishes (a `with open(...) as
  * f` leaves an unmovable `f` in many cells that nobody reads again, and a
- * kept kernel keeps its memory). */
+ * kept kernel keeps its memory). Always when cells keep coming. */
 static int holder_wanted(core *e, size_t k, int h) {
+    if (e->o->open_ended) return 1; /* the cells that will read them are not known yet */
     for (size_t m = k + 1; m < e->ncells; m++) {
         core_cell *d = &e->cells[m];
         if (d->skip || d->state == C_DONE) continue;
