@@ -432,3 +432,65 @@ def test_nbclient_corpus(spec, path, name):
     got = oracle.normalise(json.loads(nbformat.writes(nb)))
     d = oracle.diff(want, got)
     assert d is None, d
+
+
+# ---- isolated mode: queued cells run at once ----------------------------------------------
+
+
+def _queued_wall(kc, cells):
+    """Sends every cell without waiting, returns the wall time until the last reply."""
+    t0 = time.time()
+    ids = [kc.execute(c) for c in cells]
+    reps = [reply_to(kc, i) for i in ids]
+    wall = time.time() - t0
+    assert [r["content"]["status"] for r in reps] == ["ok"] * len(cells), [r["content"] for r in reps]
+    return wall, reps
+
+
+def test_queued_independent_cells_run_at_once(spec):
+    """Four independent 2 s cells queued at once (Run All): the isolated
+    kernel runs them side by side; the monolithic one, as ipykernel, one by
+    one. Measured in one run, as a ratio; replies and counts come in order."""
+    cells = ["import time\ntime.sleep(2)\nv%d = %d" % (i, i) for i in range(4)]
+    walls = {}
+    for name in ("floe-mono", "floe"):
+        km, kc = start(spec, name)
+        try:
+            run(kc, "import time")  # the kernel is up and warm
+            walls[name], reps = _queued_wall(kc, cells)
+            counts = [r["content"]["execution_count"] for r in reps]
+            assert counts == list(range(counts[0], counts[0] + 4))
+            outs, rep = run(kc, "v0 + v1 + v2 + v3")
+            assert [m for m in outs if m["msg_type"] == "execute_result"][0]["content"]["data"]["text/plain"] == "6"
+        finally:
+            kc.stop_channels()
+            km.shutdown_kernel(now=False)
+    ratio = walls["floe"] / walls["floe-mono"]
+    print("queued 4 x 2 s: isolated %.2f s, monolithic %.2f s, ratio %.2f" % (walls["floe"], walls["floe-mono"], ratio))
+    assert ratio < 0.75, walls
+
+
+def test_queued_outputs_go_to_their_request(kernel):
+    """Cells queued at once that finish out of order: each request gets its
+    own outputs, busy/idle pairs and execute_inputs go out in request order."""
+    km, kc = kernel
+    ids = [kc.execute("import time\ntime.sleep(%s)\nprint('cell %d')" % (d, i)) for i, d in enumerate((0.8, 0.1, 0.4))]
+    seen, order = {i: [] for i in ids}, []
+    idle = 0
+    while idle < 3:
+        m = kc.get_iopub_msg(timeout=TIMEOUT)
+        p = m["parent_header"].get("msg_id")
+        if p not in seen:
+            continue
+        order.append((ids.index(p), m["msg_type"], m["content"].get("execution_state")))
+        if m["msg_type"] == "stream":
+            seen[p].append(m["content"]["text"])
+        if m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
+            idle += 1
+    assert [seen[i] for i in ids] == [["cell 0\n"], ["cell 1\n"], ["cell 2\n"]]
+    statuses = [(i, s) for i, t, s in order if t == "status"]
+    assert statuses == [(0, "busy"), (0, "idle"), (1, "busy"), (1, "idle"), (2, "busy"), (2, "idle")]
+    inputs = [m for m in order if m[1] == "execute_input"]
+    assert [i for i, _, _ in inputs] == [0, 1, 2]
+    for i in ids:
+        assert reply_to(kc, i)["content"]["status"] == "ok"
