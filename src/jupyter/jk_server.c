@@ -12,9 +12,9 @@
  * received is answered "aborted", as ipykernel 6 does. A concurrent back
  * end (jk_backend.h) gets every request at once (they are `fly`ing until
  * answered) and aborts the execute requests it already has itself; an
- * execute request is announced (busy, execute_input) with its first
- * message, so that busy/idle pairs and execution counts go out in
- * request order. */
+ * execute request is announced (busy, execute_input) when it becomes the
+ * oldest in flight, or with its first message, so that busy/idle pairs
+ * and execution counts go out in request order. */
 #include "jupyter/jk_server.h"
 
 #include <errno.h>
@@ -230,9 +230,10 @@ static void start_backend(srv *s, req *r) {
         if (!concurrent(s)) announce(s, r, 1);
     }
     json_t *bufs = buffers_b64(&r->m);
-    if (concurrent(s)) {
-        r->fnext = s->fly;
-        s->fly = r;
+    if (concurrent(s)) { /* in arrival order */
+        req **p = &s->fly;
+        while (*p) p = &(*p)->fnext;
+        *p = r;
     } else {
         s->cur = r;
     }
@@ -281,10 +282,15 @@ static void handle_shell(srv *s, req *r) {
     }
 }
 
-/* Runs queued shell requests until one waits on the back end. */
+/* Runs queued shell requests until one waits on the back end (or, with a
+ * concurrent one, until a request other than execute waits for the cells
+ * in flight). */
 static void shell_next(srv *s) {
     while (!s->cur && s->head && s->be_ready && !s->stopping) { /* cur: never set with a concurrent back end */
         req *r = s->head;
+        /* every other request waits for the cells before it, as in ipykernel:
+         * its busy/idle must not show the kernel idle while a cell runs */
+        if (s->fly && !is_execute(r)) return;
         s->head = r->next;
         if (!s->head) s->tail = NULL;
         r->next = NULL;
@@ -439,12 +445,26 @@ static void drain_all(srv *s) {
     drain(s, JK_SHELL);
 }
 
+/* The oldest execute request a concurrent back end has is the one it
+ * runs (or waits on) now: announced at once, so that a frontend shows the
+ * kernel busy even while a cell prints nothing (`while True: pass`). Called
+ * between loop iterations, never while the back end answers: requests it
+ * aborts are never announced as running. */
+static void announce_head(srv *s) {
+    for (req *r = s->fly; r && concurrent(s); r = r->fnext)
+        if (is_execute(r)) {
+            announce(s, r, 1);
+            return;
+        }
+}
+
 static void on_poll(uv_poll_t *h, int st, int events) {
     (void)st;
     (void)events;
     srv *s = h->data;
     drain_all(s);
     shell_next(s);
+    announce_head(s);
 }
 
 static void on_check(uv_check_t *h) {
@@ -452,6 +472,7 @@ static void on_check(uv_check_t *h) {
     if (s->stopping) return;
     drain_all(s);
     shell_next(s);
+    announce_head(s);
 }
 
 /* ---- back end callbacks ------------------------------------------------------- */

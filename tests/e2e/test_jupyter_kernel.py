@@ -494,3 +494,24 @@ def test_queued_outputs_go_to_their_request(kernel):
     assert [i for i, _, _ in inputs] == [0, 1, 2]
     for i in ids:
         assert reply_to(kc, i)["content"]["status"] == "ok"
+
+
+def test_status_while_a_cell_runs(kernel):
+    """A cell that prints nothing shows the kernel busy at once, and a
+    request sent behind it (kernel_info, as the Notebook sends after an
+    interrupt) is answered after it: no idle while the cell runs."""
+    km, kc = kernel
+    t0 = time.time()
+    ex = kc.execute("import time\ntime.sleep(1.5)")
+    ki = kc.kernel_info()
+    statuses, busy_at = [], None
+    while (ki, "idle") not in statuses:
+        m = kc.get_iopub_msg(timeout=TIMEOUT)
+        p = m["parent_header"].get("msg_id")
+        if m["msg_type"] == "status" and p in (ex, ki):
+            statuses.append((p, m["content"]["execution_state"]))
+            if (p, m["content"]["execution_state"]) == (ex, "busy"):
+                busy_at = time.time() - t0
+    assert statuses == [(ex, "busy"), (ex, "idle"), (ki, "busy"), (ki, "idle")]
+    assert busy_at is not None and busy_at < 1.0, busy_at
+    assert reply_to(kc, ex)["content"]["status"] == "ok"
