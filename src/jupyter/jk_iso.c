@@ -51,6 +51,7 @@ typedef struct xreq {
     int reply_count;        /* execution_count of the reply */
     json_t *user_expressions; /* asked (content), then the answer from "done" */
     json_t *payload;
+    json_t *outputs;        /* when nothing runs: the outputs floe itself gives (%floe deps) */
     struct xreq *next;
 } xreq;
 
@@ -236,6 +237,7 @@ static void act(jk_backend *b, core_action *a) {
 /* ---- answering execute requests, in order --------------------------------------------- */
 
 static void xreq_free(xreq *x) {
+    json_decref(x->outputs);
     json_decref(x->user_expressions);
     json_decref(x->payload);
     free(x);
@@ -279,7 +281,7 @@ static void send_output(jk_backend *b, void *req, core_cell *c, size_t i, json_t
         m = json_pack("{s:O,s:O,s:O}", "data", json_object_get(o, "data"), "metadata", json_object_get(o, "metadata"),
                       "execution_count", json_object_get(o, "execution_count"));
     } else if (!strcmp(t, "display_data")) {
-        const char *id = display_id_of(c->display_ids, i);
+        const char *id = c ? display_id_of(c->display_ids, i) : NULL;
         m = json_pack("{s:O,s:O,s:o}", "data", json_object_get(o, "data"), "metadata", json_object_get(o, "metadata"),
                       "transient", id ? json_pack("{s:s}", "display_id", id) : json_object());
     }
@@ -362,6 +364,9 @@ static void answer_head(jk_backend *b) {
             json_decref(m);
         }
     }
+    size_t i;
+    json_t *o;
+    json_array_foreach(x->outputs, i, o) send_output(b, x->req, NULL, i, o);
     int failed;
     json_t *r = exec_reply(b, x, &failed);
     b->cbs.reply(b->data, x->req, r);
@@ -433,6 +438,43 @@ static size_t append_cell(jk_backend *b, const char *code, int count) {
     return k;
 }
 
+/* `%floe deps`: the cells so far and what each waits on (core_edges, the
+ * edges the scheduler uses), as a stdout stream output. */
+static json_t *deps_output(jk_backend *b) {
+    core_edge *v;
+    size_t n = core_edges(b->core, &v), e = 0;
+    buf t;
+    buf_init(&t);
+    for (size_t k = 0; k < core_ncells(b->core); k++) {
+        core_cell *c = core_cell_at(b->core, k);
+        if (c->skip) continue;
+        size_t len = strcspn(c->src, "\n");
+        buf_printf(&t, "In [%d]: %.*s%s\n", c->count, (int)(len > 60 ? 60 : len), c->src,
+                   len > 60 || c->src[len] ? " ..." : "");
+        for (; e < n && v[e].to < k; e++) {}
+        for (; e < n && v[e].to == k; e++) {
+            buf_printf(&t, "    after In [%d]:", core_cell_at(b->core, v[e].from)->count);
+            for (size_t i = 0; i < v[e].names.n; i++)
+                buf_printf(&t, " %s", strcmp(v[e].names.v[i], "*") ? v[e].names.v[i] : "(any name)");
+            buf_puts(&t, "\n");
+        }
+    }
+    if (!t.len) buf_puts(&t, "no cells yet\n");
+    core_edges_free(v, n);
+    json_t *o = json_pack("[{s:s,s:s,s:s}]", "output_type", "stream", "name", "stdout", "text", t.data);
+    buf_free(&t);
+    return o;
+}
+
+/* The line magic floe answers itself, or 0. */
+static int floe_magic(const char *code) {
+    while (*code == ' ' || *code == '\n' || *code == '\t') code++;
+    if (strncmp(code, "%floe deps", 10)) return 0;
+    for (code += 10; *code; code++)
+        if (*code != ' ' && *code != '\n' && *code != '\t' && *code != '\r') return 0;
+    return 1;
+}
+
 static int execute(jk_backend *b, void *req, json_t *content) {
     const char *code = json_string_value(json_object_get(content, "code"));
     if (!code) return -EINVAL;
@@ -447,8 +489,10 @@ static int execute(jk_backend *b, void *req, json_t *content) {
     x->user_expressions = json_is_object(ue) && json_object_size(ue) ? json_incref(ue) : NULL;
     x->count = b->next_count;
     x->cell = -1;
-    /* IPython: blank code runs nothing and takes no number */
-    if (!blank(code)) {
+    if (floe_magic(code)) { /* answered here, numbered as a magic IPython runs */
+        x->outputs = deps_output(b);
+        if (x->store_history) b->next_count++;
+    } else if (!blank(code)) { /* IPython: blank code runs nothing and takes no number */
         if (x->store_history) b->next_count++;
         x->cell = (long)append_cell(b, code, x->count);
         b->xr[x->cell] = x;

@@ -515,3 +515,17 @@ def test_status_while_a_cell_runs(kernel):
     assert statuses == [(ex, "busy"), (ex, "idle"), (ki, "busy"), (ki, "idle")]
     assert busy_at is not None and busy_at < 1.0, busy_at
     assert reply_to(kc, ex)["content"]["status"] == "ok"
+
+
+def test_floe_deps_magic(kernel):
+    """`%floe deps` (isolated): the cells so far and what each waits on."""
+    km, kc = kernel
+    if km.floe_mode != "isolated":
+        pytest.skip("the monolithic kernel has no graph (IPython: no such magic)")
+    outs, rep = run(kc, "deps_a = 1")
+    n = rep["content"]["execution_count"]
+    run(kc, "deps_b = deps_a + 1")
+    outs, rep = run(kc, "%floe deps")
+    assert rep["content"]["status"] == "ok" and rep["content"]["execution_count"] == n + 2
+    text = "".join(m["content"]["text"] for m in outs if m["msg_type"] == "stream")
+    assert "In [%d]: deps_b = deps_a + 1\n    after In [%d]: deps_a\n" % (n + 1, n) in text, text
