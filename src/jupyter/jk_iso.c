@@ -535,6 +535,12 @@ static void scope_free(jk_backend *b, scope *s) {
     free(s);
 }
 
+/* A scope kernel no longer current, with nothing asked of it: it exits. */
+static void retire(jk_backend *b, scope *s) {
+    if (s->k) kpool_release(s->k);
+    scope_free(b, s);
+}
+
 /* The current scope kernel, made again when a cell finished since. */
 static scope *current_scope(jk_backend *b) {
     scope *s = b->scopes;
@@ -552,11 +558,10 @@ static scope *current_scope(jk_backend *b) {
     kpool_send(k, m);
     json_decref(m);
     /* an older one goes once it has answered what it was asked */
-    for (scope *o = s->next; o; o = o->next)
-        if (!o->nreqs && o->k) {
-            kpool_release(o->k);
-            o->k = NULL;
-        }
+    for (scope *o = s->next, *next; o; o = next) {
+        next = o->next;
+        if (!o->nreqs) retire(b, o);
+    }
     return s;
 }
 
@@ -587,10 +592,7 @@ static void scope_msg(jk_backend *b, scope *s, json_t *msg, const char *op) {
         memmove(s->reqs, s->reqs + 1, --s->nreqs * sizeof *s->reqs);
         json_t *c = json_object_get(msg, "content");
         b->cbs.reply(b->data, req, json_is_object(c) ? c : NULL);
-        if (!s->nreqs && s != b->scopes && s->k) {
-            kpool_release(s->k);
-            s->k = NULL;
-        }
+        if (!s->nreqs && s != b->scopes) retire(b, s);
     } else if (!strcmp(op, "need")) { /* a def's decorator or default: resolved at the scope's point */
         const char *name = json_string_value(json_object_get(msg, "name"));
         core_artifact *art = NULL;
