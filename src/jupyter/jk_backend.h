@@ -63,6 +63,9 @@ typedef struct jk_backend_ops {
                    json_t *buffers);
     /* The frontend's input_reply content for the pending input_request. */
     void (*input_reply)(jk_backend *b, json_t *content);
+    /* The execution_count of execute request req's execute_input (IPython's
+     * count before the cell runs), or -1: the server counts. Optional. */
+    int (*input_count)(jk_backend *b, void *req);
     /* Interrupts what runs now (KeyboardInterrupt in the cell). */
     void (*interrupt)(jk_backend *b);
     /* Stops every kernel; the loop then ends once handles are closed. */

@@ -346,15 +346,14 @@ static int answerable(jk_backend *b, xreq *x) {
     return c->state == C_DONE;
 }
 
+/* The head request's outputs and reply; it stays the head meanwhile (the
+ * server asks its execute_input count), then it goes. */
 static void answer_head(jk_backend *b) {
     xreq *x = b->head;
-    b->head = x->next;
-    if (!b->head) b->tail = NULL;
+    size_t i;
+    json_t *o;
     if (x->cell >= 0) {
-        b->xr[x->cell] = NULL;
         core_cell *c = core_cell_at(b->core, (size_t)x->cell);
-        size_t i;
-        json_t *o;
         json_array_foreach(c->outputs, i, o) send_output(b, x->req, c, i, o);
         json_array_foreach(c->updates, i, o) {
             json_t *m = json_pack("{s:O,s:O,s:{s:O}}", "data", json_object_get(o, "data"), "metadata",
@@ -364,13 +363,14 @@ static void answer_head(jk_backend *b) {
             json_decref(m);
         }
     }
-    size_t i;
-    json_t *o;
     json_array_foreach(x->outputs, i, o) send_output(b, x->req, NULL, i, o);
     int failed;
     json_t *r = exec_reply(b, x, &failed);
     b->cbs.reply(b->data, x->req, r);
     json_decref(r);
+    b->head = x->next;
+    if (!b->head) b->tail = NULL;
+    if (x->cell >= 0) b->xr[x->cell] = NULL;
     if (failed && !x->silent && x->stop_on_error) abort_after(b, x);
     xreq_free(x);
 }
@@ -752,6 +752,13 @@ static void iso_input_reply(jk_backend *b, json_t *content) {
     b->input_k = NULL;
 }
 
+/* ipykernel's execute_input count: the shell's before the cell runs. */
+static int iso_input_count(jk_backend *b, void *req) {
+    for (xreq *x = b->head; x; x = x->next)
+        if (x->req == req) return x->count;
+    return -1;
+}
+
 /* KeyboardInterrupt in every running cell; the first in request order
  * fails and, with stop_on_error, aborts the rest. */
 static void iso_interrupt(jk_backend *b) {
@@ -794,6 +801,7 @@ const jk_backend_ops jk_iso_backend = {
     .start = iso_start,
     .request = iso_request,
     .input_reply = iso_input_reply,
+    .input_count = iso_input_count,
     .interrupt = iso_interrupt,
     .stop = iso_stop,
     .free = iso_free,

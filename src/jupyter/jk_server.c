@@ -205,8 +205,9 @@ static void announce(srv *s, req *r, int runs) {
     r->announced = 1;
     if (runs && !r->input_sent && is_execute(r) && !json_is_true(json_object_get(r->m.content, "silent"))) {
         r->input_sent = 1;
+        int n = s->o->backend->input_count && s->be ? s->o->backend->input_count(s->be, r) : -1;
         json_t *c = json_pack("{s:O,s:i}", "code", json_object_get(r->m.content, "code"), "execution_count",
-                              ++s->exec_count);
+                              n >= 0 ? n : ++s->exec_count);
         publish(s, r->m.header, "execute_input", c, NULL, 0);
         json_decref(c);
     }

@@ -530,3 +530,18 @@ def test_floe_deps_magic(kernel):
     text = "".join(m["content"]["text"] for m in outs if m["msg_type"] == "stream")
     block = text.split("In [%d]: deps_b = deps_a + 1\n" % (n + 1))[1].split("\nIn [")[0]
     assert "    after In [%d]: deps_a\n" % n in block, text  # (and after any earlier open-world cell)
+
+
+def test_execute_input_counts_as_ipykernel(kernel):
+    """execute_input carries IPython's count before the cell runs: a request
+    with store_history=False or blank code takes no number (ipykernel's
+    execution_count is the shell's)."""
+    km, kc = kernel
+    if km.floe_mode != "isolated":
+        pytest.skip("the monolithic server counts every non-silent request (its kernel runs the shell)")
+    outs, rep = run(kc, "1")
+    n = rep["content"]["execution_count"]
+    for code, kw in (("2", {"store_history": False}), ("  \n", {}), ("3", {})):
+        outs, rep = run(kc, code, **kw)
+        assert [m["content"]["execution_count"] for m in outs if m["msg_type"] == "execute_input"] == [n + 1], code
+    assert rep["content"]["execution_count"] == n + 1
