@@ -40,10 +40,15 @@ mid = kc.execute("v = input('? ')", allow_stdin=True)
 kc.get_stdin_msg(timeout=60)
 kc.input("y")
 assert reply(mid)["status"] == "ok"
-mid = kc.execute("while True: pass")
-time.sleep(1)
+go = os.path.join(d, "loop-started")
+mid = kc.execute("open(%r, 'w').close()\nwhile True: pass" % go)
+deadline = time.time() + 120
+while not os.path.exists(go) and time.time() < deadline:  # interrupt once the loop runs, not before
+    time.sleep(0.05)  # (floe under valgrind is slow; an isolated cell's outputs come only at its end)
+time.sleep(0.2)
 kc.control_channel.send(kc.session.msg("interrupt_request", {}))
-assert reply(mid)["ename"] == "KeyboardInterrupt"
+r = reply(mid)
+assert r.get("ename") == "KeyboardInterrupt", r
 import zmq  # noqa: E402
 s = zmq.Context.instance().socket(zmq.DEALER)
 s.linger = 0

@@ -8,7 +8,11 @@
  * concurrent back end (the isolated one) every execute request at once,
  * answered in order (jk_backend.h); control requests (interrupt,
  * shutdown, kernel_info) are answered at once, even while a cell runs. A
- * message with a bad signature is logged and dropped. */
+ * message with a bad signature is logged and dropped.
+ *
+ * Ownership: jk_serve borrows the options (and the connection) for the
+ * whole call; it owns the sockets, the loop and the back end it starts, and
+ * frees them all before returning. */
 #ifndef FLOE_JK_SERVER_H
 #define FLOE_JK_SERVER_H
 
