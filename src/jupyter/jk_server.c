@@ -511,6 +511,12 @@ static void be_reply(void *data, void *token, json_t *content) {
     int is_exec = !strcmp(t, "execute_request");
     const char *st = json_string_value(json_object_get(content, "status"));
     announce(s, r, !st || strcmp(st, "aborted"));
+    int abort = is_exec && st && !strcmp(st, "error") && !json_is_true(json_object_get(r->m.content, "silent")) &&
+                !json_is_false(json_object_get(r->m.content, "stop_on_error"));
+    /* the requests received so far are aborted before the reply goes out
+     * (and so before idle): a client that sends its next request once it
+     * has the reply, or idle, is never aborted */
+    if (abort) abort_queue(s);
     if (strncmp(t, "comm_", 5) || !strcmp(t, "comm_info_request")) {
         char rt[80];
         reply_type(t, rt, sizeof rt);
@@ -520,11 +526,6 @@ static void be_reply(void *data, void *token, json_t *content) {
         json_decref(md);
         json_decref(c);
     }
-    int abort = is_exec && st && !strcmp(st, "error") && !json_is_true(json_object_get(r->m.content, "silent")) &&
-                !json_is_false(json_object_get(r->m.content, "stop_on_error"));
-    /* as ipykernel: the queue is aborted before idle is published, so a
-     * client that waits for idle before its next request is not aborted */
-    if (abort) abort_queue(s);
     finish(s, r);
     if (!concurrent(s)) shell_next(s); /* else from on_check: the back end may be mid-way through its own replies */
 }
