@@ -7,6 +7,7 @@ name the cell bound, rebound, deleted or mutated in place. A read that the
 static prediction missed is resolved lazily: the cell's builtins mapping
 asks floe for the name on a miss (see LazyBuiltins)."""
 import builtins
+import getpass
 import os
 import re
 import sys
@@ -413,6 +414,8 @@ class Kernel:
                 self.chan.send(done)
             elif op == "exit":
                 return
+            elif op == "scope":
+                self.scope(msg)
             elif op in ("jupyter_init", "jupyter", "input_reply"):
                 from . import jupyter  # `floe kernel`: the Jupyter protocol's requests
                 jupyter.handle(self, msg)
@@ -530,16 +533,24 @@ class Kernel:
         files = FileInputs.recording = set()
         written = FileInputs.writing = set()
         truncated = FileInputs.truncating = set()
+        saved_input = builtins.input, getpass.getpass
+        if msg.get("allow_stdin"):  # `floe kernel`: input() through the frontend
+            builtins.input = self._input
+            getpass.getpass = self._getpass
         try:
-            res = self.shell.run_cell(msg["code"], msg["count"], self._emit)
+            res = self.shell.run_cell(msg["code"], msg["count"], self._emit, silent=bool(msg.get("silent")),
+                                      store_history=bool(msg.get("store_history", True)))
         finally:
             FileInputs.recording = None
+            builtins.input, getpass.getpass = saved_input
         t1 = _now()
         self.events.append({"name": "compute", "start": t0, "dur": t1 - t0, "args": {}})
         out = {"op": "done", "cell": msg.get("cell"), "status": res.get("status", "ok"),
                "outputs": res.get("outputs", []), "display_ids": res.get("display_ids", {}),
                "ename": res.get("ename"), "evalue": res.get("evalue"),
                "t_start": t_start, "t_compute": t0, "t_end": t1}
+        if "user_expressions" in msg or "silent" in msg:  # `floe kernel`: what ipykernel's reply carries
+            self._reply_extras(msg, res, out)
         if ice:
             ns["__builtins__"] = builtins
             chaos.delay("export", *self.attempt)
@@ -571,6 +582,68 @@ class Kernel:
         out["events"] = self.events
         out["t_done"] = _now()
         return out
+
+    # --- `floe kernel` (the isolated back end, jk_iso.c) --------------------------------
+    def _reply_extras(self, msg, res, out):
+        ip = self.shell.shell
+        ue = msg.get("user_expressions") or {}
+        try:
+            out["user_expressions"] = ip.user_expressions(ue) if ue and res.get("status") == "ok" else {}
+        except Exception:  # noqa: BLE001 - ipykernel answers what it can; a failure is not the cell's
+            out["user_expressions"] = {}
+        try:
+            out["payload"] = ip.payload_manager.read_payload()
+            ip.payload_manager.clear_payload()
+        except Exception:  # noqa: BLE001 - no payload manager
+            out["payload"] = []
+
+    def _input(self, prompt=""):
+        return self._raw_input(str(prompt), False)
+
+    def _getpass(self, prompt="Password: ", stream=None):
+        return self._raw_input(str(prompt), True)
+
+    def _raw_input(self, prompt, password):
+        """input() as ipykernel's: the frontend is asked through floe."""
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.chan.send({"op": "input_request", "content": {"prompt": prompt, "password": password}})
+        while True:
+            m = self.chan.recv()
+            if m.get("op") == "input_reply":
+                value = (m.get("content") or {}).get("value", "")
+                break
+            if m.get("op") == "exit":
+                os._exit(0)
+        if value == "\x04":  # ipykernel: ^D is end of input
+            raise EOFError("EOF when reading a line")
+        return value
+
+    def scope(self, msg):
+        """A kernel for completion and inspection: every name the finished
+        cells left, imported (a name that fails to import is left out), and
+        their inputs as IPython's history; then it serves the Jupyter
+        requests as the monolithic kernel does (jupyter.py)."""
+        self.run_dir = msg.get("run_dir")
+        self.imported, self.before = {}, {}
+        self.links = covars.Links()
+        imports = msg.get("imports", [])
+        self.links.pending = {imp["name"]: imp for imp in imports}
+        for imp in imports:
+            try:
+                self._import(imp["name"], imp)
+            except Exception:  # noqa: BLE001 - completion goes on without it
+                pass
+        hm = self.shell.shell.history_manager
+        for count, src in msg.get("history", []):
+            while len(hm.input_hist_raw) <= count:
+                hm.input_hist_raw.append("")
+                hm.input_hist_parsed.append("")
+            hm.input_hist_raw[count] = hm.input_hist_parsed[count] = src
+        if msg.get("history"):
+            self.shell.shell.execution_count = msg["history"][-1][0] + 1
+        from . import jupyter
+        jupyter.handle(self, {"op": "jupyter_init"})
 
     def _import_all(self, imports):
         ns = self.shell.user_ns

@@ -393,8 +393,9 @@ static int holder_for(core *e, size_t k, int *wait) {
  * unmovable value made by k or held by h (0: k ran in a kernel of its
  * own): only then is the kernel kept when k finishes (a `with open(...) as
  * f` leaves an unmovable `f` in many cells that nobody reads again, and a
- * kept kernel keeps its memory). */
+ * kept kernel keeps its memory). Always when cells keep coming. */
 static int holder_wanted(core *e, size_t k, int h) {
+    if (e->o->open_ended) return 1; /* the cells that will read them are not known yet */
     for (size_t m = k + 1; m < e->ncells; m++) {
         core_cell *d = &e->cells[m];
         if (d->skip || d->state == C_DONE) continue;
@@ -519,7 +520,7 @@ static json_t *run_request(core *e, size_t k) {
     json_object_set_new(m, "lazy", json_boolean(c->open_world || c->lazy || c->lazy_now || e->o->lazy_always));
     c->version = ++e->version;
     json_object_set_new(m, "version", json_integer(c->version));
-    if (!c->export_all && !e->o->lazy_always && !e->o->keep_run)
+    if (!c->export_all && !e->o->lazy_always && !e->o->keep_run && !e->o->open_ended)
         json_object_set_new(m, "export_only", str_array(&c->need_later));
     json_object_set_new(m, "run_dir", json_string(e->run_dir));
     if (c->run_in) {
@@ -879,6 +880,43 @@ void core_wake(core *e) {
 }
 
 void core_stop(core *e) { e->stopping = 1; }
+
+void core_withdraw(core *e, size_t k) {
+    for (size_t m = k; m < e->ncells; m++) {
+        core_cell *c = &e->cells[m];
+        if (c->skip) continue;
+        if (c->holder) drop_holder(e, c->holder);
+        if (c->state == C_RUNNING) {
+            core_push(e, CA_KILL, m);
+            e->running--;
+            if (c->parked) e->parked--;
+            if (c->run_in) forget_holder(e, c->run_in);
+        }
+        c->parked = 0;
+        c->run_in = 0;
+        c->skip = 1;
+        c->state = C_DONE;
+        core_reset_results(c);
+    }
+    e->nwork = 0; /* a dropped holder's users are withdrawn too (they come after it) */
+    core_schedule(e);
+}
+
+json_t *core_scope(core *e, size_t k) {
+    json_t *imports = json_array();
+    if (k > e->ncells) k = e->ncells;
+    strvec all = {0};
+    all_visible(e, k, &all);
+    for (size_t i = 0; i < all.n; i++) {
+        core_artifact *art = NULL;
+        long from;
+        if (!strcmp(all.v[i], RNG_NAME)) continue;
+        if (core_resolve(e, k, all.v[i], &art, &from) == RES_FOUND && !is_unmovable(art) && !is_dropped(art))
+            json_array_append(imports, art->wire);
+    }
+    strvec_free(&all);
+    return imports;
+}
 
 void core_pool_ready(core *e, json_t *language_info) {
     json_decref(e->language_info);

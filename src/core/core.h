@@ -54,6 +54,8 @@ typedef struct run_opts {
     int warm_idle_s;       /* > 0: a warm zygote serves the run and stays this long (--warm) */
     int quiet;
     int lazy_always;       /* every isolated cell resolves names lazily */
+    int open_ended;        /* cells keep coming (the Jupyter kernel): every cell writes
+                            * out all it binds, since any later cell may read it */
     const char *python;
     const char *pythonpath;
     const char *preload;
@@ -227,6 +229,11 @@ struct nb;
 struct an_cell;
 struct an_graph;
 void core_add_notebook(core *c, struct nb *n, const struct an_cell *analysed, const struct an_graph *g);
+/* The Jupyter front end: appends one cell, cells[n - 1] of the n analysed
+ * so far (borrowed), with its prediction in their context (a call reads
+ * what the function, defined in any earlier cell, reads). spec's reads,
+ * writes and open_world are filled here. */
+void core_append_analysed(core *c, core_cell_spec *spec, const struct an_cell *cells, size_t n);
 
 /* The edges the core waits on: cell `to` starts after cell `from`, for the
  * names it reads that `from` may write ("*": any name, an open-world cell or
@@ -264,6 +271,11 @@ void core_start_failed(core *c, size_t k);              /* no kernel for a CA_ST
 void core_apply_display_updates(core *c, int stop);
 void core_wake(core *c);
 void core_stop(core *c);                   /* no more starts (interrupted, failing) */
+/* Cells k and after are withdrawn, as if never sent (the Jupyter kernel's
+ * stop_on_error aborts the requests queued behind a failed one): a running
+ * one's kernel is killed (CA_KILL), a finished one's results are dropped;
+ * none runs again or supplies a value to a cell appended later. */
+void core_withdraw(core *c, size_t k);
 
 /* 1 and *out set while actions are queued; 0 when none. */
 int core_next_action(core *c, core_action *out);
@@ -281,5 +293,10 @@ json_t *core_language_info(const core *c);  /* borrowed, or NULL */
 /* Resolves name for cell k: RES_FOUND (*art, *from), RES_NONE (*from: the
  * deleting cell or -1) or RES_WAIT (*from: the unfinished cell). */
 int core_resolve(core *c, size_t k, const char *name, core_artifact **art, long *from);
+/* The scope a cell appended before cell k would see, as far as it is known
+ * now: the wire form of every name's artifact (not the unmovable or
+ * dropped ones, nor names whose writer has not finished), for a kernel that
+ * answers completion and inspection. Returns a new array. */
+json_t *core_scope(core *c, size_t k);
 
 #endif

@@ -342,17 +342,17 @@ static void sweep_stale(const char *base) {
     closedir(d);
 }
 
-static int make_run_dir(engine *e) {
+char *engine_make_run_dir(void) {
     const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
     sweep_stale(base);
     for (int i = 0; i < 100; i++) {
-        free(e->run_dir);
-        e->run_dir = xasprintf("%s/floe-%ld-%d", base, (long)getpid(), i);
-        if (mkdir(e->run_dir, 0700) == 0) return 0;
+        char *d = xasprintf("%s/floe-%ld-%d", base, (long)getpid(), i);
+        if (mkdir(d, 0700) == 0) return d;
+        free(d);
         if (errno != EEXIST) break;
     }
     fprintf(stderr, "floe: cannot create a run directory in %s: %s\n", base, strerror(errno));
-    return -1;
+    return NULL;
 }
 
 char *engine_interpreter_id(const char *python) {
@@ -390,7 +390,7 @@ int engine_run(nb *n, const run_opts *o, run_stats *stats) {
     uv_loop_init(&e.loop);
     e.loop.data = &e;
     int rc = 2;
-    if (make_run_dir(&e) < 0) goto done;
+    if (!(e.run_dir = engine_make_run_dir())) goto done;
     if (o->cache_dir && o->mode != MODE_MONOLITHIC) {
         char cerr[512];
         if (cache_open(o->cache_dir, o->nb_name ? o->nb_name : "notebook", o->quiet, &e.cache, cerr, sizeof cerr) < 0) {

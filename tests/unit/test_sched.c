@@ -260,6 +260,8 @@ static int run_event(core *c, const char *ev, int *count, strvec *log) {
         core_wake(c);
     } else if (!strcmp(word, "stop")) {
         core_stop(c);
+    } else if (!strcmp(word, "withdraw")) {
+        core_withdraw(c, (size_t)atoi(rest));
     } else {
         if (sscanf(rest, "%zu %n", &k, &used) < 1 || k >= core_ncells(c)) return -1;
         const char *args = rest + used;
@@ -365,6 +367,7 @@ static int parse_option(sched_case *sc, const char *l) {
     else if (!strncmp(l, "stagger ", 8)) sc->o.stagger_ms = atoi(l + 8);
     else if (!strcmp(l, "allow_errors")) sc->o.allow_errors = 1;
     else if (!strcmp(l, "lazy_always")) sc->o.lazy_always = 1;
+    else if (!strcmp(l, "open_ended")) sc->o.open_ended = 1;
     else if (!strcmp(l, "schedule critical")) sc->o.schedule = SCHED_CRITICAL;
     else return -1;
     return 0;
