@@ -127,6 +127,11 @@ class Bridge:
                                         os.environ.get("FLOE_DASK_CWD"), int(os.environ.get("FLOE_MEM_LIMIT", 0) or 0))
         self.client.register_worker_plugin(plugin, name=dask_worker.plugin_name(self.run_id))
         self.client.subscribe_topic(dask_worker.plugin_name(self.run_id), self._on_need)
+        # hello once the workers' zygotes have imported the preload set: a
+        # cell's time (and its timeout) starts when it can run, as locally
+        failed = {w: f for w, f in self.client.run(dask_worker.ready, self.run_id).items() if f}
+        if failed:
+            raise RuntimeError("; ".join("%s: %s" % kv for kv in sorted(failed.items())))
         info = self.client.scheduler_info()
         self.workers = set(info["workers"])
         return sum(w.get("nthreads", 1) for w in info["workers"].values())
@@ -369,21 +374,26 @@ class Bridge:
                     self.on_kernel(pk)
 
     def shutdown(self):
-        """Cancels what still runs, releases every future, removes the run from the workers."""
+        """Cancels what still runs, removes the run from the workers (the
+        plugin's teardown kills its zygote and kernels: tasks still running
+        see their kernel gone and end), releases every future."""
         self.stopping = True
-        try:
-            running = [pk.future for pk in self.kernels.values() if pk.future is not None]
-            if running:
-                self.client.cancel(running, force=True)
-            self.client.run(self.dw.release, self.run_id, list(self.kernels))
-            with self.flock:
-                self.client.cancel(self.futures + list(self.scattered.values()), force=True)
-                self.owner.clear()
-                self.futures.clear()
-            self.client.unregister_worker_plugin(self.dw.plugin_name(self.run_id))
-            self.client.close(timeout=5)
-        except Exception as e:  # noqa: BLE001 - the cluster is gone: nothing left to clean
-            _err("Dask cleanup: %s: %s" % (type(e).__name__, e))
+        steps = [
+            ("cancel running tasks", lambda: self.client.cancel(
+                [pk.future for pk in self.kernels.values() if pk.future is not None], force=True)),
+            ("unregister the worker plugin",
+             lambda: self.client.unregister_worker_plugin(self.dw.plugin_name(self.run_id))),
+            ("release the run's futures", lambda: self.client.cancel(
+                self.futures + list(self.scattered.values()), force=True)),
+            ("close the client", lambda: self.client.close(timeout=5)),
+        ]
+        for what, step in steps:
+            t0 = time.monotonic()
+            try:
+                step()
+            except Exception as e:  # noqa: BLE001 - the cluster is gone: nothing left to clean
+                _err("Dask cleanup, %s: %s: %s" % (what, type(e).__name__, e))
+            _dbg("shutdown:", what, "%.3f s" % (time.monotonic() - t0))
         os._exit(0)
 
 

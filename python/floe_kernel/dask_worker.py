@@ -96,6 +96,7 @@ class FloeWorker(WorkerPlugin):
 
     def teardown(self, worker):
         self.failed = "the run ended"
+        self.hello.set()
         for k in list(self.kernels.values()):
             _kill(k.pid)
             k.sock.close()
@@ -279,7 +280,16 @@ def _answer(w, run_id, kid, name, k, local, floe_dir):
     """A lazy read: asks floe through the bridge (an event on the topic
     floe-<run>), waits for the answer the bridge delivers with Client.run
     (deliver), fetches the artifact's result from whichever worker holds it
-    and returns the "value" message for the kernel."""
+    and returns the "value" message for the kernel.
+
+    floe may park the question until the writer finishes, and the writer's
+    task may be queued on this very worker: the task leaves the worker's
+    thread pool first (secede, never rejoined: it runs on as a long-running
+    task), so that waiting here never holds the slot another cell needs."""
+    from distributed import secede
+    if not getattr(k, "seceded", False):
+        secede()
+        k.seceded = True
     w.log_event(plugin_name(run_id), {"kid": kid, "name": name, "worker": w.address})
     import select
     while True:
@@ -292,13 +302,8 @@ def _answer(w, run_id, kid, name, k, local, floe_dir):
                 raise EOFError("the kernel or the run ended")
     key = ans.pop("key", None)
     if key:
-        from distributed import Future, get_client, rejoin, secede
-        client = get_client()
-        secede()
-        try:
-            res = Future(key, client=client).result()
-        finally:
-            rejoin()
+        from distributed import Future, get_client
+        res = Future(key, client=get_client()).result(timeout=600)
         _materialize(local, [res])
     return _rewrite(ans, floe_dir, local)
 
@@ -312,15 +317,29 @@ def deliver(run_id, kid, msg, dask_worker=None):
         k.answers.put(msg)
 
 
+async def ready(run_id, dask_worker=None):
+    """Waits (without blocking the worker's loop) until this worker's zygote
+    for the run said hello; returns its failure, or None."""
+    import asyncio
+    pl = dask_worker.plugins.get(plugin_name(run_id))
+    if pl is None:
+        return "no floe plugin for the run on this worker"
+    while not pl.hello.is_set():
+        await asyncio.sleep(0.02)
+    return pl.failed
+
+
 def signal_kernel(run_id, kid, sig, dask_worker=None):
-    """Signals kernel kid (Ctrl-C, a timeout, floe's kill)."""
+    """Signals kernel kid (Ctrl-C, a timeout, floe's kill); True if it is here."""
     pl = dask_worker.plugins.get(plugin_name(run_id))
     k = pl.kernels.get(kid) if pl else None
-    if k is not None:
-        try:
-            os.kill(k.pid, sig)
-        except ProcessLookupError:
-            pass
+    if k is None:
+        return False
+    try:
+        os.kill(k.pid, sig)
+    except ProcessLookupError:
+        pass
+    return True
 
 
 def release(run_id, kids, dask_worker=None):

@@ -143,6 +143,12 @@ def test_compute_spreads_over_both_workers(cluster, tmp_path):
     workers = {e["args"].get("worker") for e in computes(tr)}
     assert None not in workers, "a compute event without args.worker"
     assert len(workers) == 2, "compute ran on %s only" % workers
+    # floe trace: the lanes grouped by worker, each named after its worker
+    svg = tmp_path / "t.svg"
+    subprocess.run([FLOE, "trace", str(tr), "-o", str(svg)], check=True)
+    lanes = [ln for ln in svg.read_text().split(">") if "kernel" in ln and "tcp://" in ln]
+    named = [w for ln in lanes for w in workers if w in ln]
+    assert set(named) == workers and named == sorted(named), "lanes not grouped by worker: %s" % lanes
 
 
 def _kernel_on(pid):
@@ -186,11 +192,7 @@ def test_worker_killed_mid_run_loses_no_output(cluster, tmp_path):
     cluster.wait_workers(2)
 
 
-def test_nothing_left_on_the_cluster(cluster, tmp_path):
-    nb = tmp_path / "x.ipynb"
-    write_nb(nb, ["import numpy as np\nx = np.ones(10)", "y = x * 2", "print(y.sum())"])
-    r, _ = dask_run(cluster, nb, tmp_path / "out.ipynb")
-    assert r.returncode == 0, r.stderr
+def assert_nothing_left(cluster):
     left = cluster.ask(
         "from floe_kernel import dask_worker as dw\n"
         "w = c.run(dw.leftovers)\n"
@@ -199,3 +201,58 @@ def test_nothing_left_on_the_cluster(cluster, tmp_path):
     assert left["scheduler"][0] == 0, "tasks left on the scheduler: %s" % left
     for addr, w in left["workers"].items():
         assert w["plugins"] == [] and w["children"] == [] and w["data"] == 0 and w["dirs"] == [], (addr, w)
+
+
+def test_nothing_left_on_the_cluster(cluster, tmp_path):
+    nb = tmp_path / "x.ipynb"
+    write_nb(nb, ["import numpy as np\nx = np.ones(10)", "y = x * 2", "print(y.sum())"])
+    r, _ = dask_run(cluster, nb, tmp_path / "out.ipynb")
+    assert r.returncode == 0, r.stderr
+    assert_nothing_left(cluster)
+
+
+def _local_and_dask(cluster, tmp_path, cells, *args):
+    nb = tmp_path / "nb.ipynb"
+    write_nb(nb, cells)
+    rl, local = run_floe(str(nb), tmp_path / "local.ipynb", "--no-cache", *args)
+    rd, dask = dask_run(cluster, nb, tmp_path / "dask.ipynb", *args)
+    return (rl.returncode, local), (rd.returncode, dask)
+
+
+def test_timeout_as_local(cluster, tmp_path):
+    """-t: the cell is interrupted on its worker, as a local kernel is."""
+    local, dask = _local_and_dask(cluster, tmp_path, ["print('a')", "import time\ntime.sleep(30)", "print('b')"],
+                                  "-t", "2")
+    assert local[0] == dask[0] == 1
+    # the cell's last output is the timeout, later cells have none; whether a
+    # KeyboardInterrupt traceback comes first depends on when the interrupt
+    # lands, locally as well
+    for rc, cells in (local, dask):
+        assert cells[0] == local[1][0] and cells[2] == local[1][2]
+        assert cells[1][1][-1][1] == "CellTimeoutError", cells
+
+
+def test_allow_errors_as_jupyter(cluster, tmp_path):
+    path = os.path.join(oracle.ROOT, "tests", "notebooks", "err_traceback.ipynb")
+    want = oracle.normalise(oracle.run_jupyter(path, allow_errors=True))
+    r, got = dask_run(cluster, path, tmp_path / "out.ipynb", "--allow-errors")
+    assert check(want, r, got, 0) is None
+
+
+def test_ctrl_c_cancels_the_run(cluster, tmp_path):
+    nb = tmp_path / "slow.ipynb"
+    write_nb(nb, ["import time\ntime.sleep(60)", "import time\ntime.sleep(60)", "print('never')"])
+    p = subprocess.Popen([FLOE, "run", str(nb), "-o", str(tmp_path / "out.ipynb"), "-q", "--no-cache", "--dask",
+                          cluster.address], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not any(_kernel_on(w.pid) for w in cluster.workers):
+        time.sleep(0.05)
+    time.sleep(0.3)
+    t0 = time.time()
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert time.time() - t0 < 20, "Ctrl-C did not stop the cells on the workers"
+    out = json.loads((tmp_path / "out.ipynb").read_text())
+    assert "KeyboardInterrupt" in json.dumps(out["cells"][0]["outputs"] + out["cells"][1]["outputs"])
+    assert_nothing_left(cluster)
