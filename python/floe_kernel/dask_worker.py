@@ -75,9 +75,10 @@ class _Kernel:
 class FloeWorker(WorkerPlugin):
     """One run's zygote on one worker (see the module's docstring)."""
 
-    def __init__(self, run_id, python, pythonpath, preload, cwd, mem_limit):
+    def __init__(self, run_id, python, pythonpath, preload, cwd, mem_limit, alive_key=None):
         self.run_id, self.python, self.pythonpath = run_id, python, pythonpath
         self.preload, self.cwd, self.mem_limit = preload, cwd, mem_limit
+        self.alive_key = alive_key  # a key the bridge holds while the run lives
 
     # --- lifecycle (Dask calls these) -----------------------------------------
     def setup(self, worker):
@@ -92,9 +93,29 @@ class FloeWorker(WorkerPlugin):
         base = "/dev/shm" if os.access("/dev/shm", os.W_OK) else "/tmp"
         self.dir = os.path.join(base, "floe-dask-%s-%d" % (self.run_id, os.getpid()))
         os.makedirs(self.dir, mode=0o700, exist_ok=True)
+        self.closed = False
         self._start_zygote()
+        if self.alive_key:
+            threading.Thread(target=self._watch_bridge, daemon=True, name="floe-watch").start()
+
+    def _watch_bridge(self):
+        """A bridge that died without ending the run (floe SIGKILLed) leaves
+        no one to unregister this plugin: once the scheduler has forgotten
+        the bridge's alive key (its client is gone), the plugin removes itself."""
+        from distributed.utils import sync
+        while not self.closed:
+            time.sleep(2.0)
+            try:
+                wh = sync(self.worker.loop, self.worker.scheduler.who_has, keys=[self.alive_key])
+            except Exception:  # noqa: BLE001 - the scheduler is busy or away: ask again
+                continue
+            if not self.closed and not wh.get(self.alive_key):
+                _dbg("run", self.run_id, "orphaned: its bridge is gone")
+                self.worker.loop.add_callback(self.worker.plugin_remove, plugin_name(self.run_id))
+                return
 
     def teardown(self, worker):
+        self.closed = True
         self.failed = "the run ended"
         self.hello.set()
         for k in list(self.kernels.values()):

@@ -256,3 +256,63 @@ def test_ctrl_c_cancels_the_run(cluster, tmp_path):
     out = json.loads((tmp_path / "out.ipynb").read_text())
     assert "KeyboardInterrupt" in json.dumps(out["cells"][0]["outputs"] + out["cells"][1]["outputs"])
     assert_nothing_left(cluster)
+
+
+def test_holder_cells_are_pinned(cluster, tmp_path):
+    """A value that cannot move (a generator) stays in its kernel: the cell
+    reading it runs there, on the same worker, and the trace says so."""
+    nb = tmp_path / "g.ipynb"
+    write_nb(nb, ["g = (i * i for i in range(5))\nnext(g)", "print(next(g), next(g))"])
+    tr = tmp_path / "t.json"
+    r, got = dask_run(cluster, nb, tmp_path / "out.ipynb", "--trace", str(tr))
+    assert r.returncode == 0, r.stderr
+    assert oracle.diff(oracle.normalise(oracle.run_jupyter(str(nb))), got) is None
+    ev = {e["args"]["cell"]: e["args"] for e in computes(tr)}
+    assert ev[1].get("pinned") == ev[0]["worker"] == ev[1]["worker"], ev
+
+
+def test_cache_restores_onto_the_cluster(cluster, tmp_path):
+    """With the cache (files copied back to floe's machine), a re-run after
+    editing the last cell restores the first from the cache and sends its
+    artifact to the worker that runs the second."""
+    nb = tmp_path / "c.ipynb"
+    cache = tmp_path / "cache"
+    write_nb(nb, ["import numpy as np\nx = np.arange(10)", "print(x.sum())"])
+    env = {k: v for k, v in os.environ.items() if k != "FLOE_NO_CACHE"}
+    r1, got1 = run_floe(str(nb), tmp_path / "o1.ipynb", "--cache-dir", str(cache), "--dask", cluster.address,
+                        env=env)
+    assert r1.returncode == 0, r1.stderr
+    write_nb(nb, ["import numpy as np\nx = np.arange(10)", "print(x.max())"])
+    tr = tmp_path / "t.json"
+    r2, got2 = run_floe(str(nb), tmp_path / "o2.ipynb", "--cache-dir", str(cache), "--dask", cluster.address,
+                        "--trace", str(tr), env=env)
+    assert r2.returncode == 0, r2.stderr
+    assert oracle.diff(oracle.normalise(oracle.run_jupyter(str(nb))), got2) is None
+    assert "".join(json.loads((tmp_path / "o2.ipynb").read_text())["cells"][1]["outputs"][0]["text"]) == "9\n"
+    t = json.loads(tr.read_text())["traceEvents"]
+    assert [e["args"]["cell"] for e in t if e.get("name") == "restore"] == [0]
+    assert [e["args"]["cell"] for e in t if e.get("name") == "compute"] == [1]
+
+
+def test_floe_killed_leaves_nothing(cluster, tmp_path):
+    """floe SIGKILLed mid-run: its bridge dies with it, Dask forgets the
+    run's futures, and each worker's plugin notices and removes itself
+    (zygote, kernels, directory)."""
+    nb = tmp_path / "slow.ipynb"
+    write_nb(nb, ["import time\ntime.sleep(5)", "import time\ntime.sleep(5)"])
+    p = subprocess.Popen([FLOE, "run", str(nb), "-o", str(tmp_path / "out.ipynb"), "-q", "--no-cache", "--dask",
+                          cluster.address], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline and not any(_kernel_on(w.pid) for w in cluster.workers):
+        time.sleep(0.05)
+    p.kill()
+    p.wait()
+    deadline = time.time() + 30
+    while True:
+        try:
+            assert_nothing_left(cluster)
+            return
+        except AssertionError:
+            if time.time() > deadline:
+                raise
+            time.sleep(1)
