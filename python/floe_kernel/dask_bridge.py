@@ -122,12 +122,9 @@ class Bridge:
             sec = Security(tls_ca_file=ca, tls_client_cert=cert, tls_client_key=key, require_encryption=True)
         self.client = Client(addr, security=sec, timeout=30, set_as_default=False)
         here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        # held while the run lives: the workers' plugins end themselves when it is gone
-        self.alive = self.client.scatter(self.run_id, hash=False)
         plugin = dask_worker.FloeWorker(self.run_id, os.environ.get("FLOE_DASK_PYTHON", sys.executable),
                                         here, os.environ.get("FLOE_PRELOAD", "IPython"),
-                                        os.environ.get("FLOE_DASK_CWD"), int(os.environ.get("FLOE_MEM_LIMIT", 0) or 0),
-                                        self.alive.key)
+                                        os.environ.get("FLOE_DASK_CWD"), int(os.environ.get("FLOE_MEM_LIMIT", 0) or 0))
         self.client.register_worker_plugin(plugin, name=dask_worker.plugin_name(self.run_id))
         self.client.subscribe_topic(dask_worker.plugin_name(self.run_id), self._on_need)
         # hello once the workers' zygotes have imported the preload set: a
@@ -346,9 +343,15 @@ class Bridge:
 
     # --- the run's life ---------------------------------------------------------------------------
     def watch(self):
-        """Kernels on workers that left the cluster are dead; so are tasks pinned there."""
+        """Kernels on workers that left the cluster are dead; so are tasks
+        pinned there. Every 2 s, a heartbeat tells the workers' plugins the
+        run goes on (without it they end themselves: floe was killed)."""
+        n = 0
         while not self.stopping:
             time.sleep(0.5)
+            n += 1
+            if n % 4 == 0:
+                self._bg(self.dw.heartbeat, self.run_id)
             try:
                 self.workers = set(self.client.scheduler_info()["workers"])
             except Exception:  # noqa: BLE001
@@ -387,7 +390,7 @@ class Bridge:
             ("unregister the worker plugin",
              lambda: self.client.unregister_worker_plugin(self.dw.plugin_name(self.run_id))),
             ("release the run's futures", lambda: self.client.cancel(
-                self.futures + list(self.scattered.values()) + [self.alive], force=True)),
+                self.futures + list(self.scattered.values()), force=True)),
             ("close the client", lambda: self.client.close(timeout=5)),
         ]
         for what, step in steps:

@@ -75,10 +75,12 @@ class _Kernel:
 class FloeWorker(WorkerPlugin):
     """One run's zygote on one worker (see the module's docstring)."""
 
-    def __init__(self, run_id, python, pythonpath, preload, cwd, mem_limit, alive_key=None):
+    # the bridge's heartbeat (heartbeat(), every 2 s): silent this long, it is gone
+    ORPHAN_S = 15.0
+
+    def __init__(self, run_id, python, pythonpath, preload, cwd, mem_limit):
         self.run_id, self.python, self.pythonpath = run_id, python, pythonpath
         self.preload, self.cwd, self.mem_limit = preload, cwd, mem_limit
-        self.alive_key = alive_key  # a key the bridge holds while the run lives
 
     # --- lifecycle (Dask calls these) -----------------------------------------
     def setup(self, worker):
@@ -94,22 +96,17 @@ class FloeWorker(WorkerPlugin):
         self.dir = os.path.join(base, "floe-dask-%s-%d" % (self.run_id, os.getpid()))
         os.makedirs(self.dir, mode=0o700, exist_ok=True)
         self.closed = False
+        self.beat = time.monotonic()
         self._start_zygote()
-        if self.alive_key:
-            threading.Thread(target=self._watch_bridge, daemon=True, name="floe-watch").start()
+        threading.Thread(target=self._watch_bridge, daemon=True, name="floe-watch").start()
 
     def _watch_bridge(self):
         """A bridge that died without ending the run (floe SIGKILLed) leaves
-        no one to unregister this plugin: once the scheduler has forgotten
-        the bridge's alive key (its client is gone), the plugin removes itself."""
-        from distributed.utils import sync
+        no one to unregister this plugin: once its heartbeat has been silent
+        for ORPHAN_S, the plugin removes itself (zygote, kernels, directory)."""
         while not self.closed:
-            time.sleep(2.0)
-            try:
-                wh = sync(self.worker.loop, self.worker.scheduler.who_has, keys=[self.alive_key])
-            except Exception:  # noqa: BLE001 - the scheduler is busy or away: ask again
-                continue
-            if not self.closed and not wh.get(self.alive_key):
+            time.sleep(1.0)
+            if not self.closed and time.monotonic() - self.beat > self.ORPHAN_S:
                 _dbg("run", self.run_id, "orphaned: its bridge is gone")
                 self.worker.loop.add_callback(self.worker.plugin_remove, plugin_name(self.run_id))
                 return
@@ -348,6 +345,13 @@ async def ready(run_id, dask_worker=None):
     while not pl.hello.is_set():
         await asyncio.sleep(0.02)
     return pl.failed
+
+
+def heartbeat(run_id, dask_worker=None):
+    """The bridge is alive (see FloeWorker._watch_bridge)."""
+    pl = dask_worker.plugins.get(plugin_name(run_id))
+    if pl is not None:
+        pl.beat = time.monotonic()
 
 
 def signal_kernel(run_id, kid, sig, dask_worker=None):

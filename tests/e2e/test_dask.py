@@ -13,6 +13,7 @@ Skipped, saying why, when /usr/bin/python3 has no distributed."""
 import glob
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -297,7 +298,7 @@ def test_cache_restores_onto_the_cluster(cluster, tmp_path):
 def test_floe_killed_leaves_nothing(cluster, tmp_path):
     """floe SIGKILLed mid-run: its bridge dies with it, Dask forgets the
     run's futures, and each worker's plugin notices and removes itself
-    (zygote, kernels, directory)."""
+    (zygote, kernels, directory) once the bridge's heartbeat is silent."""
     nb = tmp_path / "slow.ipynb"
     write_nb(nb, ["import time\ntime.sleep(5)", "import time\ntime.sleep(5)"])
     p = subprocess.Popen([FLOE, "run", str(nb), "-o", str(tmp_path / "out.ipynb"), "-q", "--no-cache", "--dask",
@@ -307,7 +308,7 @@ def test_floe_killed_leaves_nothing(cluster, tmp_path):
         time.sleep(0.05)
     p.kill()
     p.wait()
-    deadline = time.time() + 30
+    deadline = time.time() + 45
     while True:
         try:
             assert_nothing_left(cluster)
@@ -316,3 +317,33 @@ def test_floe_killed_leaves_nothing(cluster, tmp_path):
             if time.time() > deadline:
                 raise
             time.sleep(1)
+
+
+@pytest.mark.skipif(not shutil.which("openssl"), reason="openssl is needed to make the test's certificate")
+def test_tls_cluster(tmp_path):
+    """tls:// with --dask-tls-ca/cert/key: a scheduler and a worker that
+    accept only TLS (a self-signed certificate made here)."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    tls = ["--tls-ca-file", str(cert), "--tls-cert", str(cert), "--tls-key", str(key)]
+    c = Cluster.__new__(Cluster)
+    c.tmp, c.procs = str(tmp_path), []
+    c.env = {k: v for k, v in os.environ.items() if k != "FLOE_TEST_TAG"}
+    c.env["PYTHONPATH"] = os.path.join(oracle.ROOT, "python")
+    c.port = _free_port()
+    c.address = "tls://127.0.0.1:%d" % c.port
+    try:
+        c._start(["scheduler", "--host", "127.0.0.1", "--port", str(c.port), "--protocol", "tls", "--no-dashboard"]
+                 + tls, "scheduler")
+        time.sleep(1)
+        c._start(["worker", c.address, "--nthreads", "1", "--no-dashboard", "--no-nanny"] + tls, "worker")
+        nb = tmp_path / "t.ipynb"
+        write_nb(nb, ["import numpy as np\nx = np.arange(4)", "print(x * 2)"])
+        r, got = run_floe(str(nb), tmp_path / "out.ipynb", "--no-cache", "--dask", c.address, "--dask-tls-ca",
+                          str(cert), "--dask-tls-cert", str(cert), "--dask-tls-key", str(key))
+        assert r.returncode == 0, r.stderr
+        assert oracle.diff(oracle.normalise(oracle.run_jupyter(str(nb))), got) is None
+    finally:
+        c.stop()
