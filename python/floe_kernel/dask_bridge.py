@@ -121,6 +121,8 @@ class Bridge:
             from distributed.security import Security
             sec = Security(tls_ca_file=ca, tls_client_cert=cert, tls_client_key=key, require_encryption=True)
         self.client = Client(addr, security=sec, timeout=30, set_as_default=False)
+        self.workers = set()
+        threading.Thread(target=self.watch, daemon=True).start()   # the heartbeat, from before the plugin
         here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         plugin = dask_worker.FloeWorker(self.run_id, os.environ.get("FLOE_DASK_PYTHON", sys.executable),
                                         here, os.environ.get("FLOE_PRELOAD", "IPython"),
@@ -348,10 +350,10 @@ class Bridge:
         run goes on (without it they end themselves: floe was killed)."""
         n = 0
         while not self.stopping:
-            time.sleep(0.5)
-            n += 1
             if n % 4 == 0:
                 self._bg(self.dw.heartbeat, self.run_id)
+            n += 1
+            time.sleep(0.5)
             try:
                 self.workers = set(self.client.scheduler_info()["workers"])
             except Exception:  # noqa: BLE001
@@ -364,7 +366,6 @@ class Bridge:
                         self.exited(pk, {"signal": signal.SIGKILL})
 
     def serve(self):
-        threading.Thread(target=self.watch, daemon=True).start()
         while True:
             fds = [self.fd] + [pk.sock.fileno() for pk in list(self.kernels.values()) if not pk.closed]
             try:

@@ -76,7 +76,7 @@ class FloeWorker(WorkerPlugin):
     """One run's zygote on one worker (see the module's docstring)."""
 
     # the bridge's heartbeat (heartbeat(), every 2 s): silent this long, it is gone
-    ORPHAN_S = float(os.environ.get("FLOE_DASK_ORPHAN_S", "15"))
+    ORPHAN_S = float(os.environ.get("FLOE_DASK_ORPHAN_S", "60"))
 
     def __init__(self, run_id, python, pythonpath, preload, cwd, mem_limit):
         self.run_id, self.python, self.pythonpath = run_id, python, pythonpath
