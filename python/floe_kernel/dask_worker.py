@@ -93,6 +93,7 @@ class FloeWorker(WorkerPlugin):
         self.hello = threading.Event()
         self.failed = None
         base = "/dev/shm" if os.access("/dev/shm", os.W_OK) else "/tmp"
+        _sweep(base)
         self.dir = os.path.join(base, "floe-dask-%s-%d" % (self.run_id, os.getpid()))
         os.makedirs(self.dir, mode=0o700, exist_ok=True)
         self.closed = False
@@ -199,6 +200,22 @@ class FloeWorker(WorkerPlugin):
             while pid not in self.exited and time.monotonic() < end and not self.failed:
                 self.cond.wait(0.05)
             return self.exited.get(pid, {"signal": signal.SIGKILL})
+
+
+def _sweep(base):
+    """Directories of runs whose worker died (SIGKILL: no teardown) are removed
+    by the next run on the machine, as floe's own run directories are."""
+    import glob
+    for d in glob.glob(os.path.join(base, "floe-dask-*-*")):
+        try:
+            pid = int(d.rsplit("-", 1)[1])
+            if os.stat(d).st_uid != os.getuid():
+                continue
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except (ValueError, OSError):
+            pass
 
 
 def _frame(msg):

@@ -357,3 +357,22 @@ def test_tls_cluster(tmp_path):
         assert oracle.diff(oracle.normalise(oracle.run_jupyter(str(nb))), got) is None
     finally:
         c.stop()
+
+
+def test_dead_workers_directories_are_swept(cluster, tmp_path):
+    """A SIGKILLed worker cannot tear down: the next run on the machine
+    removes the directories of runs whose worker is gone."""
+    stale = "/dev/shm/floe-dask-feedface0000-%d" % 2 ** 22 if os.access("/dev/shm", os.W_OK) else \
+        "/tmp/floe-dask-feedface0000-%d" % 2 ** 22
+    try:
+        os.kill(2 ** 22, 0)
+        pytest.skip("pid %d is alive here" % 2 ** 22)
+    except ProcessLookupError:
+        pass
+    os.makedirs(stale, exist_ok=True)
+    open(os.path.join(stale, "x@1.pkl"), "w").close()
+    nb = tmp_path / "x.ipynb"
+    write_nb(nb, ["print(1)"])
+    r, _ = dask_run(cluster, nb, tmp_path / "out.ipynb")
+    assert r.returncode == 0, r.stderr
+    assert not os.path.exists(stale)
