@@ -75,6 +75,14 @@ static const char run_usage[] =
     "                         (default: IPython,numpy,pandas and every package the\n"
     "                         notebook imports, when installed)\n"
     "      --lazy             resolve every name lazily (slower; for debugging predictions)\n"
+    "      --dask ADDRESS     run the cells on a Dask cluster (tcp://host:port or\n"
+    "                         tls://...; also FLOE_DASK): each cell is a task, its\n"
+    "                         kernel forked on a worker, artifacts kept on the workers.\n"
+    "                         The cluster runs whatever it is sent: cells' code and\n"
+    "                         data travel to the workers. -j defaults to the\n"
+    "                         cluster's worker threads\n"
+    "      --dask-tls-ca/--dask-tls-cert/--dask-tls-key PATH\n"
+    "                         TLS files for a tls:// scheduler (else Dask's config)\n"
     "      --no-warm          a private zygote for this run. By default (not when the\n"
     "                         CI variable is set, nor with FLOE_WARM=0) the zygote, the\n"
     "                         process that imported the preload set, stays warm after\n"
@@ -103,6 +111,7 @@ typedef struct run_args {
     const char *in, *out, *trace, *python, *preload, *cache_dir, *kernel, *cwd;
     const char *stdout_file, *stderr_file;
     int no_cache, out_positional, papermill, report_mode, log_output, prepare_only, inject_in, inject_out;
+    int jobs_given;
     double save_every;
     run_opts o;
     json_t *pm, *pr;         /* -p (typed) and -r (raw) values, in order */
@@ -200,6 +209,7 @@ static int parse_args(int argc, char **argv, run_args *a) {
             long j = has ? strtol(argv[i + 1], &end, 10) : 0;
             if (!has || *end || j < 1 || j > 1024) return usage_error("-j needs a number of kernels (1..1024)%s", "");
             a->o.jobs = (int)j;
+            a->jobs_given = 1;
             i++;
         } else if (is_opt(s, NULL, "--schedule")) {
             if (!has || parse_schedule(argv[i + 1], &a->o.schedule) < 0)
@@ -297,6 +307,16 @@ static int parse_args(int argc, char **argv, run_args *a) {
                 return usage_error("--warm-idle needs seconds (1..604800)%s", "");
             idle = (int)sec;
             i++;
+        } else if (is_opt(s, NULL, "--dask")) {
+            if (!has || !*argv[i + 1]) return usage_error("%s needs a scheduler address (tcp://host:port)", s);
+            a->o.dask = argv[++i];
+        } else if (is_opt(s, NULL, "--dask-tls-ca") || is_opt(s, NULL, "--dask-tls-cert") ||
+                   is_opt(s, NULL, "--dask-tls-key")) {
+            if (!has) return usage_error("%s needs a path", s);
+            const char **f = s[11] == 'c' && s[12] == 'a' ? &a->o.dask_tls_ca
+                             : s[11] == 'c'                ? &a->o.dask_tls_cert
+                                                           : &a->o.dask_tls_key;
+            *f = argv[++i];
         } else if (is_opt(s, NULL, "--lazy")) {
             a->o.lazy_always = 1;
         } else if (is_opt(s, "-q", "--quiet")) {
@@ -314,6 +334,9 @@ static int parse_args(int argc, char **argv, run_args *a) {
         }
     }
     if (!a->in) return usage_error("missing the notebook to run%s", "");
+    const char *dask = getenv("FLOE_DASK");
+    if (!a->o.dask && dask && *dask) a->o.dask = dask;
+    if (a->o.dask && !a->jobs_given) a->o.jobs = 0; /* the cluster's threads (the bridge's hello) */
     if (a->papermill < 0) a->papermill = a->out_positional;
     a->o.warm_idle_s = warm ? idle : 0;
     return -1;

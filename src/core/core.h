@@ -64,6 +64,10 @@ typedef struct run_opts {
     const char *cwd;       /* kernels' working directory: the notebook's */
     const char *cache_dir; /* persistent cache, or NULL for none */
     const char *keep_run;  /* copy the run's artifacts here at the end, or NULL */
+    /* --dask: the cells run on this Dask cluster (tcp:// or tls://) through the
+     * bridge (python/floe_kernel/dask_bridge.py), or NULL for local kernels;
+     * the TLS files for tls:// (each NULL: Dask's own config). */
+    const char *dask, *dask_tls_ca, *dask_tls_cert, *dask_tls_key;
     /* Progress (the local driver's engine_save.c), both optional, both called
      * with the nb holding every finished cell's outputs so far (borrowed):
      * on_cell_done as each cell finishes, with its cell index; on_save at

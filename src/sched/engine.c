@@ -284,6 +284,10 @@ static void on_ready(kpool *p, json_t *hello, void *data) {
     trace_complete(e->tr, "start", -1, 0, e->t0, e->t_ready - e->t0, NULL);
     json_decref(e->hello_li);
     e->hello_li = json_incref(json_object_get(hello, "language_info"));
+    if (e->opts.jobs <= 0) { /* the Dask bridge says how many cells its cluster runs at once */
+        json_int_t slots = json_integer_value(json_object_get(hello, "slots"));
+        e->opts.jobs = slots > 0 ? (int)(slots < 1024 ? slots : 1024) : 2;
+    }
     if (e->o->mode == MODE_MONOLITHIC) {
         /* cells start once the one kernel is forked (on_forked) */
         e->mono = kpool_fork(e->pool);
@@ -367,7 +371,8 @@ char *engine_interpreter_id(const char *python) {
 
 int engine_start_pool(engine *e) {
     kpool_opts ko = {e->o->python, e->o->pythonpath, e->o->preload, e->run_dir, e->o->cwd, e->o->mem_limit,
-                     e->o->warm_idle_s};
+                     e->o->warm_idle_s, e->o->dask, e->o->dask_tls_ca, e->o->dask_tls_cert, e->o->dask_tls_key,
+                     e->cache != NULL || e->o->keep_run != NULL};
     char err[512];
     e->lazy_pool = 0;
     if (kpool_start(&e->pool, &e->loop, &ko, &pool_cbs, e, err, sizeof err) < 0) {
@@ -383,7 +388,8 @@ int engine_run(nb *n, const run_opts *o, run_stats *stats) {
     engine e;
     memset(&e, 0, sizeof e);
     e.nb = n;
-    e.o = o;
+    e.opts = *o;
+    e.o = &e.opts;
     e.t0 = time_mono_us();
     e.wall0 = time_wall_us();
     e.tr = trace_new();
@@ -399,7 +405,7 @@ int engine_run(nb *n, const run_opts *o, run_stats *stats) {
         }
     }
     e.cache_env = engine_interpreter_id(o->python);
-    e.core = core_new(o, e.run_dir, e.cache, e.cache_env, e.tr);
+    e.core = core_new(e.o, e.run_dir, e.cache, e.cache_env, e.tr);
     add_cells(&e);
     core_plan(e.core);
     e.lazy_pool = e.cache != NULL;

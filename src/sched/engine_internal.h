@@ -29,7 +29,8 @@ typedef struct dcell {
 typedef struct engine {
     uv_loop_t loop;
     nb *nb;
-    const run_opts *o;
+    const run_opts *o;     /* &opts */
+    run_opts opts;         /* the caller's options; jobs 0 (--dask): the cluster's threads, from hello */
     core *core;
     dcell *cells;
     size_t ncells;
