@@ -500,11 +500,7 @@ class Kernel:
         if ice:
             self.run_dir = msg["run_dir"]
             if msg.get("reuse"):
-                # this kernel holds values that cannot move (floe's holders):
-                # the cell starts from a fresh namespace plus those values
-                keep = set(msg.get("keep", ()))
-                for name in [n for n in ns if n not in self.base and n not in keep and not _INTERNAL.match(n)]:
-                    del ns[name]
+                self._reset(ns, msg)
             # before the imports: functions they create (defs, lambdas,
             # closures) take their builtins from the globals at creation,
             # and must resolve unpredicted names lazily too
@@ -571,6 +567,31 @@ class Kernel:
         out["events"] = self.events
         out["t_done"] = _now()
         return out
+
+    def _reset(self, ns, msg):
+        """A kernel that ran an earlier cell goes on with this one: it holds
+        values that cannot move (floe's holders), or it is a lineage kernel
+        (core_lineage.c). The cell starts from a fresh namespace plus `keep`;
+        `hold` is set aside for a later cell, everything else is deleted.
+        Kept names in `fp` are fingerprinted as imports are: a mutation is
+        a write."""
+        keep, hold = set(msg.get("keep", ())), set(msg.get("hold", ()))
+        aside, self.aside = getattr(self, "aside", {}), {}
+        for name in [n for n in ns if n not in self.base and not _INTERNAL.match(n)]:
+            if name in keep:
+                continue
+            value = ns.pop(name)
+            if name in hold:
+                self.aside[name] = value
+        for name, value in aside.items():
+            if name in keep and name not in ns:
+                ns[name] = value
+            elif name in hold and name not in self.aside:
+                self.aside[name] = value
+        del aside
+        for name in msg.get("fp", ()):
+            if name in ns:
+                self.imported[name] = store.fingerprint(ns[name])
 
     def _import_all(self, imports):
         ns = self.shell.user_ns

@@ -75,6 +75,9 @@ static const char run_usage[] =
     "                         (default: IPython,numpy,pandas and every package the\n"
     "                         notebook imports, when installed)\n"
     "      --lazy             resolve every name lazily (slower; for debugging predictions)\n"
+    "      --no-lineage       every isolated cell in a fresh kernel: a finished cell's\n"
+    "                         kernel does not go on with a later cell that reads what\n"
+    "                         it holds (also FLOE_LINEAGE=0)\n"
     "      --no-warm          a private zygote for this run. By default (not when the\n"
     "                         CI variable is set, nor with FLOE_WARM=0) the zygote, the\n"
     "                         process that imported the preload set, stays warm after\n"
@@ -163,6 +166,8 @@ static int parse_args(int argc, char **argv, run_args *a) {
     a->o.mode = MODE_PARALLEL;
     a->o.schedule = SCHED_CRITICAL;
     a->o.stagger_ms = 0;
+    const char *lin = getenv("FLOE_LINEAGE");
+    a->o.lineage = !lin || !*lin || env_on("FLOE_LINEAGE");
     a->papermill = -1;
     a->save_every = 2;
     a->pm = json_object();
@@ -299,6 +304,8 @@ static int parse_args(int argc, char **argv, run_args *a) {
             i++;
         } else if (is_opt(s, NULL, "--lazy")) {
             a->o.lazy_always = 1;
+        } else if (is_opt(s, NULL, "--no-lineage")) {
+            a->o.lineage = 0;
         } else if (is_opt(s, "-q", "--quiet")) {
             a->o.quiet = 1;
         } else if (s[0] == '-' && s[1]) {
