@@ -399,6 +399,8 @@ class Kernel:
         self.reads = []
         self.run_dir = None
         self.links = covars.Links()
+        self.aside = {}  # a lineage kernel's names hidden from the cell (_reset)
+        self.aside_reads = []
 
     def serve(self):
         while True:
@@ -467,6 +469,15 @@ class Kernel:
         """Lazy miss: a name the prediction did not import."""
         if _INTERNAL.match(name):
             raise KeyError(name)
+        if name in self.aside:
+            # set aside by this lineage kernel, in the version this cell
+            # sees (core_lineage.c): the producer's own object; floe records
+            # the read when the cell is done
+            value = self.shell.user_ns[name] = self.aside.pop(name)
+            self.aside_reads.append(name)
+            self.imported[name] = store.fingerprint(value)
+            self.before[name] = id(value)
+            return value
         reply = self._ask(name)
         self.reads.append(name)
         art = reply.get("artifact")
@@ -495,6 +506,7 @@ class Kernel:
         ns = self.shell.user_ns
         self.imported = {}
         self.before = {}
+        self.aside_reads = []
         self.links = covars.Links()
         t_start = _now()
         if ice:
@@ -538,6 +550,8 @@ class Kernel:
                "t_start": t_start, "t_compute": t0, "t_end": t1}
         if ice:
             ns["__builtins__"] = builtins
+            if ns.get("__getattr__") == self._main_getattr:
+                del ns["__getattr__"]
             chaos.delay("export", *self.attempt)
             out["exports"], out["deletes"], out["unmovable"] = self._export(msg)
             files.update(self.links.memmap_files)
@@ -554,6 +568,8 @@ class Kernel:
                 art["name"] = RNG
                 out["exports"].append(art)
             out["reads"] = self.reads
+            if self.aside_reads:
+                out["aside_reads"] = self.aside_reads
             if res.get("missing"):
                 out["missing"] = res["missing"]
             rd = self.run_dir.rstrip("/") + "/"
@@ -568,6 +584,13 @@ class Kernel:
         out["t_done"] = _now()
         return out
 
+    def _main_getattr(self, name):
+        """`__main__.NAME` for a name this lineage kernel set aside (pickle
+        looks a class up there): bound, as an import of it would be."""
+        if name in self.aside and not _INTERNAL.match(name):
+            return self._resolve(name)
+        raise AttributeError("module '__main__' has no attribute %r" % name)
+
     def _reset(self, ns, msg):
         """A kernel that ran an earlier cell goes on with this one: it holds
         values that cannot move (floe's holders), or it is a lineage kernel
@@ -576,7 +599,9 @@ class Kernel:
         Kept names in `fp` are fingerprinted as imports are: a mutation is
         a write."""
         keep, hold = set(msg.get("keep", ())), set(msg.get("hold", ()))
-        aside, self.aside = getattr(self, "aside", {}), {}
+        if hold and "__getattr__" not in ns:  # the module's (PEP 562), removed after the cell
+            ns["__getattr__"] = self._main_getattr
+        aside, self.aside = self.aside, {}
         for name in [n for n in ns if n not in self.base and not _INTERNAL.match(n)]:
             if name in keep:
                 continue

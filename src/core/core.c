@@ -1176,6 +1176,7 @@ static void finish_cell(core *e, size_t k, json_t *msg) {
             return;
         }
     }
+    if (!missed && msg && core_lineage_aside_reads(e, k, msg)) missed = 1;
     if (missed || rng_stale(e, k, msg)) {
         if (!settled_kernel) core_lineage_settle(e, k, 0);
         retry(e, k, missed ? "a read the prediction missed" : "the random state changed");

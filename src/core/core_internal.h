@@ -94,6 +94,10 @@ int core_lineage_pick(core *e, size_t k);
 /* 1 when an idle lineage cell k may go on in holds name as k sees it
  * (a dropped value need not be recomputed). */
 int core_lineage_holds(core *e, size_t k, const char *name);
+/* Names cell k read that its lineage had set aside (the kernel's
+ * "aside_reads": an unpredicted read found there): recorded as reads; 1
+ * when one of them is no longer the version k sees (it runs again). */
+int core_lineage_aside_reads(core *e, size_t k, json_t *done);
 /* Cell k starts in lineage id (0: a fresh kernel): marks it busy, and says
  * in run request m which names the kernel keeps (and for which it takes a
  * fingerprint), hides or drops; the kept ones are reads of k and are

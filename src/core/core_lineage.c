@@ -157,6 +157,38 @@ int core_lineage_holds(core *e, size_t k, const char *name) {
     return 0;
 }
 
+/* Co-variables (codec group: names sharing memory or identity) stay
+ * together: a member is kept when another member of its version is, as an
+ * import of one binds the others (covars.py), so that a write through one
+ * is seen, and exported, through all. */
+static int group_kept(core *e, const core_cell *c, const core_lineage *l, const core_held *h) {
+    if (h->codec != CODEC_GROUP) return 0;
+    for (size_t i = 0; i < l->nns; i++) {
+        const core_held *o = &l->ns[i];
+        if (o != h && o->codec == CODEC_GROUP && o->cell == h->cell && o->version == h->version &&
+            wanted(e, c, o->name))
+            return 1;
+    }
+    return 0;
+}
+
+int core_lineage_aside_reads(core *e, size_t k, json_t *done) {
+    core_cell *c = &e->cells[k];
+    size_t i;
+    json_t *v;
+    int stale = 0;
+    json_array_foreach(json_object_get(done, "aside_reads"), i, v) {
+        const char *name = json_string_value(v);
+        for (size_t j = 0; name && j < c->nheld; j++) {
+            if (strcmp(c->held[j].name, name) != 0) continue;
+            core_record_read(c, name, c->held[j].cell);
+            if (!valid_for(e, k, &c->held[j])) stale = 1;
+            break;
+        }
+    }
+    return stale;
+}
+
 static json_t *names_json(const strvec *v) {
     json_t *a = json_array();
     for (size_t i = 0; i < v->n; i++) json_array_append_new(a, json_string(v->v[i]));
@@ -176,7 +208,7 @@ void core_lineage_start(core *e, size_t k, int id, json_t *m, strvec *kept) {
     for (size_t i = 0; i < l->nns; i++) {
         core_held *h = &l->ns[i];
         if (!valid_for(e, k, h)) continue;
-        if (wanted(e, c, h->name)) {
+        if (wanted(e, c, h->name) || group_kept(e, c, l, h)) {
             strvec_push(kept, h->name);
             core_record_read(c, h->name, h->cell);
             if (is_live(h->codec)) c->kept_live = 1;
