@@ -17,6 +17,17 @@ from . import chaos, covars, protocol, store
 _INTERNAL = re.compile(r"^(_|__|___|_i|_ii|_iii|_i\d+|_\d+|_oh|_ih|_dh|In|Out|get_ipython|exit|quit|__\w*__)$")
 
 
+def _private_bytes():
+    """The memory only this process has (private pages: what its exit would
+    free, the zygote's shared pages not counted), for floe's memory budget
+    of kept kernels; 0 when unknown."""
+    try:
+        with open("/proc/self/smaps_rollup") as f:
+            return sum(int(line.split()[1]) * 1024 for line in f if line.startswith("Private_"))
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def _now():
     return time.monotonic_ns() // 1000
 
@@ -580,6 +591,7 @@ class Kernel:
                 written.add(CHILD_FILES)
             out["wfiles"] = sorted(f for f in written if not f.startswith(rd))
             out["tfiles"] = sorted(f for f in truncated if not f.startswith(rd))
+            out["mem"] = _private_bytes()
         out["events"] = self.events
         out["t_done"] = _now()
         return out

@@ -64,6 +64,9 @@ static const char run_usage[] =
     "                         also --execution-timeout S\n"
     "      --mem-limit SIZE   memory each kernel may allocate (e.g. 4G); beyond it the\n"
     "                         cell gets a MemoryError instead of exhausting the machine\n"
+    "      --mem-budget SIZE  memory the kernels kept idle for a later cell (lineage)\n"
+    "                         may hold in all (default: a quarter of RAM); beyond it\n"
+    "                         the least useful are evicted and their readers import\n"
     "      --save-every S     write OUT with the cells finished so far at most every S\n"
     "                         seconds while running (default 2; 0: only at the end)\n"
     "      --keep-run DIR     keep the run's artifacts (name@version.arrow/.pkl) in DIR;\n"
@@ -166,6 +169,8 @@ static int parse_args(int argc, char **argv, run_args *a) {
     a->o.mode = MODE_PARALLEL;
     a->o.schedule = SCHED_CRITICAL;
     a->o.stagger_ms = 0;
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    a->o.mem_budget = pages > 0 && psize > 0 ? (long long)pages * psize / 4 : 0; /* a quarter of RAM */
     const char *lin = getenv("FLOE_LINEAGE");
     a->o.lineage = !lin || !*lin || env_on("FLOE_LINEAGE");
     a->papermill = -1;
@@ -273,6 +278,11 @@ static int parse_args(int argc, char **argv, run_args *a) {
             long long m = has ? util_parse_size(argv[i + 1]) : -1;
             if (m <= 0) return usage_error("--mem-limit needs a size such as 512M or 4G%s", "");
             a->o.mem_limit = m;
+            i++;
+        } else if (is_opt(s, NULL, "--mem-budget")) {
+            long long m = has ? util_parse_size(argv[i + 1]) : -1;
+            if (m <= 0) return usage_error("--mem-budget needs a size such as 512M or 4G%s", "");
+            a->o.mem_budget = m;
             i++;
         } else if (is_opt(s, NULL, "--keep-run")) {
             if (!has) return usage_error("%s needs a directory", s);

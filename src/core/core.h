@@ -51,6 +51,8 @@ typedef struct run_opts {
     int allow_errors;
     double timeout_s;      /* per cell, 0 = none */
     long long mem_limit;   /* bytes a kernel may allocate, 0 = no limit */
+    long long mem_budget;  /* bytes the idle lineage kernels may keep (their private
+                            * memory, as kernels report it); 0 = no budget */
     int warm_idle_s;       /* > 0: a warm zygote serves the run and stays this long (--warm) */
     int quiet;
     int lazy_always;       /* every isolated cell resolves names lazily */
@@ -152,6 +154,7 @@ typedef struct core_cell {
     int holder;            /* kept after this cell: it holds values that cannot move
                             * (generators, open files...) for the cells that read them; 0 = none */
     int cont;              /* the lineage kernel the current attempt goes on in, 0 = none */
+    long long mem;         /* the private memory of its kernel when it finished, 0 = unknown */
     int kept_live;         /* it used a value kept live in its lineage that no artifact
                             * carries (dropped or unmovable): not cached */
     struct core_held *held;/* what its kernel's namespace holds from earlier cells

@@ -16,6 +16,7 @@ typedef struct core_lineage {
     int id;
     long last;             /* the cell that ran in it last */
     int busy, stale;       /* a cell runs in it | a cell of its chain runs again */
+    long long mem;         /* its kernel's private memory after `last` */
     core_held *ns;         /* what its namespace holds after `last` */
     size_t nns;
     sizevec chain;         /* every cell that ran in it, ascending */

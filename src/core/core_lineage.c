@@ -266,6 +266,7 @@ void core_lineage_settle(core *e, size_t k, int ok) {
         free(l->ns);
         leave_ns(c, k, &l->ns, &l->nns);
         l->last = (long)k;
+        l->mem = c->mem;
         l->busy = 0;
         sizevec_push(&l->chain, k);
         ok = usefulness(e, l, 1) > 0;
@@ -310,25 +311,47 @@ void core_lineage_gone(core *e, int id) {
 /* At most this many idle lineage kernels: one per job. */
 static size_t idle_max(core *e) { return e->o->mode == MODE_PARALLEL && e->o->jobs > 1 ? (size_t)e->o->jobs : 1; }
 
+/* The idle lineage whose pending readers would save the least, per byte
+ * of memory it keeps (by_mem) or in all. */
+static core_lineage *least_useful(core *e, int by_mem) {
+    core_lineage *worst = NULL;
+    double least = 0;
+    for (size_t i = 0; i < e->nlins; i++) {
+        core_lineage *l = &e->lins[i];
+        if (l->busy) continue;
+        double u = (double)usefulness(e, l, 0);
+        if (by_mem) u /= (double)(l->mem > 0 ? l->mem : 1);
+        if (!worst || u < least) worst = l, least = u;
+    }
+    return worst;
+}
+
 void core_lineage_gc(core *e) {
     size_t idle = 0;
+    long long mem = 0;
     for (size_t i = e->nlins; i-- > 0;) {
         core_lineage *l = &e->lins[i];
         if (l->busy) continue;
-        if (!usefulness(e, l, 1)) drop(e, l, "no pending cell reads what it holds");
-        else idle++;
-    }
-    while (idle > idle_max(e)) {
-        core_lineage *worst = NULL;
-        long long least = 0;
-        for (size_t i = 0; i < e->nlins; i++) {
-            core_lineage *l = &e->lins[i];
-            if (l->busy) continue;
-            long long u = usefulness(e, l, 0);
-            if (!worst || u < least) worst = l, least = u;
+        if (!usefulness(e, l, 1)) {
+            drop(e, l, "no pending cell reads what it holds");
+        } else {
+            idle++;
+            mem += l->mem;
         }
-        drop(e, worst, "evicted: more idle lineage kernels than jobs");
-        idle--;
+    }
+    for (; idle > idle_max(e); idle--) {
+        core_lineage *l = least_useful(e, 0);
+        mem -= l->mem;
+        drop(e, l, "evicted: more idle lineage kernels than jobs");
+    }
+    /* the memory budget: the least benefit per byte goes first */
+    for (; idle && e->o->mem_budget > 0 && mem > e->o->mem_budget; idle--) {
+        core_lineage *l = least_useful(e, 1);
+        char why[160];
+        snprintf(why, sizeof why, "evicted: idle lineage kernels keep %lld MB, over the memory budget of %lld MB",
+                 mem >> 20, e->o->mem_budget >> 20);
+        mem -= l->mem;
+        drop(e, l, why);
     }
 }
 

@@ -140,6 +140,7 @@ static json_t *done_msg(size_t k, const char *line) {
         strvec_free(&v);
         json_object_set_new(m, "unmovable", u);
     }
+    if (word_value(line, "mem", buf, sizeof buf)) json_object_set_new(m, "mem", json_integer(atoll(buf)));
     add_list(m, "deletes", line, "deletes");
     add_list(m, "files", line, "files");
     add_list(m, "wfiles", line, "wfiles");
@@ -379,6 +380,7 @@ static int parse_option(sched_case *sc, const char *l) {
     else if (!strcmp(l, "allow_errors")) sc->o.allow_errors = 1;
     else if (!strcmp(l, "lazy_always")) sc->o.lazy_always = 1;
     else if (!strcmp(l, "lineage")) sc->o.lineage = 1;
+    else if (!strncmp(l, "mem_budget ", 11)) sc->o.mem_budget = atoll(l + 11);
     else if (!strcmp(l, "schedule critical")) sc->o.schedule = SCHED_CRITICAL;
     else return -1;
     return 0;
