@@ -825,6 +825,7 @@ static int dispatch(core *e, size_t k, int *stop_run) {
     int wait, h = holder_for(e, k, &wait);
     if (wait) return e->o->mode != MODE_PARALLEL ? 1 : 0;
     int l = h ? 0 : core_lineage_pick(e, k);
+    if (!h && !l && core_lineage_wait(e, k)) return 0;
     start_cell(e, k, h ? CK_HOLDER : l ? CK_CONT : CK_FRESH, h ? h : l);
     return 0;
 }

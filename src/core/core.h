@@ -56,6 +56,8 @@ typedef struct run_opts {
     int warm_idle_s;       /* > 0: a warm zygote serves the run and stays this long (--warm) */
     int quiet;
     int lazy_always;       /* every isolated cell resolves names lazily */
+    int lineage_wait_ms;   /* parallel: a ready cell waits up to this long for a busy
+                            * lineage kernel that holds what it reads, 0 = never */
     int lineage;           /* a finished kernel may go on with a later cell that reads
                             * what it holds (continuation, core_lineage.c); 0 = off */
     const char *python;

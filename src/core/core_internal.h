@@ -17,6 +17,7 @@ typedef struct core_lineage {
     long last;             /* the cell that ran in it last */
     int busy, stale;       /* a cell runs in it | a cell of its chain runs again */
     long long mem;         /* its kernel's private memory after `last` */
+    long running;          /* the cell running in it while busy */
     core_held *ns;         /* what its namespace holds after `last` */
     size_t nns;
     sizevec chain;         /* every cell that ran in it, ascending */
@@ -118,9 +119,16 @@ void core_lineage_gone(core *e, int id);
 /* Idle lineages no pending cell can use are dropped, the rest kept within
  * the cap (the least useful evicted). */
 void core_lineage_gc(core *e);
+/* 1 when ready cell k had better wait for a busy lineage that holds what
+ * it reads (its running cell, before k, started less than
+ * run_opts.lineage_wait_ms ago) than start fresh; a CA_WAKE is queued for
+ * when that wait is over. */
+int core_lineage_wait(core *e, size_t k);
 void core_lineage_free(core *e);
 
 /* core_policy.c */
+/* Queues a CA_WAKE at `due` (monotonic us), unless one is due earlier. */
+void core_wake_at(core *e, int64_t due);
 void core_sched_plan(core *c);
 /* 1 when cell k, ready now, must wait before it starts (--stagger); a
  * CA_WAKE is queued for when it may start. */

@@ -112,13 +112,29 @@ static void drop(core *e, core_lineage *l, const char *why) {
 /* What cell k saves by going on in l: the bytes (plus one per name) of the
  * names it reads that l holds in the version it resolves; 0 when none, or
  * when l is busy, stale or not before k. */
-static long long gain(core *e, size_t k, const core_lineage *l) {
+static long long gain_in(core *e, size_t k, const core_lineage *l, int busy_too) {
     core_cell *c = &e->cells[k];
-    if (l->busy || l->stale || l->last >= (long)k) return 0;
+    if ((l->busy && !busy_too) || l->stale || l->last >= (long)k || (l->busy && l->running >= (long)k)) return 0;
     long long g = 0;
     for (size_t i = 0; i < l->nns; i++)
         if (wanted(e, c, l->ns[i].name) && valid_for(e, k, &l->ns[i])) g += 1 + (l->ns[i].size > 0 ? l->ns[i].size : 0);
     return g;
+}
+
+static long long gain(core *e, size_t k, const core_lineage *l) { return gain_in(e, k, l, 0); }
+
+int core_lineage_wait(core *e, size_t k) {
+    if (!e->o->lineage || e->o->mode != MODE_PARALLEL || e->o->lineage_wait_ms <= 0) return 0;
+    int64_t now = time_mono_us(), wait = (int64_t)e->o->lineage_wait_ms * 1000;
+    for (size_t i = 0; i < e->nlins; i++) {
+        const core_lineage *l = &e->lins[i];
+        if (!l->busy || !gain_in(e, k, l, 1)) continue;
+        int64_t due = e->cells[l->running].t_dispatch + wait;
+        if (due <= now) continue;
+        core_wake_at(e, due);
+        return 1;
+    }
+    return 0;
 }
 
 /* The most a pending cell after l's last would save in it. first: stop at
@@ -203,6 +219,7 @@ void core_lineage_start(core *e, size_t k, int id, json_t *m, strvec *kept) {
     core_lineage *l = find(e, id);
     if (!l) return;
     l->busy = 1;
+    l->running = (long)k;
     c->cont = id;
     strvec hold = {0}, fp = {0};
     for (size_t i = 0; i < l->nns; i++) {

@@ -380,6 +380,7 @@ static int parse_option(sched_case *sc, const char *l) {
     else if (!strcmp(l, "allow_errors")) sc->o.allow_errors = 1;
     else if (!strcmp(l, "lazy_always")) sc->o.lazy_always = 1;
     else if (!strcmp(l, "lineage")) sc->o.lineage = 1;
+    else if (!strncmp(l, "lineage_wait ", 13)) sc->o.lineage_wait_ms = atoi(l + 13);
     else if (!strncmp(l, "mem_budget ", 11)) sc->o.mem_budget = atoll(l + 11);
     else if (!strcmp(l, "schedule critical")) sc->o.schedule = SCHED_CRITICAL;
     else return -1;
