@@ -102,6 +102,21 @@ static void remove_lineage(core *e, core_lineage *l) {
 }
 
 static void drop(core *e, core_lineage *l, const char *why) {
+    if (getenv("FLOE_DEBUG_LINEAGE")) {
+        fprintf(stderr, "floe: drop lineage %d (last %ld): %s; ns:", l->id, l->last, why);
+        for (size_t i = 0; i < l->nns; i++) fprintf(stderr, " %s@%ld.%ld", l->ns[i].name, l->ns[i].cell, l->ns[i].version);
+        for (size_t m = (size_t)l->last + 1; m < e->ncells; m++) {
+            core_cell *d = &e->cells[m];
+            fprintf(stderr, "\n  cell %zu state %d skip %d reads", m, d->state, d->skip);
+            for (size_t i = 0; i < d->pred_reads.n; i++) {
+                core_artifact *art = NULL;
+                long from;
+                int r = core_resolve(e, m, d->pred_reads.v[i], &art, &from);
+                fprintf(stderr, " %s:%d@%ld.%ld", d->pred_reads.v[i], r, from, r == RES_FOUND ? art->version : -1L);
+            }
+        }
+        fprintf(stderr, "\n");
+    }
     core_action *a = core_push(e, CA_DROP_HOLDER, (size_t)l->last);
     a->from = CK_CONT;
     a->holder = l->id;
