@@ -81,7 +81,7 @@ static const char run_usage[] =
     "      --no-lineage       every isolated cell in a fresh kernel: a finished cell's\n"
     "                         kernel does not go on with a later cell that reads what\n"
     "                         it holds (also FLOE_LINEAGE=0). In parallel mode a cell\n"
-    "                         waits up to FLOE_LINEAGE_WAIT_MS (default 300) for a busy\n"
+    "                         waits up to FLOE_LINEAGE_WAIT_MS (default 100) for a busy\n"
     "                         kernel that holds what it reads before starting fresh\n"
     "      --no-warm          a private zygote for this run. By default (not when the\n"
     "                         CI variable is set, nor with FLOE_WARM=0) the zygote, the\n"
@@ -176,7 +176,7 @@ static int parse_args(int argc, char **argv, run_args *a) {
     const char *lin = getenv("FLOE_LINEAGE");
     a->o.lineage = !lin || !*lin || env_on("FLOE_LINEAGE");
     const char *lw = getenv("FLOE_LINEAGE_WAIT_MS");
-    a->o.lineage_wait_ms = lw && *lw ? atoi(lw) : 300;
+    a->o.lineage_wait_ms = lw && *lw ? atoi(lw) : 100;
     a->papermill = -1;
     a->save_every = 2;
     a->pm = json_object();
