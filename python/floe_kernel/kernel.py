@@ -18,6 +18,17 @@ from . import chaos, covars, protocol, store
 _INTERNAL = re.compile(r"^(_|__|___|_i|_ii|_iii|_i\d+|_\d+|_oh|_ih|_dh|In|Out|get_ipython|exit|quit|__\w*__)$")
 
 
+def _private_bytes():
+    """The memory only this process has (private pages: what its exit would
+    free, the zygote's shared pages not counted), for floe's memory budget
+    of kept kernels; 0 when unknown."""
+    try:
+        with open("/proc/self/smaps_rollup") as f:
+            return sum(int(line.split()[1]) * 1024 for line in f if line.startswith("Private_"))
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def _now():
     return time.monotonic_ns() // 1000
 
@@ -400,6 +411,8 @@ class Kernel:
         self.reads = []
         self.run_dir = None
         self.links = covars.Links()
+        self.aside = {}  # a lineage kernel's names hidden from the cell (_reset)
+        self.aside_reads = []
 
     def serve(self):
         while True:
@@ -470,6 +483,15 @@ class Kernel:
         """Lazy miss: a name the prediction did not import."""
         if _INTERNAL.match(name):
             raise KeyError(name)
+        if name in self.aside:
+            # set aside by this lineage kernel, in the version this cell
+            # sees (core_lineage.c): the producer's own object; floe records
+            # the read when the cell is done
+            value = self.shell.user_ns[name] = self.aside.pop(name)
+            self.aside_reads.append(name)
+            self.imported[name] = store.fingerprint(value)
+            self.before[name] = id(value)
+            return value
         reply = self._ask(name)
         self.reads.append(name)
         art = reply.get("artifact")
@@ -498,16 +520,13 @@ class Kernel:
         ns = self.shell.user_ns
         self.imported = {}
         self.before = {}
+        self.aside_reads = []
         self.links = covars.Links()
         t_start = _now()
         if ice:
             self.run_dir = msg["run_dir"]
             if msg.get("reuse"):
-                # this kernel holds values that cannot move (floe's holders):
-                # the cell starts from a fresh namespace plus those values
-                keep = set(msg.get("keep", ()))
-                for name in [n for n in ns if n not in self.base and n not in keep and not _INTERNAL.match(n)]:
-                    del ns[name]
+                self._reset(ns, msg)
             # before the imports: functions they create (defs, lambdas,
             # closures) take their builtins from the globals at creation,
             # and must resolve unpredicted names lazily too
@@ -553,6 +572,8 @@ class Kernel:
             self._reply_extras(msg, res, out)
         if ice:
             ns["__builtins__"] = builtins
+            if ns.get("__getattr__") == self._main_getattr:
+                del ns["__getattr__"]
             chaos.delay("export", *self.attempt)
             out["exports"], out["deletes"], out["unmovable"] = self._export(msg)
             files.update(self.links.memmap_files)
@@ -569,6 +590,8 @@ class Kernel:
                 art["name"] = RNG
                 out["exports"].append(art)
             out["reads"] = self.reads
+            if self.aside_reads:
+                out["aside_reads"] = self.aside_reads
             if res.get("missing"):
                 out["missing"] = res["missing"]
             rd = self.run_dir.rstrip("/") + "/"
@@ -579,6 +602,7 @@ class Kernel:
                 written.add(CHILD_FILES)
             out["wfiles"] = sorted(f for f in written if not f.startswith(rd))
             out["tfiles"] = sorted(f for f in truncated if not f.startswith(rd))
+            out["mem"] = _private_bytes()
         out["events"] = self.events
         out["t_done"] = _now()
         return out
@@ -644,6 +668,40 @@ class Kernel:
             self.shell.shell.execution_count = msg["history"][-1][0] + 1
         from . import jupyter
         jupyter.handle(self, {"op": "jupyter_init"})
+
+    def _main_getattr(self, name):
+        """`__main__.NAME` for a name this lineage kernel set aside (pickle
+        looks a class up there): bound, as an import of it would be."""
+        if name in self.aside and not _INTERNAL.match(name):
+            return self._resolve(name)
+        raise AttributeError("module '__main__' has no attribute %r" % name)
+
+    def _reset(self, ns, msg):
+        """A kernel that ran an earlier cell goes on with this one: it holds
+        values that cannot move (floe's holders), or it is a lineage kernel
+        (core_lineage.c). The cell starts from a fresh namespace plus `keep`;
+        `hold` is set aside for a later cell, everything else is deleted.
+        Kept names in `fp` are fingerprinted as imports are: a mutation is
+        a write."""
+        keep, hold = set(msg.get("keep", ())), set(msg.get("hold", ()))
+        if hold and "__getattr__" not in ns:  # the module's (PEP 562), removed after the cell
+            ns["__getattr__"] = self._main_getattr
+        aside, self.aside = self.aside, {}
+        for name in [n for n in ns if n not in self.base and not _INTERNAL.match(n)]:
+            if name in keep:
+                continue
+            value = ns.pop(name)
+            if name in hold:
+                self.aside[name] = value
+        for name, value in aside.items():
+            if name in keep and name not in ns:
+                ns[name] = value
+            elif name in hold and name not in self.aside:
+                self.aside[name] = value
+        del aside
+        for name in msg.get("fp", ()):
+            if name in ns:
+                self.imported[name] = store.fingerprint(ns[name])
 
     def _import_all(self, imports):
         ns = self.shell.user_ns

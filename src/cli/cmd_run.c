@@ -64,6 +64,9 @@ static const char run_usage[] =
     "                         also --execution-timeout S\n"
     "      --mem-limit SIZE   memory each kernel may allocate (e.g. 4G); beyond it the\n"
     "                         cell gets a MemoryError instead of exhausting the machine\n"
+    "      --mem-budget SIZE  memory the kernels kept idle for a later cell (lineage)\n"
+    "                         may hold in all (default: a quarter of RAM); beyond it\n"
+    "                         the least useful are evicted and their readers import\n"
     "      --save-every S     write OUT with the cells finished so far at most every S\n"
     "                         seconds while running (default 2; 0: only at the end)\n"
     "      --keep-run DIR     keep the run's artifacts (name@version.arrow/.pkl) in DIR;\n"
@@ -83,6 +86,11 @@ static const char run_usage[] =
     "                         cluster's worker threads\n"
     "      --dask-tls-ca/--dask-tls-cert/--dask-tls-key PATH\n"
     "                         TLS files for a tls:// scheduler (else Dask's config)\n"
+    "      --no-lineage       every isolated cell in a fresh kernel: a finished cell's\n"
+    "                         kernel does not go on with a later cell that reads what\n"
+    "                         it holds (also FLOE_LINEAGE=0). In parallel mode a cell\n"
+    "                         waits up to FLOE_LINEAGE_WAIT_MS (default 100) for a busy\n"
+    "                         kernel that holds what it reads before starting fresh\n"
     "      --no-warm          a private zygote for this run. By default (not when the\n"
     "                         CI variable is set, nor with FLOE_WARM=0) the zygote, the\n"
     "                         process that imported the preload set, stays warm after\n"
@@ -172,6 +180,12 @@ static int parse_args(int argc, char **argv, run_args *a) {
     a->o.mode = MODE_PARALLEL;
     a->o.schedule = SCHED_CRITICAL;
     a->o.stagger_ms = 0;
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    a->o.mem_budget = pages > 0 && psize > 0 ? (long long)pages * psize / 4 : 0; /* a quarter of RAM */
+    const char *lin = getenv("FLOE_LINEAGE");
+    a->o.lineage = !lin || !*lin || env_on("FLOE_LINEAGE");
+    const char *lw = getenv("FLOE_LINEAGE_WAIT_MS");
+    a->o.lineage_wait_ms = lw && *lw ? atoi(lw) : 100;
     a->papermill = -1;
     a->save_every = 2;
     a->pm = json_object();
@@ -279,6 +293,11 @@ static int parse_args(int argc, char **argv, run_args *a) {
             if (m <= 0) return usage_error("--mem-limit needs a size such as 512M or 4G%s", "");
             a->o.mem_limit = m;
             i++;
+        } else if (is_opt(s, NULL, "--mem-budget")) {
+            long long m = has ? util_parse_size(argv[i + 1]) : -1;
+            if (m <= 0) return usage_error("--mem-budget needs a size such as 512M or 4G%s", "");
+            a->o.mem_budget = m;
+            i++;
         } else if (is_opt(s, NULL, "--keep-run")) {
             if (!has) return usage_error("%s needs a directory", s);
             a->o.keep_run = argv[++i];
@@ -319,6 +338,8 @@ static int parse_args(int argc, char **argv, run_args *a) {
             *f = argv[++i];
         } else if (is_opt(s, NULL, "--lazy")) {
             a->o.lazy_always = 1;
+        } else if (is_opt(s, NULL, "--no-lineage")) {
+            a->o.lineage = 0;
         } else if (is_opt(s, "-q", "--quiet")) {
             a->o.quiet = 1;
         } else if (s[0] == '-' && s[1]) {

@@ -51,11 +51,17 @@ typedef struct run_opts {
     int allow_errors;
     double timeout_s;      /* per cell, 0 = none */
     long long mem_limit;   /* bytes a kernel may allocate, 0 = no limit */
+    long long mem_budget;  /* bytes the idle lineage kernels may keep (their private
+                            * memory, as kernels report it); 0 = no budget */
     int warm_idle_s;       /* > 0: a warm zygote serves the run and stays this long (--warm) */
     int quiet;
     int lazy_always;       /* every isolated cell resolves names lazily */
     int open_ended;        /* cells keep coming (the Jupyter kernel): every cell writes
                             * out all it binds, since any later cell may read it */
+    int lineage_wait_ms;   /* parallel: a ready cell waits up to this long for a busy
+                            * lineage kernel that holds what it reads, 0 = never */
+    int lineage;           /* a finished kernel may go on with a later cell that reads
+                            * what it holds (continuation, core_lineage.c); 0 = off */
     const char *python;
     const char *pythonpath;
     const char *preload;
@@ -138,6 +144,11 @@ typedef struct artvec { core_artifact *v; size_t n, cap; } artvec;
 
 typedef struct cellread { char *name; long from; } cellread;
 
+/* A name in a kernel's namespace, known by the artifact version it holds:
+ * the writer cell and its run request's version (core_lineage.c). live:
+ * no artifact carries the value (dropped or unmovable), only this kernel. */
+typedef struct core_held { char *name; long cell, version; long long size; core_codec codec; } core_held;
+
 typedef struct core_cell {
     size_t idx;            /* core_cell_spec.idx */
     char *src;
@@ -150,6 +161,13 @@ typedef struct core_cell {
     int in_holder;         /* the last attempt ran in a holder */
     int holder;            /* kept after this cell: it holds values that cannot move
                             * (generators, open files...) for the cells that read them; 0 = none */
+    int cont;              /* the lineage kernel the current attempt goes on in, 0 = none */
+    long long mem;         /* the private memory of its kernel when it finished, 0 = unknown */
+    int kept_live;         /* it used a value kept live in its lineage that no artifact
+                            * carries (dropped or unmovable): not cached */
+    struct core_held *held;/* what its kernel's namespace holds from earlier cells
+                            * (kept, hidden, imported, answered), for the lineage */
+    size_t nheld, capheld;
     strvec pred_reads, pred_writes;
     strvec need_later;     /* names later cells are predicted to read */
     strvec known_writes;   /* names any attempt of this cell exported */
@@ -180,18 +198,22 @@ typedef struct core_cell {
     uint64_t start_seq, done_seq; /* when the attempt started / finished, in seq steps */
 } core_cell;
 
-/* Where a started cell runs. A later "fork from template T" (kernel
- * lineage) is one more value here, with `holder` naming the template. */
-typedef enum { CK_FRESH, CK_HOLDER, CK_MONO } core_kernel_from;
+/* Where a started cell runs: a fresh kernel, holder `holder`, the one
+ * kernel (monolithic), or lineage kernel `holder` (CK_CONT: the kernel a
+ * finished cell left, going on with this one; core_lineage.c). Holders and
+ * lineages share one numbering, so a driver maps both with one table. */
+typedef enum { CK_FRESH, CK_HOLDER, CK_MONO, CK_CONT } core_kernel_from;
 
 typedef enum {
     CA_START_POOL, /* start the interpreter pool: something must run */
     CA_START,      /* run cell `cell` in a kernel (from, holder); msg: the run request */
     CA_KILL,       /* the running cell `cell` is stale: kill its kernel, forget it */
     CA_ANSWER,     /* send msg (a lazy read's value) to `cell`'s kernel; t: parked since, or 0 */
-    CA_KEEP,       /* `cell` finished; its kernel stays (as holder `holder`, or the mono kernel) */
+    CA_KEEP,       /* `cell` finished; its kernel stays (as holder `holder`, or the mono kernel;
+                    * from == CK_CONT: idle as lineage `holder`) */
     CA_RELEASE,    /* `cell` finished; its kernel exits (it was holder `holder`, if non-zero) */
-    CA_DROP_HOLDER,/* holder `holder` is no longer right: kill its kernel */
+    CA_DROP_HOLDER,/* holder `holder` is no longer right, or idle lineage `holder` (from ==
+                    * CK_CONT) is of no more use or evicted (why): kill its kernel */
     CA_RERUN,      /* `cell` will run again (for the trace); why */
     CA_SETTLED,    /* `cell` finished for good (this attempt): progress */
     CA_WAKE,       /* call core_wake at monotonic time t (us) */
@@ -265,7 +287,7 @@ void core_cell_died(core *c, size_t k, int exit_signal, int exit_code);
 void core_cell_timed_out(core *c, size_t k);
 void core_need(core *c, size_t k, const char *name);    /* a lazy read */
 void core_update_display(core *c, size_t k, json_t *msg); /* k: the sender; recorded (borrowed) */
-void core_holder_gone(core *c, int holder);             /* its kernel died */
+void core_holder_gone(core *c, int holder);             /* its kernel died (a holder or an idle lineage) */
 void core_start_failed(core *c, size_t k);              /* no kernel for a CA_START */
 /* Once results are final: every output that carries a display id shows the
  * last update of that id sent, in notebook order, by a later cell that ran

@@ -89,7 +89,17 @@ static int holder_of(engine *e, kernel *kn) {
 
 static void act_start(engine *e, core_action *a) {
     dcell *d = &e->cells[a->cell];
-    kernel *kn = a->from == CK_MONO ? e->mono : a->from == CK_HOLDER ? holder_kernel(e, a->holder) : take_kernel(e);
+    kernel *kn = a->from == CK_MONO     ? e->mono
+                 : a->from == CK_FRESH  ? take_kernel(e)
+                                        : holder_kernel(e, a->holder);
+    if (a->from == CK_CONT && kn) { /* an idle lineage kernel goes on: the cell's now */
+        set_holder(e, a->holder, NULL);
+        char args[96];
+        snprintf(args, sizeof args, "{\"after\":%lld,\"keep\":%zu}",
+                 (long long)json_integer_value(json_object_get(a->msg, "lineage")),
+                 json_array_size(json_object_get(a->msg, "keep")));
+        trace_complete(e->tr, "continue", (int)a->cell, kn->id, time_mono_us(), 0, args);
+    }
     if (!kn) {
         core_start_failed(e->core, a->cell);
         return;
@@ -189,7 +199,14 @@ static void act(engine *e, core_action *a) {
     case CA_ANSWER: act_answer(e, a); break;
     case CA_KEEP: act_keep(e, a); break;
     case CA_RELEASE: act_release(e, a); break;
-    case CA_DROP_HOLDER: act_drop_holder(e, a->holder); break;
+    case CA_DROP_HOLDER:
+        if (a->from == CK_CONT && holder_kernel(e, a->holder)) {
+            char args[200];
+            snprintf(args, sizeof args, "{\"why\":\"%s\"}", a->why);
+            trace_complete(e->tr, "drop-lineage", -1, holder_kernel(e, a->holder)->id, time_mono_us(), 0, args);
+        }
+        act_drop_holder(e, a->holder);
+        break;
     case CA_RERUN: {
         dcell *d = &e->cells[a->cell];
         trace_complete(e->tr, "rerun", (int)a->cell, d->kern ? d->kern->id : 0, time_mono_us(), 0, NULL);
