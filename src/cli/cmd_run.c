@@ -88,7 +88,9 @@ static const char run_usage[] =
     "                         TLS files for a tls:// scheduler (else Dask's config)\n"
     "      --no-lineage       every isolated cell in a fresh kernel: a finished cell's\n"
     "                         kernel does not go on with a later cell that reads what\n"
-    "                         it holds (also FLOE_LINEAGE=0). In parallel mode a cell\n"
+    "                         it holds (also FLOE_LINEAGE=0; always so with --dask,\n"
+    "                         where a cell must be able to run again on another\n"
+    "                         worker). In parallel mode a cell\n"
     "                         waits up to FLOE_LINEAGE_WAIT_MS (default 100) for a busy\n"
     "                         kernel that holds what it reads before starting fresh\n"
     "      --no-warm          a private zygote for this run. By default (not when the\n"
@@ -358,6 +360,9 @@ static int parse_args(int argc, char **argv, run_args *a) {
     const char *dask = getenv("FLOE_DASK");
     if (!a->o.dask && dask && *dask) a->o.dask = dask;
     if (a->o.dask && !a->jobs_given) a->o.jobs = 0; /* the cluster's threads (the bridge's hello) */
+    /* On Dask every cell is a task in a fresh kernel: a cell continued in a
+     * kept kernel would die with its worker instead of running elsewhere. */
+    if (a->o.dask) a->o.lineage = 0;
     if (a->papermill < 0) a->papermill = a->out_positional;
     a->o.warm_idle_s = warm ? idle : 0;
     return -1;
