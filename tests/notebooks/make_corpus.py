@@ -184,6 +184,19 @@ NOTEBOOKS = {
         "print(sqrt(16), floor(2.7), pi)",
         "from os.path import *\nprint(basename('/a/b.txt'))",
     ],
+    # issue 16 P9: an open-world cell rebinds builtins; later cells see its names, not Python's
+    "adv_star_builtin": [
+        "import time\ntime.sleep(0.5)\nfrom math import *",
+        "pow(2, 3)",
+        "from numpy import *",
+        "sum(range(5), -1)",
+        "print(round(2.567, 1), max([3, 1]), abs(-2), type(min(range(3))).__name__)",
+        "exec('len = lambda x: 42')",
+        "len([1, 2])",
+        "globals()['hex'] = lambda v: 'mine'\nprint(hex(255))",
+        "print(hex(16), len('ab'))",
+        "del len\nprint(len('abc'))",
+    ],
     "adv_function_globals": [
         "def scaled(v):\n    return v * factor",
         "factor = 2\nprint(scaled(5))",
