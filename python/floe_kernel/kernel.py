@@ -300,6 +300,68 @@ class FileInputs:
             pass
         cls.skip = tuple(os.path.join(p, "") for p in prefixes if p)
         sys.addaudithook(cls._hook)
+        cls._wrap_probes()
+
+    @classmethod
+    def _wrap_probes(cls):
+        """A cell can use a file without opening it: os.path.exists, isfile,
+        getsize, getmtime, pathlib's exists() and IPython's Image('f.png')
+        (which takes a name that is not a file for data) look at it through
+        os.stat, os.lstat or os.access, which raise no audit event. Those
+        are reads too, so that such a cell that ran before the earlier cell
+        writing the file runs again after it (issue 16, P4). Wrapped at
+        module level, where genericpath and pathlib look them up; the
+        os.supports_* sets get the wrappers beside the originals."""
+        import functools
+        for name in ("stat", "lstat", "access"):
+            orig = getattr(os, name, None)
+            if orig is None or getattr(orig, "__wrapped__", None) is not None:
+                continue
+
+            def probe(path, *a, _orig=orig, **kw):
+                if cls.recording is not None:
+                    cls._read(path)
+                return _orig(path, *a, **kw)
+            functools.update_wrapper(probe, orig)
+            for s in (os.supports_dir_fd, os.supports_fd, os.supports_follow_symlinks, os.supports_effective_ids):
+                if orig in s:
+                    s.add(probe)
+            setattr(os, name, probe)
+
+    @classmethod
+    def _read(cls, p):
+        try:
+            path = cls._path(p)
+        except OSError:  # the working directory is gone: the call says so itself
+            return
+        if path is not None and cls.recording is not None:
+            cls.recording.add(path)
+
+    @classmethod
+    def _import(cls, name, path):
+        """An import of a module not loaded yet (audit event "import"): the
+        files it would be found in, outside the Python installation (the
+        notebook's directory: `%%file mymodule.py`, then `import mymodule`),
+        are reads, whether or not they exist yet."""
+        if not isinstance(name, str):
+            return
+        head, _, last = name.rpartition(".")
+        if head:
+            parent = sys.modules.get(head)
+            dirs = list(getattr(parent, "__path__", None) or ())
+        else:
+            dirs = list(path if path is not None else sys.path)
+        for d in dirs:
+            if not isinstance(d, str):
+                continue
+            try:
+                d = os.path.abspath(d or os.getcwd())
+            except OSError:
+                continue
+            if d.startswith(cls.skip):
+                continue
+            cls._read(os.path.join(d, last + ".py"))
+            cls._read(os.path.join(d, last, "__init__.py"))
 
     @classmethod
     def _path(cls, p):
@@ -329,6 +391,9 @@ class FileInputs:
                     cls.truncating.add(path)
             if not write or "+" in (mode or ""):
                 rec.add(path)
+            return
+        if event == "import":
+            cls._import(args[0], args[2] if len(args) > 2 else None)
             return
         which = cls._WRITE_EVENTS.get(event)
         if which:
@@ -510,6 +575,17 @@ class Kernel:
             # and must resolve unpredicted names lazily too
             if msg.get("lazy", True):
                 ns["__builtins__"] = LazyBuiltins(self._resolve, ns)
+            # the process state first where it loads alone: a module moves
+            # by name, and may be found only through a sys.path entry an
+            # earlier cell added (else after the imports, as it may hold a
+            # class of the notebook: a warnings filter's category)
+            rng_applied = False
+            if msg.get("rng"):
+                try:
+                    _rng_apply(store.load(msg["rng"], {}, None, None))
+                    rng_applied = True
+                except Exception:  # noqa: BLE001 - retried after the imports
+                    pass
             err = self._import_all(msg.get("imports", []))
             if err is not None:
                 return err
@@ -517,7 +593,7 @@ class Kernel:
         rng0 = None
         if ice:
             rng = msg.get("rng")
-            if rng:
+            if rng and not rng_applied:
                 try:
                     _rng_apply(store.load(rng, {}, None, None))
                 except Exception as e:  # noqa: BLE001 - a state we cannot restore: fresh state

@@ -289,6 +289,18 @@ NOTEBOOKS = {
         "print(open(q).read(), open(p).read())",
         "import shutil\nshutil.rmtree(d)\nprint(os.path.exists(d))",
     ],
+    # issue 16 P4: files an earlier cell writes, used by later cells without open()
+    "adv_file_probes": [
+        "import os\nimport sys\nimport tempfile\nimport time\nd = tempfile.mkdtemp(prefix='floe-corpus-')\n"
+        "p = os.path.join(d, 'out.txt')\nsys.path.insert(0, d)",
+        "time.sleep(0.6)\nwith open(p, 'w') as f:\n    f.write('written')",
+        "print(os.path.exists(p), os.path.isfile(p))",
+        "print(os.path.getsize(p))",
+        "import pathlib\nprint(pathlib.Path(p).exists(), os.access(p, os.R_OK))",
+        "time.sleep(0.4)\nwith open(os.path.join(d, 'floe_probe_mod.py'), 'w') as f:\n    f.write('VALUE = 42\\n')",
+        "import floe_probe_mod\nprint(floe_probe_mod.VALUE)",
+        "import shutil\nshutil.rmtree(d)\nprint(os.path.exists(d))",
+    ],
     # pandas must believe it runs under Jupyter: 20 columns at most, wide
     # frames wrapped (tests/realworld/FINDINGS.md R1)
     "pandas_wide": [
