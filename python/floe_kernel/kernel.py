@@ -55,19 +55,34 @@ _SYMPY_CALLS = []
 _SK_REPR = "sklearn.utils._estimator_html_repr"
 
 
+_SYMPY_ORIG = None
+
+
+def _sympy_init_printing(*args, **kwargs):
+    """sympy's init_printing, recorded for later kernels. At module level,
+    so that it moves by reference: `from sympy import *` binds it into the
+    notebook's namespace, and a reader must get this function, not a copy
+    rebuilt with the notebook's globals (NameError on _SYMPY_CALLS)."""
+    if _SYMPY_ORIG is None:
+        import sympy.interactive.printing  # noqa: F401 - a kernel that never loaded sympy
+        _patch_sympy()
+    _SYMPY_CALLS[:] = [(args, {k: v for k, v in kwargs.items() if k != "ip"})]
+    return _SYMPY_ORIG(*args, **kwargs)
+
+
+_sympy_init_printing._floe = True
+
+
 def _patch_sympy():
     """Wraps sympy's init_printing so that a call is recorded; once, in
     the zygote (sympy preloaded) or in the first cell that has it."""
+    global _SYMPY_ORIG
     sp = sys.modules.get("sympy")
     printing = sys.modules.get("sympy.interactive.printing")
     if sp is None or printing is None or getattr(printing.init_printing, "_floe", False):
         return
-    orig = printing.init_printing
-
-    def init_printing(*args, **kwargs):
-        _SYMPY_CALLS[:] = [(args, {k: v for k, v in kwargs.items() if k != "ip"})]
-        return orig(*args, **kwargs)
-    init_printing._floe = True
+    orig = _SYMPY_ORIG = printing.init_printing
+    init_printing = _sympy_init_printing
     init_printing._floe_orig = orig
     init_printing.__doc__ = orig.__doc__
     init_printing.__wrapped__ = orig

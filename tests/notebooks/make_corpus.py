@@ -633,6 +633,15 @@ NOTEBOOKS = {
         "import matplotlib\nmatplotlib.use('svg')",
         "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3]);",
     ],
+    # issue 16 P11: init_printing bound by a star import, called in one cell and again in a later one
+    "adv_sympy_star": [
+        "from sympy import *\ninit_printing()",
+        "x = Symbol('x')",
+        "(pi + x)**2",
+        "Integral(sqrt(1 / x), x)",
+        "init_printing(use_latex=False)",
+        "Matrix([[1, x], [x, 1]])",
+    ],
     # issue 16, class 5: values that must round-trip exactly between kernels
     "adv_roundtrip": [
         "import pandas as pd\nimport numpy as np\n"
