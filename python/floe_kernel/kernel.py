@@ -91,6 +91,32 @@ def _patch_sympy():
             mod.init_printing = init_printing
 
 
+_EMPTY_CALL = re.compile(r"((?:[A-Za-z_]\w*\.)*)(empty|empty_like)\s*\(")
+
+
+def _unguaranteed(code, ns):
+    """Why this cell's output may differ from Jupyter's whatever floe does,
+    or None. numpy.empty and empty_like return uninitialised memory: in
+    Jupyter's one process often the buffer an earlier cell just freed
+    (`np.ones(3)`, then `np.empty(3)` shows ones), in another process
+    whatever its allocator hands out -- monolithic mode included, whose
+    kernel allocates differently between cells (issue 16, P6)."""
+    np = sys.modules.get("numpy")
+    if np is None or "empty" not in code:
+        return None
+    for m in _EMPTY_CALL.finditer(code):
+        prefix, fn = m.group(1).rstrip("."), m.group(2)
+        obj = ns.get(prefix.split(".")[0]) if prefix else ns.get(fn)
+        for part in prefix.split(".")[1:]:
+            obj = getattr(obj, part, None)
+        if prefix:
+            obj = getattr(obj, fn, None)
+        if obj is getattr(np, fn, None):
+            return ("numpy.%s returns uninitialised memory: the values it shows depend on the allocator, and "
+                    "floe cannot guarantee Jupyter's" % fn)
+    return None
+
+
 _SK_COUNTERS = ("_CONTAINER_ID_COUNTER", "_ESTIMATOR_ID_COUNTER")
 
 
@@ -627,6 +653,9 @@ class Kernel:
             FileInputs.recording = None
         t1 = _now()
         self.events.append({"name": "compute", "start": t0, "dur": t1 - t0, "args": {}})
+        why = _unguaranteed(msg["code"], self.shell.user_ns)
+        if why:
+            self.events.append({"name": "unguaranteed", "start": t1, "dur": 0, "args": {"why": why}})
         out = {"op": "done", "cell": msg.get("cell"), "status": res.get("status", "ok"),
                "outputs": res.get("outputs", []), "display_ids": res.get("display_ids", {}),
                "ename": res.get("ename"), "evalue": res.get("evalue"),
