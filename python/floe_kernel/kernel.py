@@ -627,7 +627,7 @@ class Kernel:
                     rng_applied = True
                 except Exception:  # noqa: BLE001 - retried after the imports
                     pass
-            err = self._import_all(msg.get("imports", []))
+            err = self._import_all(msg.get("imports", []), tolerant=msg.get("lazy", True))
             if err is not None:
                 return err
             self.before = {k: id(v) for k, v in ns.items() if k not in self.base and not _INTERNAL.match(k)}
@@ -692,7 +692,11 @@ class Kernel:
         out["t_done"] = _now()
         return out
 
-    def _import_all(self, imports):
+    def _import_all(self, imports, tolerant=False):
+        """tolerant: an open-world cell gets every visible name, most of
+        which it never reads: one that cannot be imported (a memmap whose
+        file a later cell removed) is left out, and only a real read of it
+        (the lazy builtins ask floe again) fails, in the cell's code."""
         ns = self.shell.user_ns
         self.links.pending = {imp["name"]: imp for imp in imports}
         for imp in imports:
@@ -700,6 +704,11 @@ class Kernel:
             try:
                 value = self._import(name, imp)
             except Exception as e:  # noqa: BLE001 - report which artifact failed
+                if tolerant:
+                    ns.pop(name, None)
+                    self.events.append({"name": "import-skipped:" + name, "start": _now(), "dur": 0,
+                                        "args": {"why": "%s: %s" % (type(e).__name__, e)}})
+                    continue
                 return {"op": "done", "status": "import-error", "name": name,
                         "evalue": "%s: %s" % (type(e).__name__, e), "outputs": [], "events": self.events}
             if imp.get("codec") != protocol.CODEC_MODULE:  # a def moved as code: its state (defaults, closure)

@@ -633,6 +633,20 @@ NOTEBOOKS = {
         "import matplotlib\nmatplotlib.use('svg')",
         "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3]);",
     ],
+    # issue 16 P13: a memmap whose file a later cell removed; open-world cells that never read it must run
+    "adv_memmap_removed": [
+        "import os\nimport tempfile\nimport numpy as np\nimport pandas as pd\n"
+        "d = tempfile.mkdtemp(prefix='floe-corpus-')\npath = os.path.join(d, 'mymmap')\n"
+        "PREV = pd.options.display.max_rows",
+        "mmap = np.memmap(path, dtype='float64', mode='w+', shape=(10, 10))",
+        "section = mmap[:5]",
+        "section[:] = 1.5\nmmap.flush()\ndel mmap",
+        "os.remove(path)",
+        "x = np.ones(3)",
+        "%xdel x",
+        "pd.options.display.max_rows = PREV\nprint(PREV)",
+        "import shutil\nshutil.rmtree(d)",
+    ],
     # issue 16 P11: init_printing bound by a star import, called in one cell and again in a later one
     "adv_sympy_star": [
         "from sympy import *\ninit_printing()",
