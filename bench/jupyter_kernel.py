@@ -3,8 +3,10 @@ kernel (start_new_kernel: process start to kernel_info_reply), and the
 round trip of an execute_request (send -> idle on iopub and execute_reply)
 for a trivial cell and for one that prints, median of N.
 
-usage: JUPYTER_PATH=<dir with the floe kernelspec> python3 bench/jupyter_kernel.py [N]
-(`floe kernel install --prefix DIR` then JUPYTER_PATH=DIR/share/jupyter)."""
+usage: JUPYTER_PATH=<dir with the floe kernelspec> python3 bench/jupyter_kernel.py [N [KERNEL...]]
+(`floe kernel install --prefix DIR` then JUPYTER_PATH=DIR/share/jupyter;
+kernels default to python3 and floe, each measured twice, interleaved; e.g.
+add floe-mono, installed with --name floe-mono --mode monolithic)."""
 import statistics
 import sys
 import time
@@ -42,7 +44,8 @@ def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 50
     print("| kernel | start to ready (s) | execute `1` (ms, median of %d) | execute print (ms) |" % n)
     print("| --- | --- | --- | --- |")
-    for name in ("python3", "floe", "python3", "floe"):
+    names = sys.argv[2:] or ["python3", "floe"]
+    for name in names * 2:
         s, a, b = measure(name, n)
         print("| %s | %.2f | %.2f | %.2f |" % (name, s, a, b))
 

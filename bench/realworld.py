@@ -64,7 +64,7 @@ def public(a):
     for src, name in suite.notebooks(a.filter):
         srcs = suite.cell_sources(src, name)
         (skipped if any(TIMING.search(c) for c in srcs) else nbs).append((src, name, len(srcs)))
-    runners = ["jupyter", "parallel", "serial", "monolithic"]
+    runners = ["jupyter", "parallel", "serial", "monolithic"] + (["nolineage"] if a.baseline else [])
     head = ("real-world public notebooks (tests/public): wall clock, best of %d; floe --no-cache, parallel -j %d; "
             "%d notebooks (%d skipped for %%timeit/%%time)\nmachine: %s\ndate: %s" % (
                 a.rounds, a.jobs, len(nbs), len(skipped), common.machine(),
@@ -86,6 +86,12 @@ def public(a):
                                     "--output-dir", os.path.dirname(out), "--output", os.path.basename(out),
                                     os.path.join(w, name + ".ipynb")], check=False)[1]
                     t, rc = time.perf_counter() - t0, p.returncode
+                elif r == "nolineage":  # parallel as before issue 17: every cell in a fresh kernel
+                    os.environ["FLOE_LINEAGE"] = "0"
+                    try:
+                        _, t, rc, _ = suite.run_floe(src, name, "parallel", a.jobs)
+                    finally:
+                        del os.environ["FLOE_LINEAGE"]
                 else:
                     _, t, rc, _ = suite.run_floe(src, name, r, a.jobs)
                 best[r] = min(best[r], t)
@@ -93,9 +99,10 @@ def public(a):
         rows.append((src + "/" + name, cells, best, rcs))
         if a.out:  # the table so far, so an interrupted run still leaves its numbers
             render(rows, skipped, head + "\n(partial: %d of %d notebooks)" % (len(rows), len(nbs)), a.out, quiet=True)
-        print("  %-55s %3d cells  jupyter %6.2f  par %6.2f  ser %6.2f  mono %6.2f  par/mono %.2f%s" % (
+        print("  %-55s %3d cells  jupyter %6.2f  par %6.2f  ser %6.2f  mono %6.2f  par/mono %.2f%s%s" % (
             src + "/" + name, cells, best["jupyter"], best["parallel"], best["serial"], best["monolithic"],
             best["parallel"] / best["monolithic"],
+            ("  nolin %6.2f" % best["nolineage"]) if a.baseline else "",
             "".join(" %s rc=%s" % (r, c) for r, c in rcs.items() if c not in (0, None))), flush=True)
     render(rows, skipped, head, a.out)
 
@@ -150,6 +157,10 @@ def render(rows, skipped, head, out, quiet=False):
                 "%s %s" % (r[0], m) for r in rows for m, c in r[3].items() if c not in (0, None)) or "none"),
             "skipped (%timeit/%time): " + (", ".join(s + "/" + n for s, n, _ in skipped)
                                            if skipped is not None else "see the run's header")]
+    if rows and all("nolineage" in r[2] for r in rows):
+        nl = sum(r[2]["nolineage"] for r in rows)
+        summ.insert(1, "parallel --no-lineage (before issue 17), same run: %.2f s summed, %.2fx monolithic; "
+                       "parallel/parallel --no-lineage %.2fx" % (nl, nl / tot["monolithic"], tot["parallel"] / nl))
     table = "\n".join(lines + summ)
     if not quiet:
         print()
@@ -168,6 +179,8 @@ def main():
     ap.add_argument("--jobs", type=int, default=2, help="floe parallel -j (default 2)")
     ap.add_argument("--filter", default="", help="only notebooks whose name contains this")
     ap.add_argument("--out", help="also write the markdown table here")
+    ap.add_argument("--baseline", action="store_true",
+                    help="public: also floe parallel --no-lineage (FLOE_LINEAGE=0), every cell in a fresh kernel")
     a = ap.parse_args()
     if not os.path.exists(common.FLOE):
         sys.exit("no %s: run make build" % common.FLOE)

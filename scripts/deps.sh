@@ -10,7 +10,7 @@ DEBS="build-essential clang libclang-rt-14-dev pkg-config libuv1-dev libjansson-
       python3-matplotlib python3-matplotlib-inline python3-nbclient python3-ipykernel python3-nbformat
       python3-pytest python3-jupyter-client python3-yaml jupyter-nbconvert valgrind nodejs npm
       python3-sympy python3-sklearn python3-statsmodels python3-patsy python3-seaborn python3-hypothesis
-      python3-notebook chromium"
+      python3-notebook chromium python3-dask python3-distributed"
 
 missing=""
 for p in $DEBS; do

@@ -26,5 +26,7 @@ s=0; vg build/floe run tests/notebooks/err_name.ipynb -o "$d/e.ipynb" -q --no-ca
 [ "$s" = 1 ] || { echo "valgrind: unexpected status $s"; exit 1; }
 vg build/floe kernel install --prefix "$d/k" --python "$FLOE_PYTHON" >/dev/null
 # the Jupyter kernel: a session through jupyter_client with floe under valgrind
-"$FLOE_PYTHON" scripts/valgrind-kernel.py "$d/k" "$(pwd)/build/floe" || { echo "valgrind: floe kernel failed"; exit 1; }
-echo "valgrind: memcheck clean on run (3 modes, cache, papermill form), status, deps, trace, kernels, kernel install, kernel"
+for mode in isolated monolithic; do
+    "$FLOE_PYTHON" scripts/valgrind-kernel.py "$d/k" "$(pwd)/build/floe" $mode || { echo "valgrind: floe kernel ($mode) failed"; exit 1; }
+done
+echo "valgrind: memcheck clean on run (3 modes, cache, papermill form), status, deps, trace, kernels, kernel install, kernel (isolated and monolithic)"

@@ -15,8 +15,10 @@
  *   read(path_or_buffer) -> {"nrows", "metadata": {..}, "fields": [names],
  *       "batches": [[column dict, ...], ...]}
  *     column dict: name, type, unit, tz, length, null_count,
- *       validity/offsets/data (memoryview or None), values (list of str /
- *       bytes / None, for var-width types), dictionary (column dict), ordered
+ *       validity/offsets/data (memoryview or None), values (numpy object
+ *       array of str / bytes / None, for var-width types; a list without
+ *       numpy), dictionary (column dict), ordered
+ *   classify(values) -> (kind, mask, missing) of an object column
  *   unpack_bits(buffer, n, invert=False) -> bytearray of n 0/1 bytes */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -121,16 +123,53 @@ static int parse_type(const char *s, arrow_type *t) {
 
 static PyObject *dget(PyObject *d, const char *k) { return PyDict_GetItemString(d, k); } /* borrowed */
 
-/* Encodes a sequence of str (or bytes) into offsets + data. */
-static int encode_strings(wctx *ctx, arrow_col *c, PyObject *values, const uint8_t *mask, int binary) {
+/* The items of a list, a tuple, or a 1-d C-contiguous numpy object array
+ * (read in place through __array_interface__: numpy stores an object array
+ * as PyObject pointers), else of PySequence_Fast(values). *keep is a new
+ * reference that keeps *items alive; decref it when done. -1 with an
+ * exception set on error. */
+static int object_items(PyObject *values, PyObject ***items, Py_ssize_t *n, PyObject **keep) {
+    if (!PyList_CheckExact(values) && !PyTuple_CheckExact(values)) {
+        PyObject *ai = PyObject_GetAttrString(values, "__array_interface__");
+        if (!ai) PyErr_Clear();
+        if (ai && PyDict_Check(ai)) {
+            PyObject *ts = dget(ai, "typestr"), *shape = dget(ai, "shape"), *strides = dget(ai, "strides");
+            PyObject *data = dget(ai, "data");
+            const char *t = ts && PyUnicode_Check(ts) ? PyUnicode_AsUTF8(ts) : NULL;
+            if (t && strcmp(t, "|O") == 0 && shape && PyTuple_Check(shape) && PyTuple_GET_SIZE(shape) == 1 &&
+                (!strides || strides == Py_None) && data && PyTuple_Check(data) && PyTuple_GET_SIZE(data) >= 1) {
+                Py_ssize_t len = PyLong_AsSsize_t(PyTuple_GET_ITEM(shape, 0));
+                void *addr = PyLong_AsVoidPtr(PyTuple_GET_ITEM(data, 0));
+                if (len >= 0 && (addr || len == 0) && !PyErr_Occurred()) {
+                    Py_DECREF(ai);
+                    *items = (PyObject **)addr;
+                    *n = len;
+                    Py_INCREF(values);
+                    *keep = values;
+                    return 0;
+                }
+                PyErr_Clear();
+            }
+        }
+        Py_XDECREF(ai);
+    }
     PyObject *seq = PySequence_Fast(values, "values must be a sequence");
     if (!seq) return -1;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    *items = PySequence_Fast_ITEMS(seq);
+    *n = PySequence_Fast_GET_SIZE(seq);
+    *keep = seq;
+    return 0;
+}
+
+/* Encodes a sequence of str (or bytes) into offsets + data. */
+static int encode_strings(wctx *ctx, arrow_col *c, PyObject *values, const uint8_t *mask, int binary) {
+    PyObject *seq, **items;
+    Py_ssize_t n;
+    if (object_items(values, &items, &n, &seq) < 0) return -1;
     if (n != c->length) {
         PyErr_Format(PyExc_ValueError, "column '%s': %zd values for %lld rows", c->name, n, (long long)c->length);
         goto fail;
     }
-    PyObject **items = PySequence_Fast_ITEMS(seq);
     uint64_t total = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         if (mask && mask[i]) continue;
@@ -349,11 +388,37 @@ static int set_new(PyObject *d, const char *k, PyObject *v) {
     return rc;
 }
 
+/* A numpy object array of n None (numpy.empty(n, dtype=object)), or NULL
+ * with an exception set (numpy missing: the caller makes a list). */
+static PyObject *object_array(Py_ssize_t n) {
+    PyObject *np = PyImport_ImportModule("numpy");
+    if (!np) return NULL;
+    PyObject *out = PyObject_CallMethod(np, "empty", "(ns)", n, "O");
+    Py_DECREF(np);
+    return out;
+}
+
+/* The values of a var-width column: a numpy object array (str, bytes or
+ * None), decoded straight into the array's slots, so the reader builds no
+ * list and copies no pointers (a 10M-row column: one pass); a list when
+ * numpy is not importable. */
 static PyObject *decode_values(const arrow_col *c) {
     int binary = c->type == ARROW_BINARY || c->type == ARROW_LARGE_BINARY;
     size_t ow = (c->type == ARROW_LARGE_UTF8 || c->type == ARROW_LARGE_BINARY) ? 8 : 4;
-    PyObject *list = PyList_New((Py_ssize_t)c->length);
-    if (!list) return NULL;
+    PyObject *list = object_array((Py_ssize_t)c->length), *keep = NULL, **slots = NULL;
+    Py_ssize_t nslots;
+    if (list && (object_items(list, &slots, &nslots, &keep) < 0 || nslots != (Py_ssize_t)c->length ||
+                 keep != list)) {
+        Py_XDECREF(keep);
+        keep = NULL;
+        Py_CLEAR(list);
+    }
+    Py_XDECREF(keep); /* list itself keeps the slots alive */
+    if (!list) {
+        PyErr_Clear();
+        slots = NULL;
+        if (!(list = PyList_New((Py_ssize_t)c->length))) return NULL;
+    }
     const uint8_t *offs = c->offsets;
     const char *data = c->data;
     for (int64_t i = 0; i < c->length; i++) {
@@ -375,11 +440,66 @@ static PyObject *decode_values(const arrow_col *c) {
             }
             o = binary ? PyBytes_FromStringAndSize(data + a, (Py_ssize_t)(b - a))
                        : PyUnicode_DecodeUTF8(data + a, (Py_ssize_t)(b - a), "strict");
-            if (!o) { Py_DECREF(list); return NULL; }
+            if (!o) {
+                Py_DECREF(list);
+                return NULL;
+            }
         }
-        PyList_SET_ITEM(list, (Py_ssize_t)i, o);
+        if (slots) {
+            PyObject *old = slots[i];
+            slots[i] = o;
+            Py_XDECREF(old);
+        } else {
+            PyList_SET_ITEM(list, (Py_ssize_t)i, o);
+        }
     }
     return list;
+}
+
+/* classify(values) -> (kind, mask, missing), one pass over an object column:
+ * kind "str" or "bytes" when every value is an exact str (bytes) or missing,
+ * else None (the caller's general path decides); mask a bytearray of one
+ * byte per row (1 = missing) or None; missing "None" or "nan" (the one
+ * sentinel used), or None. A column mixing both sentinels, or all missing,
+ * gets kind None. Same answer as pandas' infer_dtype(skipna=True) + isna for
+ * such columns, in one pass and without a Python call per row. */
+static PyObject *py_classify(PyObject *self, PyObject *values) {
+    (void)self;
+    PyObject *keep, **items;
+    Py_ssize_t n;
+    if (object_items(values, &items, &n, &keep) < 0) return NULL;
+    int kind = 0, missing = 0; /* kind 1 str, 2 bytes; missing 1 None, 2 nan */
+    PyObject *mask = NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *o = items[i];
+        int k = PyUnicode_CheckExact(o) ? 1 : PyBytes_CheckExact(o) ? 2 : 0, m = 0;
+        if (!k) {
+            if (o == Py_None) m = 1;
+            else if (PyFloat_CheckExact(o) && PyFloat_AS_DOUBLE(o) != PyFloat_AS_DOUBLE(o)) m = 2;
+            else goto general;
+            if (missing && missing != m) goto general;
+            missing = m;
+            if (!mask) {
+                if (!(mask = PyByteArray_FromStringAndSize(NULL, n))) goto fail;
+                memset(PyByteArray_AS_STRING(mask), 0, (size_t)n);
+            }
+            PyByteArray_AS_STRING(mask)[i] = 1;
+            continue;
+        }
+        if (kind && kind != k) goto general;
+        kind = k;
+    }
+    if (!kind && n) goto general;
+    Py_DECREF(keep);
+    return Py_BuildValue("(sNs)", kind == 2 ? "bytes" : "str", mask ? mask : Py_NewRef(Py_None),
+                         missing == 1 ? "None" : missing == 2 ? "nan" : NULL);
+general:
+    Py_XDECREF(mask);
+    Py_DECREF(keep);
+    return Py_BuildValue("(OOO)", Py_None, Py_None, Py_None);
+fail:
+    Py_DECREF(keep);
+    return NULL;
 }
 
 /* deep = 0: types only (schema fields), no buffers or values. */
@@ -533,6 +653,7 @@ static PyObject *py_unpack_bits(PyObject *self, PyObject *args) {
 static PyMethodDef methods[] = {
     {"write", py_write, METH_VARARGS, "write(path, columns, metadata) -> size"},
     {"read", py_read, METH_O, "read(path_or_buffer) -> dict"},
+    {"classify", py_classify, METH_O, "classify(values) -> (kind, mask, missing)"},
     {"unpack_bits", py_unpack_bits, METH_VARARGS, "unpack_bits(buffer, n, invert=False) -> bytearray"},
     {NULL, NULL, 0, NULL},
 };

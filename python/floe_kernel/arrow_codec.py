@@ -150,6 +150,14 @@ def _encode(name, arr):
 
 
 def _encode_object(spec, info, vals):
+    # str or bytes with None/NaN: one pass in C (pandas' isna + infer_dtype
+    # take ~0.6 us a row on a 10M-row column); anything else: pandas decides
+    fast, fmask, missing = _floe_arrow.classify(vals)
+    if fast is not None:
+        mask = np.frombuffer(fmask, np.uint8) if fmask is not None else None
+        spec.update(type="utf8" if fast == "str" else "binary", values=vals, null_mask=mask)
+        info.update(kind=fast, missing=missing)
+        return spec, info, ("unicode" if fast == "str" else "bytes", "object", None)
     kind = pd.api.types.infer_dtype(vals, skipna=True)
     mask = np.asarray(pd.isna(vals)) if len(vals) else np.zeros(0, bool)
     missing = _missing_kind(vals, mask) if mask.any() else None
@@ -300,8 +308,11 @@ def _fixed(c):
 
 
 def _objects(values, valid, missing):
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
+    if isinstance(values, np.ndarray):  # what _floe_arrow.read decodes into
+        out = values
+    else:
+        out = np.empty(len(values), dtype=object)
+        out[:] = values
     if valid is not None and missing == "nan":
         out[~valid] = np.nan
     return out

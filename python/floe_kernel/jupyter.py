@@ -1,10 +1,12 @@
-"""The Python side of `floe kernel` (the Jupyter kernel), monolithic back end.
+"""The Python side of `floe kernel` (the Jupyter kernel): its requests.
 
-ONE floe kernel runs every cell in one namespace, as `floe run --mode
-monolithic` does; floe's C process speaks the Jupyter protocol and forwards
-the requests that need Python here as {"op": "jupyter", "msg_type",
-"content", "metadata", "buffers"}. Isolated, parallel cells come with the
-scheduling core (issue 15), not this module.
+Monolithic back end (jk_mono.c): ONE floe kernel runs every cell in one
+namespace, as `floe run --mode monolithic` does; floe's C process speaks the
+Jupyter protocol and forwards the requests that need Python here as {"op":
+"jupyter", "msg_type", "content", "metadata", "buffers"}. Isolated back end
+(jk_iso.c): cells run as `floe run` runs them (kernel.py), and this module
+serves completion, inspection, is_complete, history and comms in the scope
+kernel (Kernel.scope: the names the finished cells left, imported).
 
 Replies are built the way ipykernel 6 builds them (its own functions are
 called where they can be: completion, inspection), so a frontend sees the

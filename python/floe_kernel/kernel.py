@@ -7,6 +7,7 @@ name the cell bound, rebound, deleted or mutated in place. A read that the
 static prediction missed is resolved lazily: the cell's builtins mapping
 asks floe for the name on a miss (see LazyBuiltins)."""
 import builtins
+import getpass
 import os
 import re
 import sys
@@ -15,6 +16,17 @@ import time
 from . import chaos, covars, protocol, store
 
 _INTERNAL = re.compile(r"^(_|__|___|_i|_ii|_iii|_i\d+|_\d+|_oh|_ih|_dh|In|Out|get_ipython|exit|quit|__\w*__)$")
+
+
+def _private_bytes():
+    """The memory only this process has (private pages: what its exit would
+    free, the zygote's shared pages not counted), for floe's memory budget
+    of kept kernels; 0 when unknown."""
+    try:
+        with open("/proc/self/smaps_rollup") as f:
+            return sum(int(line.split()[1]) * 1024 for line in f if line.startswith("Private_"))
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def _now():
@@ -505,6 +517,8 @@ class Kernel:
         self.reads = []
         self.run_dir = None
         self.links = covars.Links()
+        self.aside = {}  # a lineage kernel's names hidden from the cell (_reset)
+        self.aside_reads = []
 
     def serve(self):
         while True:
@@ -519,6 +533,8 @@ class Kernel:
                 self.chan.send(done)
             elif op == "exit":
                 return
+            elif op == "scope":
+                self.scope(msg)
             elif op in ("jupyter_init", "jupyter", "input_reply"):
                 from . import jupyter  # `floe kernel`: the Jupyter protocol's requests
                 jupyter.handle(self, msg)
@@ -573,6 +589,15 @@ class Kernel:
         """Lazy miss: a name the prediction did not import."""
         if _INTERNAL.match(name):
             raise KeyError(name)
+        if name in self.aside:
+            # set aside by this lineage kernel, in the version this cell
+            # sees (core_lineage.c): the producer's own object; floe records
+            # the read when the cell is done
+            value = self.shell.user_ns[name] = self.aside.pop(name)
+            self.aside_reads.append(name)
+            self.imported[name] = store.fingerprint(value)
+            self.before[name] = id(value)
+            return value
         reply = self._ask(name)
         self.reads.append(name)
         art = reply.get("artifact")
@@ -601,16 +626,13 @@ class Kernel:
         ns = self.shell.user_ns
         self.imported = {}
         self.before = {}
+        self.aside_reads = []
         self.links = covars.Links()
         t_start = _now()
         if ice:
             self.run_dir = msg["run_dir"]
             if msg.get("reuse"):
-                # this kernel holds values that cannot move (floe's holders):
-                # the cell starts from a fresh namespace plus those values
-                keep = set(msg.get("keep", ()))
-                for name in [n for n in ns if n not in self.base and n not in keep and not _INTERNAL.match(n)]:
-                    del ns[name]
+                self._reset(ns, msg)
             # before the imports: functions they create (defs, lambdas,
             # closures) take their builtins from the globals at creation,
             # and must resolve unpredicted names lazily too
@@ -647,10 +669,16 @@ class Kernel:
         files = FileInputs.recording = set()
         written = FileInputs.writing = set()
         truncated = FileInputs.truncating = set()
+        saved_input = builtins.input, getpass.getpass
+        if msg.get("allow_stdin"):  # `floe kernel`: input() through the frontend
+            builtins.input = self._input
+            getpass.getpass = self._getpass
         try:
-            res = self.shell.run_cell(msg["code"], msg["count"], self._emit)
+            res = self.shell.run_cell(msg["code"], msg["count"], self._emit, silent=bool(msg.get("silent")),
+                                      store_history=bool(msg.get("store_history", True)))
         finally:
             FileInputs.recording = None
+            builtins.input, getpass.getpass = saved_input
         t1 = _now()
         self.events.append({"name": "compute", "start": t0, "dur": t1 - t0, "args": {}})
         why = _unguaranteed(msg["code"], self.shell.user_ns)
@@ -660,8 +688,12 @@ class Kernel:
                "outputs": res.get("outputs", []), "display_ids": res.get("display_ids", {}),
                "ename": res.get("ename"), "evalue": res.get("evalue"),
                "t_start": t_start, "t_compute": t0, "t_end": t1}
+        if "user_expressions" in msg or "silent" in msg:  # `floe kernel`: what ipykernel's reply carries
+            self._reply_extras(msg, res, out)
         if ice:
             ns["__builtins__"] = builtins
+            if ns.get("__getattr__") == self._main_getattr:
+                del ns["__getattr__"]
             chaos.delay("export", *self.attempt)
             out["exports"], out["deletes"], out["unmovable"] = self._export(msg)
             files.update(self.links.memmap_files)
@@ -678,6 +710,8 @@ class Kernel:
                 art["name"] = RNG
                 out["exports"].append(art)
             out["reads"] = self.reads
+            if self.aside_reads:
+                out["aside_reads"] = self.aside_reads
             if res.get("missing"):
                 out["missing"] = res["missing"]
             rd = self.run_dir.rstrip("/") + "/"
@@ -688,9 +722,106 @@ class Kernel:
                 written.add(CHILD_FILES)
             out["wfiles"] = sorted(f for f in written if not f.startswith(rd))
             out["tfiles"] = sorted(f for f in truncated if not f.startswith(rd))
+            out["mem"] = _private_bytes()
         out["events"] = self.events
         out["t_done"] = _now()
         return out
+
+    # --- `floe kernel` (the isolated back end, jk_iso.c) --------------------------------
+    def _reply_extras(self, msg, res, out):
+        ip = self.shell.shell
+        ue = msg.get("user_expressions") or {}
+        try:
+            out["user_expressions"] = ip.user_expressions(ue) if ue and res.get("status") == "ok" else {}
+        except Exception:  # noqa: BLE001 - ipykernel answers what it can; a failure is not the cell's
+            out["user_expressions"] = {}
+        try:
+            out["payload"] = ip.payload_manager.read_payload()
+            ip.payload_manager.clear_payload()
+        except Exception:  # noqa: BLE001 - no payload manager
+            out["payload"] = []
+
+    def _input(self, prompt=""):
+        return self._raw_input(str(prompt), False)
+
+    def _getpass(self, prompt="Password: ", stream=None):
+        return self._raw_input(str(prompt), True)
+
+    def _raw_input(self, prompt, password):
+        """input() as ipykernel's: the frontend is asked through floe."""
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.chan.send({"op": "input_request", "content": {"prompt": prompt, "password": password}})
+        while True:
+            m = self.chan.recv()
+            if m.get("op") == "input_reply":
+                value = (m.get("content") or {}).get("value", "")
+                break
+            if m.get("op") == "exit":
+                os._exit(0)
+        if value == "\x04":  # ipykernel: ^D is end of input
+            raise EOFError("EOF when reading a line")
+        return value
+
+    def scope(self, msg):
+        """A kernel for completion and inspection: every name the finished
+        cells left, imported (a name that fails to import is left out), and
+        their inputs as IPython's history; then it serves the Jupyter
+        requests as the monolithic kernel does (jupyter.py)."""
+        self.run_dir = msg.get("run_dir")
+        self.imported, self.before = {}, {}
+        self.links = covars.Links()
+        imports = msg.get("imports", [])
+        self.links.pending = {imp["name"]: imp for imp in imports}
+        for imp in imports:
+            try:
+                self._import(imp["name"], imp)
+            except Exception:  # noqa: BLE001 - completion goes on without it
+                pass
+        hm = self.shell.shell.history_manager
+        for count, src in msg.get("history", []):
+            while len(hm.input_hist_raw) <= count:
+                hm.input_hist_raw.append("")
+                hm.input_hist_parsed.append("")
+            hm.input_hist_raw[count] = hm.input_hist_parsed[count] = src
+        if msg.get("history"):
+            self.shell.shell.execution_count = msg["history"][-1][0] + 1
+        from . import jupyter
+        jupyter.handle(self, {"op": "jupyter_init"})
+
+    def _main_getattr(self, name):
+        """`__main__.NAME` for a name this lineage kernel set aside (pickle
+        looks a class up there): bound, as an import of it would be."""
+        if name in self.aside and not _INTERNAL.match(name):
+            return self._resolve(name)
+        raise AttributeError("module '__main__' has no attribute %r" % name)
+
+    def _reset(self, ns, msg):
+        """A kernel that ran an earlier cell goes on with this one: it holds
+        values that cannot move (floe's holders), or it is a lineage kernel
+        (core_lineage.c). The cell starts from a fresh namespace plus `keep`;
+        `hold` is set aside for a later cell, everything else is deleted.
+        Kept names in `fp` are fingerprinted as imports are: a mutation is
+        a write."""
+        keep, hold = set(msg.get("keep", ())), set(msg.get("hold", ()))
+        if hold and "__getattr__" not in ns:  # the module's (PEP 562), removed after the cell
+            ns["__getattr__"] = self._main_getattr
+        aside, self.aside = self.aside, {}
+        for name in [n for n in ns if n not in self.base and not _INTERNAL.match(n)]:
+            if name in keep:
+                continue
+            value = ns.pop(name)
+            if name in hold:
+                self.aside[name] = value
+        for name, value in aside.items():
+            if name in keep and name not in ns:
+                ns[name] = value
+            elif name in hold and name not in self.aside:
+                self.aside[name] = value
+        del aside
+        for name in msg.get("fp", ()):
+            if name in ns:
+                self.imported[name] = store.fingerprint(ns[name])
 
     def _import_all(self, imports, tolerant=False):
         """tolerant: an open-world cell gets every visible name, most of

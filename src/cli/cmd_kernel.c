@@ -3,9 +3,11 @@
  *   floe kernel -f CONNECTION_FILE     the kernel (started by Jupyter)
  *   floe kernel install [...]          writes the kernelspec that starts it
  *
- * Today the kernel runs every cell in ONE floe kernel (the monolithic back
- * end, src/jupyter/jk_mono.c); isolated, parallel cells come with the
- * scheduling core (issue 15). */
+ * Two back ends: isolated (the default, src/jupyter/jk_iso.c: every cell
+ * in its own kernel through the scheduling core, independent queued cells
+ * at once) and monolithic (src/jupyter/jk_mono.c: one kernel, one
+ * namespace, Jupyter's own model). `install --mode` writes the choice into
+ * the kernelspec's argv. */
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
@@ -21,26 +23,34 @@
 #include "util/util.h"
 
 static const char kernel_usage[] =
-    "usage: floe kernel -f CONNECTION_FILE [--python PATH] [--preload MODS]\n"
+    "usage: floe kernel -f CONNECTION_FILE [--mode isolated|monolithic] [-j N]\n"
+    "                   [--python PATH] [--preload MODS]\n"
     "       floe kernel install [--user | --sys-prefix | --prefix DIR] [--name NAME]\n"
-    "                           [-k BASE_KERNEL] [--python PATH] [--display-name NAME]\n"
+    "                           [--mode isolated|monolithic] [-k BASE_KERNEL]\n"
+    "                           [--python PATH] [--display-name NAME]\n"
     "\n"
     "floe as a Jupyter kernel (messaging protocol 5.3 over ZeroMQ). Pick\n"
     "\"Python 3 (floe)\" in JupyterLab, Notebook or VS Code once installed.\n"
-    "Back end today: monolithic -- one Python process runs every cell, as\n"
-    "`floe run --mode monolithic`; isolated, parallel cells are to come.\n"
+    "Modes: isolated (default) -- every cell runs in its own process with what\n"
+    "it reads imported from earlier cells, independent queued cells at once,\n"
+    "as `floe run`; monolithic -- one process runs every cell, as ipykernel.\n"
     "\n"
     "kernel:\n"
     "  -f FILE            the connection file Jupyter wrote\n"
+    "      --mode MODE    isolated (default) or monolithic\n"
+    "  -j, --jobs N       isolated: cells running at once (default: the cores)\n"
     "      --python PATH  interpreter of the kernels (default: $FLOE_PYTHON, then\n"
     "                     /usr/bin/python3, then python3 on PATH)\n"
-    "      --preload MODS modules imported before the kernel starts (default IPython)\n"
+    "      --preload MODS modules the zygote imports before cells run (default:\n"
+    "                     IPython, and numpy and pandas when installed; monolithic:\n"
+    "                     IPython; or $FLOE_PRELOAD)\n"
     "install:\n"
     "      --user         into the user's Jupyter data directory\n"
     "      --sys-prefix   into the base interpreter's sys.prefix/share/jupyter\n"
     "      --prefix DIR   into DIR/share/jupyter (e.g. a temporary JUPYTER_PATH)\n"
     "                     (default: system-wide, /usr/local/share/jupyter)\n"
     "      --name NAME    kernelspec name (default floe)\n"
+    "      --mode MODE    the mode its kernels run in (default isolated)\n"
     "  -k BASE_KERNEL     whose interpreter the kernels run (default python3)\n"
     "      --display-name the name shown in the kernel menu (default \"Python 3 (floe)\")\n";
 
@@ -76,7 +86,19 @@ static char *kernel_python(const char *base_kernel, const char *opt) {
 
 /* ---- floe kernel -f ---------------------------------------------------------- */
 
-static int run_kernel(const char *conn_path, const char *python_opt, const char *preload) {
+/* "isolated" / "monolithic" -> the back end, or NULL. */
+static const jk_backend_ops *backend_named(const char *mode) {
+    if (!mode || !strcmp(mode, "isolated")) return &jk_iso_backend;
+    if (!strcmp(mode, "monolithic")) return &jk_mono_backend;
+    return NULL;
+}
+
+/* The isolated kernels' zygote imports numpy and pandas too when they are
+ * installed: a cell that moves a DataFrame then pays no import. */
+#define ISO_PRELOAD "IPython,?numpy,?pandas"
+
+static int run_kernel(const char *conn_path, const char *python_opt, const char *preload, const jk_backend_ops *be,
+                      int jobs) {
     char err[512];
     jk_conn conn;
     if (jk_conn_load(conn_path, &conn, err, sizeof err) < 0) {
@@ -98,11 +120,15 @@ static int run_kernel(const char *conn_path, const char *python_opt, const char 
     char cwd[PATH_MAX];
     jk_server_opts o = {
         .conn = &conn,
-        .backend = &jk_mono_backend,
+        .backend = be,
         .bopts = {.python = python,
                   .pythonpath = pypath,
-                  .preload = preload ? preload : env_preload && *env_preload ? env_preload : "IPython",
-                  .cwd = getcwd(cwd, sizeof cwd)},
+                  .preload = preload                       ? preload
+                             : env_preload && *env_preload ? env_preload
+                             : be == &jk_iso_backend       ? ISO_PRELOAD
+                                                           : "IPython",
+                  .cwd = getcwd(cwd, sizeof cwd),
+                  .jobs = jobs},
         .version = FLOE_VERSION,
         .verbose = getenv("FLOE_KERNEL_DEBUG") != NULL,
     };
@@ -153,17 +179,24 @@ static int valid_name(const char *n) {
     return 1;
 }
 
-static json_t *kernelspec(const char *floe, const char *python, const char *base, const char *display) {
-    return json_pack("{s:[s,s,s,s],s:s,s:s,s:s,s:{s:s},s:{s:{s:s,s:s,s:s}}}", "argv", floe, "kernel", "-f",
-                     "{connection_file}", "display_name", display, "language", "python", "interrupt_mode", "signal",
-                     "env", "FLOE_PYTHON", python, "metadata", "floe", "base_kernel", base, "python", python,
-                     "backend", "monolithic");
+static json_t *kernelspec(const char *floe, const char *python, const char *base, const char *display,
+                          const char *mode) {
+    json_t *ks = json_pack("{s:[s,s,s,s],s:s,s:s,s:s,s:{s:s},s:{s:{s:s,s:s,s:s}}}", "argv", floe, "kernel", "-f",
+                           "{connection_file}", "display_name", display, "language", "python", "interrupt_mode",
+                           "signal", "env", "FLOE_PYTHON", python, "metadata", "floe", "base_kernel", base, "python",
+                           python, "backend", mode ? mode : "isolated");
+    if (ks && mode) { /* the default mode is not written: a newer floe's default applies */
+        json_t *argv = json_object_get(ks, "argv");
+        json_array_append_new(argv, json_string("--mode"));
+        json_array_append_new(argv, json_string(mode));
+    }
+    return ks;
 }
 
 static int install(int argc, char **argv) {
     int where = 0;
     const char *prefix = NULL, *name = "floe", *base = "python3", *python_opt = NULL;
-    const char *display = "Python 3 (floe)";
+    const char *display = "Python 3 (floe)", *mode = NULL;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
         int has = i + 1 < argc;
@@ -174,12 +207,15 @@ static int install(int argc, char **argv) {
         else if ((!strcmp(s, "-k") || !strcmp(s, "--kernel")) && has) base = argv[++i];
         else if (!strcmp(s, "--python") && has) python_opt = argv[++i];
         else if (!strcmp(s, "--display-name") && has) display = argv[++i];
+        else if (!strcmp(s, "--mode") && has) mode = argv[++i];
         else if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
             fputs(kernel_usage, stdout);
             return 0;
         } else return usage_error("unknown or incomplete option '%s'", s);
     }
     if (!valid_name(name)) return usage_error("invalid kernel name '%s' (letters, digits, . _ -)", name);
+    if (!backend_named(mode)) return usage_error("unknown mode '%s' (isolated or monolithic)", mode);
+    if (mode && !strcmp(mode, "isolated")) mode = NULL;
     char floe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", floe, sizeof floe - 1);
     if (n <= 0) {
@@ -191,7 +227,7 @@ static int install(int argc, char **argv) {
     char *dir = python ? kernels_dir(where, prefix, python) : NULL;
     char *kdir = dir ? xasprintf("%s/%s", dir, name) : NULL;
     char *path = kdir ? xasprintf("%s/kernel.json", kdir) : NULL;
-    json_t *spec = python ? kernelspec(floe, python, base, display) : NULL;
+    json_t *spec = python ? kernelspec(floe, python, base, display, mode) : NULL;
     char *text = spec ? json_dumps(spec, JSON_INDENT(1) | JSON_SORT_KEYS) : NULL;
     int rc = 2, e;
     if (!python) fprintf(stderr, "floe kernel install: no Python interpreter for %s; pass --python PATH\n", base);
@@ -215,7 +251,8 @@ static int install(int argc, char **argv) {
 
 int cmd_kernel(int argc, char **argv) {
     if (argc >= 2 && !strcmp(argv[1], "install")) return install(argc - 1, argv + 1);
-    const char *conn = NULL, *python = NULL, *preload = NULL;
+    const char *conn = NULL, *python = NULL, *preload = NULL, *mode = NULL;
+    int jobs = 0;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
         int has = i + 1 < argc;
@@ -223,11 +260,15 @@ int cmd_kernel(int argc, char **argv) {
         else if (!strncmp(s, "--f=", 4)) conn = s + 4;
         else if (!strcmp(s, "--python") && has) python = argv[++i];
         else if (!strcmp(s, "--preload") && has) preload = argv[++i];
+        else if (!strcmp(s, "--mode") && has) mode = argv[++i];
+        else if ((!strcmp(s, "-j") || !strcmp(s, "--jobs")) && has) jobs = atoi(argv[++i]);
         else if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
             fputs(kernel_usage, stdout);
             return 0;
         } else return usage_error("unknown or incomplete option '%s'", s);
     }
     if (!conn) return usage_error("missing -f CONNECTION_FILE%s", "");
-    return run_kernel(conn, python, preload);
+    const jk_backend_ops *be = backend_named(mode);
+    if (!be) return usage_error("unknown mode '%s' (isolated or monolithic)", mode);
+    return run_kernel(conn, python, preload, be, jobs);
 }

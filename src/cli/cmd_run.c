@@ -64,6 +64,9 @@ static const char run_usage[] =
     "                         also --execution-timeout S\n"
     "      --mem-limit SIZE   memory each kernel may allocate (e.g. 4G); beyond it the\n"
     "                         cell gets a MemoryError instead of exhausting the machine\n"
+    "      --mem-budget SIZE  memory the kernels kept idle for a later cell (lineage)\n"
+    "                         may hold in all (default: a quarter of RAM); beyond it\n"
+    "                         the least useful are evicted and their readers import\n"
     "      --save-every S     write OUT with the cells finished so far at most every S\n"
     "                         seconds while running (default 2; 0: only at the end)\n"
     "      --keep-run DIR     keep the run's artifacts (name@version.arrow/.pkl) in DIR;\n"
@@ -75,6 +78,19 @@ static const char run_usage[] =
     "                         (default: IPython,numpy,pandas and every package the\n"
     "                         notebook imports, when installed)\n"
     "      --lazy             resolve every name lazily (slower; for debugging predictions)\n"
+    "      --dask ADDRESS     run the cells on a Dask cluster (tcp://host:port or\n"
+    "                         tls://...; also FLOE_DASK): each cell is a task, its\n"
+    "                         kernel forked on a worker, artifacts kept on the workers.\n"
+    "                         The cluster runs whatever it is sent: cells' code and\n"
+    "                         data travel to the workers. -j defaults to the\n"
+    "                         cluster's worker threads\n"
+    "      --dask-tls-ca/--dask-tls-cert/--dask-tls-key PATH\n"
+    "                         TLS files for a tls:// scheduler (else Dask's config)\n"
+    "      --no-lineage       every isolated cell in a fresh kernel: a finished cell's\n"
+    "                         kernel does not go on with a later cell that reads what\n"
+    "                         it holds (also FLOE_LINEAGE=0). In parallel mode a cell\n"
+    "                         waits up to FLOE_LINEAGE_WAIT_MS (default 100) for a busy\n"
+    "                         kernel that holds what it reads before starting fresh\n"
     "      --no-warm          a private zygote for this run. By default (not when the\n"
     "                         CI variable is set, nor with FLOE_WARM=0) the zygote, the\n"
     "                         process that imported the preload set, stays warm after\n"
@@ -103,6 +119,7 @@ typedef struct run_args {
     const char *in, *out, *trace, *python, *preload, *cache_dir, *kernel, *cwd;
     const char *stdout_file, *stderr_file;
     int no_cache, out_positional, papermill, report_mode, log_output, prepare_only, inject_in, inject_out;
+    int jobs_given;
     double save_every;
     run_opts o;
     json_t *pm, *pr;         /* -p (typed) and -r (raw) values, in order */
@@ -163,6 +180,12 @@ static int parse_args(int argc, char **argv, run_args *a) {
     a->o.mode = MODE_PARALLEL;
     a->o.schedule = SCHED_CRITICAL;
     a->o.stagger_ms = 0;
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    a->o.mem_budget = pages > 0 && psize > 0 ? (long long)pages * psize / 4 : 0; /* a quarter of RAM */
+    const char *lin = getenv("FLOE_LINEAGE");
+    a->o.lineage = !lin || !*lin || env_on("FLOE_LINEAGE");
+    const char *lw = getenv("FLOE_LINEAGE_WAIT_MS");
+    a->o.lineage_wait_ms = lw && *lw ? atoi(lw) : 100;
     a->papermill = -1;
     a->save_every = 2;
     a->pm = json_object();
@@ -200,6 +223,7 @@ static int parse_args(int argc, char **argv, run_args *a) {
             long j = has ? strtol(argv[i + 1], &end, 10) : 0;
             if (!has || *end || j < 1 || j > 1024) return usage_error("-j needs a number of kernels (1..1024)%s", "");
             a->o.jobs = (int)j;
+            a->jobs_given = 1;
             i++;
         } else if (is_opt(s, NULL, "--schedule")) {
             if (!has || parse_schedule(argv[i + 1], &a->o.schedule) < 0)
@@ -269,6 +293,11 @@ static int parse_args(int argc, char **argv, run_args *a) {
             if (m <= 0) return usage_error("--mem-limit needs a size such as 512M or 4G%s", "");
             a->o.mem_limit = m;
             i++;
+        } else if (is_opt(s, NULL, "--mem-budget")) {
+            long long m = has ? util_parse_size(argv[i + 1]) : -1;
+            if (m <= 0) return usage_error("--mem-budget needs a size such as 512M or 4G%s", "");
+            a->o.mem_budget = m;
+            i++;
         } else if (is_opt(s, NULL, "--keep-run")) {
             if (!has) return usage_error("%s needs a directory", s);
             a->o.keep_run = argv[++i];
@@ -297,8 +326,20 @@ static int parse_args(int argc, char **argv, run_args *a) {
                 return usage_error("--warm-idle needs seconds (1..604800)%s", "");
             idle = (int)sec;
             i++;
+        } else if (is_opt(s, NULL, "--dask")) {
+            if (!has || !*argv[i + 1]) return usage_error("%s needs a scheduler address (tcp://host:port)", s);
+            a->o.dask = argv[++i];
+        } else if (is_opt(s, NULL, "--dask-tls-ca") || is_opt(s, NULL, "--dask-tls-cert") ||
+                   is_opt(s, NULL, "--dask-tls-key")) {
+            if (!has) return usage_error("%s needs a path", s);
+            const char **f = s[11] == 'c' && s[12] == 'a' ? &a->o.dask_tls_ca
+                             : s[11] == 'c'                ? &a->o.dask_tls_cert
+                                                           : &a->o.dask_tls_key;
+            *f = argv[++i];
         } else if (is_opt(s, NULL, "--lazy")) {
             a->o.lazy_always = 1;
+        } else if (is_opt(s, NULL, "--no-lineage")) {
+            a->o.lineage = 0;
         } else if (is_opt(s, "-q", "--quiet")) {
             a->o.quiet = 1;
         } else if (s[0] == '-' && s[1]) {
@@ -314,6 +355,9 @@ static int parse_args(int argc, char **argv, run_args *a) {
         }
     }
     if (!a->in) return usage_error("missing the notebook to run%s", "");
+    const char *dask = getenv("FLOE_DASK");
+    if (!a->o.dask && dask && *dask) a->o.dask = dask;
+    if (a->o.dask && !a->jobs_given) a->o.jobs = 0; /* the cluster's threads (the bridge's hello) */
     if (a->papermill < 0) a->papermill = a->out_positional;
     a->o.warm_idle_s = warm ? idle : 0;
     return -1;

@@ -261,6 +261,7 @@ static void rerun_one(core *e, size_t k, const char *why, int publish) {
     core_cell *c = &e->cells[k];
     if (c->state == C_PENDING) return;
     if (c->holder) drop_holder(e, c->holder); /* k is among its users: reset now */
+    core_lineage_rerun(e, k, c->state == C_RUNNING && publish);
     core_action *a = core_push(e, CA_RERUN, k);
     snprintf(a->why, sizeof a->why, "%s", why);
     e->stats.reruns++;
@@ -393,8 +394,9 @@ static int holder_for(core *e, size_t k, int *wait) {
  * unmovable value made by k or held by h (0: k ran in a kernel of its
  * own): only then is the kernel kept when k finishes (a `with open(...) as
  * f` leaves an unmovable `f` in many cells that nobody reads again, and a
- * kept kernel keeps its memory). */
+ * kept kernel keeps its memory). Always when cells keep coming. */
 static int holder_wanted(core *e, size_t k, int h) {
+    if (e->o->open_ended) return 1; /* the cells that will read them are not known yet */
     for (size_t m = k + 1; m < e->ncells; m++) {
         core_cell *d = &e->cells[m];
         if (d->skip || d->state == C_DONE) continue;
@@ -432,6 +434,7 @@ static void held_names(core *e, size_t k, int h, strvec *out) {
 
 void core_holder_gone(core *e, int h) {
     if (h) forget_holder(e, h);
+    core_lineage_gone(e, h);
 }
 
 /* ---- the random state -------------------------------------------------------- */
@@ -473,9 +476,10 @@ static int rng_stale(core *e, size_t k, json_t *msg) {
 
 /* ---- building requests ------------------------------------------------------- */
 
-static void add_import(core *e, size_t k, json_t *imports, const char *name) {
+static void add_import(core *e, size_t k, json_t *imports, const char *name, const strvec *kept) {
     core_artifact *art = NULL;
     long from;
+    if (strvec_contains(kept, name)) return; /* its lineage kernel holds it: recorded there */
     int r = core_resolve(e, k, name, &art, &from);
     if (r == RES_WAIT) return; /* resolved lazily if the cell reads it */
     core_record_read(&e->cells[k], name, from);
@@ -485,6 +489,7 @@ static void add_import(core *e, size_t k, json_t *imports, const char *name) {
         return;
     }
     json_array_append(imports, art->wire);
+    core_held_add(&e->cells[k], name, art);
 }
 
 /* Names visible to cell k: every name exported before it. */
@@ -500,26 +505,30 @@ static json_t *str_array(const strvec *v) {
     return a;
 }
 
-static json_t *run_request(core *e, size_t k) {
+/* The run request of cell k, going on in lineage `cont` (0: none). */
+static json_t *run_request(core *e, size_t k, int cont) {
     core_cell *c = &e->cells[k];
     json_t *m = json_pack("{s:s,s:i,s:i,s:O,s:b}", "op", "run", "cell", (int)k, "count", c->count, "code", c->code,
                           "ice", e->o->mode != MODE_MONOLITHIC);
     if (e->o->mode == MODE_MONOLITHIC) return m;
     json_t *imports = json_array();
     c->lazy_now = 0;
+    strvec kept = {0};
+    core_lineage_start(e, k, cont, m, &kept);
     if (c->open_world || c->lazy) {
         strvec all = {0};
         all_visible(e, k, &all);
-        for (size_t i = 0; i < all.n; i++) add_import(e, k, imports, all.v[i]);
+        for (size_t i = 0; i < all.n; i++) add_import(e, k, imports, all.v[i], &kept);
         strvec_free(&all);
     } else {
-        for (size_t i = 0; i < c->pred_reads.n; i++) add_import(e, k, imports, c->pred_reads.v[i]);
+        for (size_t i = 0; i < c->pred_reads.n; i++) add_import(e, k, imports, c->pred_reads.v[i], &kept);
     }
+    strvec_free(&kept);
     json_object_set_new(m, "imports", imports);
     json_object_set_new(m, "lazy", json_boolean(c->open_world || c->lazy || c->lazy_now || e->o->lazy_always));
     c->version = ++e->version;
     json_object_set_new(m, "version", json_integer(c->version));
-    if (!c->export_all && !e->o->lazy_always && !e->o->keep_run)
+    if (!c->export_all && !e->o->lazy_always && !e->o->keep_run && !e->o->open_ended)
         json_object_set_new(m, "export_only", str_array(&c->need_later));
     json_object_set_new(m, "run_dir", json_string(e->run_dir));
     if (c->run_in) {
@@ -647,7 +656,8 @@ static int inputs_written(core *e, size_t k) {
     for (size_t i = 0; i < c->pred_reads.n; i++) {
         core_artifact *art = NULL;
         long from;
-        if (core_resolve(e, k, c->pred_reads.v[i], &art, &from) == RES_FOUND && is_dropped(art)) {
+        if (core_resolve(e, k, c->pred_reads.v[i], &art, &from) == RES_FOUND && is_dropped(art) &&
+            !core_lineage_holds(e, k, c->pred_reads.v[i])) {
             want_dropped(e, from, c->pred_reads.v[i]);
             ok = 0;
         }
@@ -687,13 +697,14 @@ static void start_cell(core *e, size_t k, core_kernel_from from, int h) {
     core_cell *c = &e->cells[k];
     c->state = C_RUNNING;
     c->run_in = from == CK_HOLDER ? h : 0;
+    c->cont = 0;
     c->in_holder = c->run_in != 0;
     c->t_dispatch = time_mono_us();
     c->start_seq = ++e->seq;
     core_action *a = core_push(e, CA_START, k);
     a->from = from;
     a->holder = h;
-    a->msg = run_request(e, k);
+    a->msg = run_request(e, k, from == CK_CONT ? h : 0);
     e->running++;
 }
 
@@ -702,6 +713,8 @@ void core_start_failed(core *e, size_t k) {
     if (c->state != C_RUNNING) return;
     c->state = C_PENDING;
     c->run_in = 0;
+    core_lineage_gone(e, c->cont);
+    c->cont = 0;
     e->running--;
     core_reset_results(c);
 }
@@ -812,7 +825,9 @@ static int dispatch(core *e, size_t k, int *stop_run) {
     }
     int wait, h = holder_for(e, k, &wait);
     if (wait) return e->o->mode != MODE_PARALLEL ? 1 : 0;
-    start_cell(e, k, h ? CK_HOLDER : CK_FRESH, h);
+    int l = h ? 0 : core_lineage_pick(e, k);
+    if (!h && !l && core_lineage_wait(e, k)) return 0;
+    start_cell(e, k, h ? CK_HOLDER : l ? CK_CONT : CK_FRESH, h ? h : l);
     return 0;
 }
 
@@ -880,6 +895,43 @@ void core_wake(core *e) {
 
 void core_stop(core *e) { e->stopping = 1; }
 
+void core_withdraw(core *e, size_t k) {
+    for (size_t m = k; m < e->ncells; m++) {
+        core_cell *c = &e->cells[m];
+        if (c->skip) continue;
+        if (c->holder) drop_holder(e, c->holder);
+        if (c->state == C_RUNNING) {
+            core_push(e, CA_KILL, m);
+            e->running--;
+            if (c->parked) e->parked--;
+            if (c->run_in) forget_holder(e, c->run_in);
+        }
+        c->parked = 0;
+        c->run_in = 0;
+        c->skip = 1;
+        c->state = C_DONE;
+        core_reset_results(c);
+    }
+    e->nwork = 0; /* a dropped holder's users are withdrawn too (they come after it) */
+    core_schedule(e);
+}
+
+json_t *core_scope(core *e, size_t k) {
+    json_t *imports = json_array();
+    if (k > e->ncells) k = e->ncells;
+    strvec all = {0};
+    all_visible(e, k, &all);
+    for (size_t i = 0; i < all.n; i++) {
+        core_artifact *art = NULL;
+        long from;
+        if (!strcmp(all.v[i], RNG_NAME)) continue;
+        if (core_resolve(e, k, all.v[i], &art, &from) == RES_FOUND && !is_unmovable(art) && !is_dropped(art))
+            json_array_append(imports, art->wire);
+    }
+    strvec_free(&all);
+    return imports;
+}
+
 void core_pool_ready(core *e, json_t *language_info) {
     json_decref(e->language_info);
     e->language_info = json_incref(language_info);
@@ -915,6 +967,7 @@ static void answer_need(core *e, size_t k) {
         a->t = c->t_park;
     }
     core_record_read(c, c->need, from);
+    if (r == RES_FOUND && !is_dropped(art) && !is_unmovable(art)) core_held_add(c, c->need, art);
     e->stats.lazy_reads++;
     a->msg = json_pack("{s:s,s:s}", "op", "value", "name", c->need);
     if (r == RES_FOUND) json_object_set(a->msg, "artifact", art->wire);
@@ -967,6 +1020,7 @@ static void set_timeout_error(core *e, core_cell *c) {
 }
 
 static void take_times(core_cell *c, json_t *done) {
+    c->mem = (long long)json_integer_value(json_object_get(done, "mem"));
     c->t_start = json_integer_value(json_object_get(done, "t_start"));
     c->t_compute = json_integer_value(json_object_get(done, "t_compute"));
     c->t_end = json_integer_value(json_object_get(done, "t_end"));
@@ -1108,27 +1162,41 @@ static int missed_read(core *e, size_t k, json_t *msg) {
 }
 
 /* What becomes of the kernel cell k ran in: kept (monolithic, or it holds
- * unmovable values a later cell wants) or released. */
-static void settle_kernel(core *e, size_t k, json_t *msg) {
+ * unmovable values a later cell wants) or released. 0 when that is left to
+ * the lineage (core_lineage_settle, once k's results are final): a kernel
+ * of its own, or of a lineage. */
+static int settle_kernel(core *e, size_t k, json_t *msg) {
     core_cell *c = &e->cells[k];
     int h = c->run_in;
     c->run_in = 0;
     if (e->o->mode == MODE_MONOLITHIC) {
         core_push(e, CA_KEEP, k);
     } else if (msg && (h || json_array_size(json_object_get(msg, "unmovable"))) && holder_wanted(e, k, h)) {
+        core_lineage_gone(e, c->cont); /* a lineage kernel turned holder */
+        c->cont = 0;
         c->holder = h ? h : ++e->next_holder;
         core_push(e, CA_KEEP, k)->holder = c->holder;
-    } else {
-        if (h) forget_holder(e, h); /* its last user: its values are read no more */
+    } else if (h) {
+        forget_holder(e, h); /* its last user: its values are read no more */
         core_push(e, CA_RELEASE, k)->holder = h;
+    } else {
+        return 0;
     }
+    return 1;
+}
+
+/* A kernel may go on with another cell after k: it ran the cell to its
+ * end (not dead, not timed out, its imports worked). */
+static int can_go_on(const core_cell *c, json_t *msg) {
+    const char *st = json_string_value(json_object_get(msg, "status"));
+    return msg && !c->dead && !c->timed_out && st && (!strcmp(st, "ok") || !strcmp(st, "error"));
 }
 
 static void finish_cell(core *e, size_t k, json_t *msg) {
     core_cell *c = &e->cells[k];
     e->running--;
     c->state = C_DONE;
-    settle_kernel(e, k, msg);
+    int settled_kernel = settle_kernel(e, k, msg);
     take_files(&c->rfiles, json_object_get(msg, "files"));
     take_files(&c->wfiles, json_object_get(msg, "wfiles"));
     take_files(&c->tfiles, json_object_get(msg, "tfiles"));
@@ -1143,9 +1211,14 @@ static void finish_cell(core *e, size_t k, json_t *msg) {
         char why[160];
         snprintf(why, sizeof why, "cells %zu and %zu used %s at the same time", ra, rb, rf);
         replay_file(e, ra, rb, rf, why);
-        if (c->state != C_DONE) return; /* this cell runs again too */
+        if (c->state != C_DONE) { /* this cell runs again too */
+            if (!settled_kernel) core_lineage_settle(e, k, 0);
+            return;
+        }
     }
+    if (!missed && msg && core_lineage_aside_reads(e, k, msg)) missed = 1;
     if (missed || rng_stale(e, k, msg)) {
+        if (!settled_kernel) core_lineage_settle(e, k, 0);
         retry(e, k, missed ? "a read the prediction missed" : "the random state changed");
         return;
     }
@@ -1156,6 +1229,7 @@ static void finish_cell(core *e, size_t k, json_t *msg) {
     e->stats.cells_run++;
     core_push(e, CA_SETTLED, k);
     core_after_done(e, k);
+    if (!settled_kernel) core_lineage_settle(e, k, can_go_on(c, msg));
 }
 
 void core_cell_done(core *e, size_t k, json_t *done) {
@@ -1163,6 +1237,7 @@ void core_cell_done(core *e, size_t k, json_t *done) {
     take_results(e, k, done);
     finish_cell(e, k, done);
     core_schedule(e);
+    core_lineage_gc(e);
 }
 
 void core_cell_died(core *e, size_t k, int exit_signal, int exit_code) {
@@ -1183,6 +1258,7 @@ void core_cell_died(core *e, size_t k, int exit_signal, int exit_code) {
     if (e->o->mode == MODE_MONOLITHIC) e->mono_dead = 1;
     finish_cell(e, k, NULL);
     core_schedule(e);
+    core_lineage_gc(e);
 }
 
 void core_cell_timed_out(core *e, size_t k) {
@@ -1351,7 +1427,9 @@ void core_free(core *e) {
         strvec_free(&c->known_writes);
         strvec_free(&c->files_seen);
         free(c->rng_path);
+        core_held_free(c);
     }
+    core_lineage_free(e);
     core_action a;
     while (core_next_action(e, &a)) json_decref(a.msg);
     strvec_free(&e->contended);

@@ -51,9 +51,17 @@ typedef struct run_opts {
     int allow_errors;
     double timeout_s;      /* per cell, 0 = none */
     long long mem_limit;   /* bytes a kernel may allocate, 0 = no limit */
+    long long mem_budget;  /* bytes the idle lineage kernels may keep (their private
+                            * memory, as kernels report it); 0 = no budget */
     int warm_idle_s;       /* > 0: a warm zygote serves the run and stays this long (--warm) */
     int quiet;
     int lazy_always;       /* every isolated cell resolves names lazily */
+    int open_ended;        /* cells keep coming (the Jupyter kernel): every cell writes
+                            * out all it binds, since any later cell may read it */
+    int lineage_wait_ms;   /* parallel: a ready cell waits up to this long for a busy
+                            * lineage kernel that holds what it reads, 0 = never */
+    int lineage;           /* a finished kernel may go on with a later cell that reads
+                            * what it holds (continuation, core_lineage.c); 0 = off */
     const char *python;
     const char *pythonpath;
     const char *preload;
@@ -62,6 +70,10 @@ typedef struct run_opts {
     const char *cwd;       /* kernels' working directory: the notebook's */
     const char *cache_dir; /* persistent cache, or NULL for none */
     const char *keep_run;  /* copy the run's artifacts here at the end, or NULL */
+    /* --dask: the cells run on this Dask cluster (tcp:// or tls://) through the
+     * bridge (python/floe_kernel/dask_bridge.py), or NULL for local kernels;
+     * the TLS files for tls:// (each NULL: Dask's own config). */
+    const char *dask, *dask_tls_ca, *dask_tls_cert, *dask_tls_key;
     /* Progress (the local driver's engine_save.c), both optional, both called
      * with the nb holding every finished cell's outputs so far (borrowed):
      * on_cell_done as each cell finishes, with its cell index; on_save at
@@ -132,6 +144,11 @@ typedef struct artvec { core_artifact *v; size_t n, cap; } artvec;
 
 typedef struct cellread { char *name; long from; } cellread;
 
+/* A name in a kernel's namespace, known by the artifact version it holds:
+ * the writer cell and its run request's version (core_lineage.c). live:
+ * no artifact carries the value (dropped or unmovable), only this kernel. */
+typedef struct core_held { char *name; long cell, version; long long size; core_codec codec; } core_held;
+
 typedef struct core_cell {
     size_t idx;            /* core_cell_spec.idx */
     char *src;
@@ -144,6 +161,13 @@ typedef struct core_cell {
     int in_holder;         /* the last attempt ran in a holder */
     int holder;            /* kept after this cell: it holds values that cannot move
                             * (generators, open files...) for the cells that read them; 0 = none */
+    int cont;              /* the lineage kernel the current attempt goes on in, 0 = none */
+    long long mem;         /* the private memory of its kernel when it finished, 0 = unknown */
+    int kept_live;         /* it used a value kept live in its lineage that no artifact
+                            * carries (dropped or unmovable): not cached */
+    struct core_held *held;/* what its kernel's namespace holds from earlier cells
+                            * (kept, hidden, imported, answered), for the lineage */
+    size_t nheld, capheld;
     strvec pred_reads, pred_writes;
     strvec need_later;     /* names later cells are predicted to read */
     strvec known_writes;   /* names any attempt of this cell exported */
@@ -174,18 +198,22 @@ typedef struct core_cell {
     uint64_t start_seq, done_seq; /* when the attempt started / finished, in seq steps */
 } core_cell;
 
-/* Where a started cell runs. A later "fork from template T" (kernel
- * lineage) is one more value here, with `holder` naming the template. */
-typedef enum { CK_FRESH, CK_HOLDER, CK_MONO } core_kernel_from;
+/* Where a started cell runs: a fresh kernel, holder `holder`, the one
+ * kernel (monolithic), or lineage kernel `holder` (CK_CONT: the kernel a
+ * finished cell left, going on with this one; core_lineage.c). Holders and
+ * lineages share one numbering, so a driver maps both with one table. */
+typedef enum { CK_FRESH, CK_HOLDER, CK_MONO, CK_CONT } core_kernel_from;
 
 typedef enum {
     CA_START_POOL, /* start the interpreter pool: something must run */
     CA_START,      /* run cell `cell` in a kernel (from, holder); msg: the run request */
     CA_KILL,       /* the running cell `cell` is stale: kill its kernel, forget it */
     CA_ANSWER,     /* send msg (a lazy read's value) to `cell`'s kernel; t: parked since, or 0 */
-    CA_KEEP,       /* `cell` finished; its kernel stays (as holder `holder`, or the mono kernel) */
+    CA_KEEP,       /* `cell` finished; its kernel stays (as holder `holder`, or the mono kernel;
+                    * from == CK_CONT: idle as lineage `holder`) */
     CA_RELEASE,    /* `cell` finished; its kernel exits (it was holder `holder`, if non-zero) */
-    CA_DROP_HOLDER,/* holder `holder` is no longer right: kill its kernel */
+    CA_DROP_HOLDER,/* holder `holder` is no longer right, or idle lineage `holder` (from ==
+                    * CK_CONT) is of no more use or evicted (why): kill its kernel */
     CA_RERUN,      /* `cell` will run again (for the trace); why */
     CA_SETTLED,    /* `cell` finished for good (this attempt): progress */
     CA_WAKE,       /* call core_wake at monotonic time t (us) */
@@ -227,6 +255,11 @@ struct nb;
 struct an_cell;
 struct an_graph;
 void core_add_notebook(core *c, struct nb *n, const struct an_cell *analysed, const struct an_graph *g);
+/* The Jupyter front end: appends one cell, cells[n - 1] of the n analysed
+ * so far (borrowed), with its prediction in their context (a call reads
+ * what the function, defined in any earlier cell, reads). spec's reads,
+ * writes and open_world are filled here. */
+void core_append_analysed(core *c, core_cell_spec *spec, const struct an_cell *cells, size_t n);
 
 /* The edges the core waits on: cell `to` starts after cell `from`, for the
  * names it reads that `from` may write ("*": any name, an open-world cell or
@@ -254,7 +287,7 @@ void core_cell_died(core *c, size_t k, int exit_signal, int exit_code);
 void core_cell_timed_out(core *c, size_t k);
 void core_need(core *c, size_t k, const char *name);    /* a lazy read */
 void core_update_display(core *c, size_t k, json_t *msg); /* k: the sender; recorded (borrowed) */
-void core_holder_gone(core *c, int holder);             /* its kernel died */
+void core_holder_gone(core *c, int holder);             /* its kernel died (a holder or an idle lineage) */
 void core_start_failed(core *c, size_t k);              /* no kernel for a CA_START */
 /* Once results are final: every output that carries a display id shows the
  * last update of that id sent, in notebook order, by a later cell that ran
@@ -264,6 +297,11 @@ void core_start_failed(core *c, size_t k);              /* no kernel for a CA_ST
 void core_apply_display_updates(core *c, int stop);
 void core_wake(core *c);
 void core_stop(core *c);                   /* no more starts (interrupted, failing) */
+/* Cells k and after are withdrawn, as if never sent (the Jupyter kernel's
+ * stop_on_error aborts the requests queued behind a failed one): a running
+ * one's kernel is killed (CA_KILL), a finished one's results are dropped;
+ * none runs again or supplies a value to a cell appended later. */
+void core_withdraw(core *c, size_t k);
 
 /* 1 and *out set while actions are queued; 0 when none. */
 int core_next_action(core *c, core_action *out);
@@ -281,5 +319,10 @@ json_t *core_language_info(const core *c);  /* borrowed, or NULL */
 /* Resolves name for cell k: RES_FOUND (*art, *from), RES_NONE (*from: the
  * deleting cell or -1) or RES_WAIT (*from: the unfinished cell). */
 int core_resolve(core *c, size_t k, const char *name, core_artifact **art, long *from);
+/* The scope a cell appended before cell k would see, as far as it is known
+ * now: the wire form of every name's artifact (not the unmovable or
+ * dropped ones, nor names whose writer has not finished), for a kernel that
+ * answers completion and inspection. Returns a new array. */
+json_t *core_scope(core *c, size_t k);
 
 #endif

@@ -73,6 +73,8 @@ void core_cache_store(core *e, size_t k, json_t *done) {
     if (c->files_seen.n) return;
     /* nor one that ran in a holder: it changed values that live only there */
     if (c->in_holder) return;
+    /* nor one that used a value only its lineage kernel had (dropped, unmovable) */
+    if (c->kept_live) return;
     for (size_t a = 0; a < c->exports.n; a++) {
         const core_artifact *art = &c->exports.v[a];
         if (art->codec == CODEC_UNKNOWN || art->codec == CODEC_UNMOVABLE || !art->hash[0]) return;

@@ -9,6 +9,20 @@
 #include "trace/trace.h"
 #include "util/map.h"
 
+/* A kernel kept after its cell finished, to go on with a later cell that
+ * reads what it holds (core_lineage.c). Idle: the driver keeps its kernel
+ * under `id` (the holders' numbering); busy: the kernel is its cell's. */
+typedef struct core_lineage {
+    int id;
+    long last;             /* the cell that ran in it last */
+    int busy, stale;       /* a cell runs in it | a cell of its chain runs again */
+    long long mem;         /* its kernel's private memory after `last` */
+    long running;          /* the cell running in it while busy */
+    core_held *ns;         /* what its namespace holds after `last` */
+    size_t nns;
+    sizevec chain;         /* every cell that ran in it, ascending */
+} core_lineage;
+
 struct core {
     const run_opts *o;
     core_cell *cells;
@@ -40,6 +54,8 @@ struct core {
     size_t nwork, capwork;
     core_action *acts;
     size_t nacts, capacts, headacts;
+    core_lineage *lins;    /* kernels kept for continuation (core_lineage.c) */
+    size_t nlins, caplins;
 };
 
 core_action *core_push(core *c, core_action_kind kind, size_t cell);
@@ -74,7 +90,45 @@ int core_cache_restore_why(core *c, size_t k, int *tried, char *why, size_t whyl
 /* Tagged floe-always-run, or "# floe: always-run" in its source. */
 int core_always_run(const core_cell *c);
 
+/* core_lineage.c: continuation (see there) */
+/* The idle lineage cell k should go on in (its id), or 0 for a fresh kernel. */
+int core_lineage_pick(core *e, size_t k);
+/* 1 when an idle lineage cell k may go on in holds name as k sees it
+ * (a dropped value need not be recomputed). */
+int core_lineage_holds(core *e, size_t k, const char *name);
+/* Names cell k read that its lineage had set aside (the kernel's
+ * "aside_reads": an unpredicted read found there): recorded as reads; 1
+ * when one of them is no longer the version k sees (it runs again). */
+int core_lineage_aside_reads(core *e, size_t k, json_t *done);
+/* Cell k starts in lineage id (0: a fresh kernel): marks it busy, and says
+ * in run request m which names the kernel keeps (and for which it takes a
+ * fingerprint), hides or drops; the kept ones are reads of k and are
+ * skipped by the imports (*kept, a sorted list the caller frees). */
+void core_lineage_start(core *e, size_t k, int id, json_t *m, strvec *kept);
+/* Cell k's kernel has imported name from art (an import or an answer). */
+void core_held_add(core_cell *c, const char *name, const core_artifact *art);
+void core_held_free(core_cell *c);
+/* Cell k finished and its results are final (ok: its kernel may go on):
+ * the kernel is kept as a lineage (CA_KEEP) or released (CA_RELEASE). */
+void core_lineage_settle(core *e, size_t k, int ok);
+/* Cell k runs again (killed: its running kernel is killed): lineages it
+ * ran in are no longer right. */
+void core_lineage_rerun(core *e, size_t k, int killed);
+/* The kernel of lineage id died, or a start in it failed. */
+void core_lineage_gone(core *e, int id);
+/* Idle lineages no pending cell can use are dropped, the rest kept within
+ * the cap (the least useful evicted). */
+void core_lineage_gc(core *e);
+/* 1 when ready cell k had better wait for a busy lineage that holds what
+ * it reads (its running cell, before k, started less than
+ * run_opts.lineage_wait_ms ago) than start fresh; a CA_WAKE is queued for
+ * when that wait is over. */
+int core_lineage_wait(core *e, size_t k);
+void core_lineage_free(core *e);
+
 /* core_policy.c */
+/* Queues a CA_WAKE at `due` (monotonic us), unless one is due earlier. */
+void core_wake_at(core *e, int64_t due);
 void core_sched_plan(core *c);
 /* 1 when cell k, ready now, must wait before it starts (--stagger); a
  * CA_WAKE is queued for when it may start. */

@@ -89,6 +89,25 @@ void core_add_notebook(core *c, nb *n, const an_cell *analysed, const an_graph *
     free(specs);
 }
 
+void core_append_analysed(core *c, core_cell_spec *spec, const an_cell *cells, size_t n) {
+    if (!n) return;
+    strvec *reads = xcalloc(n, sizeof *reads), *writes = xcalloc(n, sizeof *writes);
+    int *open = xcalloc(n, sizeof *open);
+    predict(cells, n, NULL, reads, writes, open);
+    spec->reads = &reads[n - 1];
+    spec->writes = &writes[n - 1];
+    spec->open_world = open[n - 1];
+    core_add_cells(c, spec, 1);
+    for (size_t k = 0; k < n; k++) {
+        strvec_free(&reads[k]);
+        strvec_free(&writes[k]);
+    }
+    free(reads);
+    free(writes);
+    free(open);
+    spec->reads = spec->writes = NULL;
+}
+
 /* ---- the edges waited on --------------------------------------------------------- */
 
 static void push_edge(core_edge **v, size_t *n, size_t *cap, size_t from, size_t to) {

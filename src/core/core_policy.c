@@ -121,7 +121,7 @@ static const char *big_input(core *e, size_t k) {
 }
 
 /* Wakes the scheduler at `due` (monotonic us), or earlier if already set. */
-static void wake_at(core *e, int64_t due) {
+void core_wake_at(core *e, int64_t due) {
     if (e->stagger_armed && e->stagger_due <= due) return;
     core_push(e, CA_WAKE, 0)->t = due;
     e->stagger_armed = 1;
@@ -143,7 +143,7 @@ int core_stagger_wait(core *e, size_t k) {
         if (r->t_dispatch + gap > now && r->t_dispatch + gap > due) due = r->t_dispatch + gap;
     }
     if (!due) return 0;
-    wake_at(e, due);
+    core_wake_at(e, due);
     return 1;
 }
 

@@ -8,11 +8,14 @@
  * may publish iopub messages (outputs, comm messages) and stdin input
  * requests for it before that.
  *
- * Today's back end is jk_mono.c: ONE floe kernel from the pool runs every
- * cell in one namespace, as `floe run --mode monolithic` does. Isolated,
- * parallel cells come with the scheduling core (issue 15): its back end
- * implements these same operations and replaces jk_mono without touching
- * the protocol code.
+ * Two back ends: jk_iso.c (the default) runs every cell in its own kernel
+ * through the scheduling core, independent queued cells at once; jk_mono.c
+ * runs every cell in ONE floe kernel and namespace, as `floe run --mode
+ * monolithic` does. A back end that is `concurrent` (jk_iso) gets each
+ * request as it arrives, while others are in flight, and answers execute
+ * requests in the order they came (their iopub messages too); the server
+ * then announces an execute request (status busy, execute_input) when its
+ * first message goes out, so the wire reads as ipykernel's one-by-one.
  *
  * Ownership: `req` is the server's opaque request token, valid until the
  * reply callback for it returns. JSON passed to callbacks is borrowed. */
@@ -43,12 +46,14 @@ typedef struct jk_backend_opts {
     const char *pythonpath; /* where floe_kernel lives */
     const char *preload;    /* modules the zygote imports */
     const char *cwd;        /* the kernels' directory, or NULL */
+    int jobs;               /* cells running at once (isolated), 0 = the cores */
 } jk_backend_opts;
 
 typedef struct jk_backend jk_backend;
 
 typedef struct jk_backend_ops {
     const char *name;
+    int concurrent;         /* takes requests while others are in flight (see above) */
     /* Starts; calls ready (or fatal) later. 0 or -errno with err. */
     int (*start)(jk_backend **out, uv_loop_t *loop, const jk_backend_opts *o, const jk_backend_cbs *cbs,
                  void *data, char *err, size_t errlen);
@@ -58,6 +63,9 @@ typedef struct jk_backend_ops {
                    json_t *buffers);
     /* The frontend's input_reply content for the pending input_request. */
     void (*input_reply)(jk_backend *b, json_t *content);
+    /* The execution_count of execute request req's execute_input (IPython's
+     * count before the cell runs), or -1: the server counts. Optional. */
+    int (*input_count)(jk_backend *b, void *req);
     /* Interrupts what runs now (KeyboardInterrupt in the cell). */
     void (*interrupt)(jk_backend *b);
     /* Stops every kernel; the loop then ends once handles are closed. */
@@ -66,7 +74,8 @@ typedef struct jk_backend_ops {
     void (*free)(jk_backend *b);
 } jk_backend_ops;
 
-/* The monolithic back end (jk_mono.c). */
+/* The monolithic back end (jk_mono.c) and the isolated one (jk_iso.c). */
 extern const jk_backend_ops jk_mono_backend;
+extern const jk_backend_ops jk_iso_backend;
 
 #endif

@@ -6,7 +6,10 @@
  *    "key": "...", "signature_scheme": "hmac-sha256", "kernel_name": "floe"}
  *
  * transport "ipc" names files "<ip>-<port>" instead of TCP ports. Only
- * hmac-sha256 is accepted (what jupyter_client writes). */
+ * hmac-sha256 is accepted (what jupyter_client writes).
+ *
+ * Ownership: a jk_conn is a plain value (no pointers), filled by the caller's
+ * storage; nothing here allocates beyond the call. */
 #ifndef FLOE_JK_CONN_H
 #define FLOE_JK_CONN_H
 

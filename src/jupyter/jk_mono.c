@@ -1,9 +1,7 @@
 /* jk_mono.c — the monolithic back end of `floe kernel`: ONE floe kernel,
  * forked from the pool's zygote, runs every cell in one namespace, as
- * `floe run --mode monolithic` does (Jupyter's own model).
- *
- * This is a stand-in: isolated, parallel cells come with the scheduling
- * core (issue 15), whose back end implements jk_backend.h in its place.
+ * `floe run --mode monolithic` does (Jupyter's own model). `floe kernel
+ * --mode monolithic`; the default is the isolated back end (jk_iso.c).
  *
  * Requests go to the kernel as {"op":"jupyter", msg_type, content,
  * metadata, buffers}; the kernel (python/floe_kernel/jupyter.py) answers

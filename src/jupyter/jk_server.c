@@ -9,7 +9,12 @@
  * Requests that need Python go to the back end, which answers each with
  * one reply; the rest (kernel_info, shutdown) are answered here. After an
  * execute error with stop_on_error, every execute request already
- * received is answered "aborted", as ipykernel 6 does. */
+ * received is answered "aborted", as ipykernel 6 does. A concurrent back
+ * end (jk_backend.h) gets every request at once (they are `fly`ing until
+ * answered) and aborts the execute requests it already has itself; an
+ * execute request is announced (busy, execute_input) when it becomes the
+ * oldest in flight, or with its first message, so that busy/idle pairs
+ * and execution counts go out in request order. */
 #include "jupyter/jk_server.h"
 
 #include <errno.h>
@@ -27,8 +32,11 @@ typedef struct req {
     jk_msg m;
     int sock;         /* JK_SHELL or JK_CONTROL */
     int aborted;      /* an earlier cell failed with stop_on_error */
+    int announced;    /* status busy sent */
+    int input_sent;   /* execute_input sent */
     int64_t started;  /* wall clock us, when handling began */
     struct req *next;
+    struct req *fnext; /* the in-flight list (concurrent back end) */
 } req;
 
 typedef struct srv {
@@ -51,6 +59,7 @@ typedef struct srv {
     json_t *info;
     req *head, *tail;
     req *cur;
+    req *fly;           /* handed to a concurrent back end, not answered yet */
     json_t *last_parent;
     int exec_count;
     int stopping, exit_code;
@@ -177,7 +186,31 @@ static json_t *buffers_b64(const jk_msg *m) {
 static void finish(srv *s, req *r) {
     status(s, r->m.header, "idle");
     if (s->cur == r) s->cur = NULL;
+    for (req **p = &s->fly; *p; p = &(*p)->fnext)
+        if (*p == r) {
+            *p = r->fnext;
+            break;
+        }
     req_free(r);
+}
+
+static int concurrent(srv *s) { return s->o->backend->concurrent; }
+
+static int is_execute(const req *r) { return !strcmp(r->m.msg_type, "execute_request"); }
+
+/* status busy (and for an execute request that runs, execute_input with
+ * the next execution count), once per request. */
+static void announce(srv *s, req *r, int runs) {
+    if (!r->announced) status(s, r->m.header, "busy");
+    r->announced = 1;
+    if (runs && !r->input_sent && is_execute(r) && !json_is_true(json_object_get(r->m.content, "silent"))) {
+        r->input_sent = 1;
+        int n = s->o->backend->input_count && s->be ? s->o->backend->input_count(s->be, r) : -1;
+        json_t *c = json_pack("{s:O,s:i}", "code", json_object_get(r->m.content, "code"), "execution_count",
+                              n >= 0 ? n : ++s->exec_count);
+        publish(s, r->m.header, "execute_input", c, NULL, 0);
+        json_decref(c);
+    }
 }
 
 /* The content of an execute_request is checked here, as ipykernel does
@@ -191,21 +224,24 @@ static void start_backend(srv *s, req *r) {
     if (!strcmp(t, "execute_request")) {
         if (!exec_ok(&r->m)) {
             LOG("dropped an execute_request without code");
+            announce(s, r, 0);
             finish(s, r);
             return;
         }
-        if (!json_is_true(json_object_get(r->m.content, "silent"))) {
-            json_t *c = json_pack("{s:O,s:i}", "code", json_object_get(r->m.content, "code"), "execution_count",
-                                  ++s->exec_count);
-            publish(s, r->m.header, "execute_input", c, NULL, 0);
-            json_decref(c);
-        }
+        if (!concurrent(s)) announce(s, r, 1);
     }
     json_t *bufs = buffers_b64(&r->m);
-    s->cur = r;
+    if (concurrent(s)) { /* in arrival order */
+        req **p = &s->fly;
+        while (*p) p = &(*p)->fnext;
+        *p = r;
+    } else {
+        s->cur = r;
+    }
     int rc = s->o->backend->request(s->be, r, t, r->m.content, r->m.metadata, bufs);
     json_decref(bufs);
     if (rc < 0) {
+        announce(s, r, 0);
         LOG("the %s back end refused %s: %s", s->o->backend->name, t, strerror(-rc));
         if (strncmp(t, "comm_", 5) || !strcmp(t, "comm_info_request")) {
             char rt[80];
@@ -224,7 +260,8 @@ static void handle_shell(srv *s, req *r) {
     json_decref(s->last_parent);
     s->last_parent = json_incref(r->m.header);
     r->started = time_wall_us();
-    status(s, r->m.header, "busy");
+    /* an execute request a concurrent back end runs is announced with its first message */
+    if (!(concurrent(s) && is_execute(r) && !r->aborted)) announce(s, r, 0);
     if (r->aborted && !strcmp(t, "execute_request")) {
         json_t *c = json_pack("{s:s}", "status", "aborted");
         json_t *md = exec_md(s, r, "aborted");
@@ -246,10 +283,15 @@ static void handle_shell(srv *s, req *r) {
     }
 }
 
-/* Runs queued shell requests until one waits on the back end. */
+/* Runs queued shell requests until one waits on the back end (or, with a
+ * concurrent one, until a request other than execute waits for the cells
+ * in flight). */
 static void shell_next(srv *s) {
-    while (!s->cur && s->head && s->be_ready && !s->stopping) {
+    while (!s->cur && s->head && s->be_ready && !s->stopping) { /* cur: never set with a concurrent back end */
         req *r = s->head;
+        /* every other request waits for the cells before it, as in ipykernel:
+         * its busy/idle must not show the kernel idle while a cell runs */
+        if (s->fly && !is_execute(r)) return;
         s->head = r->next;
         if (!s->head) s->tail = NULL;
         r->next = NULL;
@@ -404,12 +446,26 @@ static void drain_all(srv *s) {
     drain(s, JK_SHELL);
 }
 
+/* The oldest execute request a concurrent back end has is the one it
+ * runs (or waits on) now: announced at once, so that a frontend shows the
+ * kernel busy even while a cell prints nothing (`while True: pass`). Called
+ * between loop iterations, never while the back end answers: requests it
+ * aborts are never announced as running. */
+static void announce_head(srv *s) {
+    for (req *r = s->fly; r && concurrent(s); r = r->fnext)
+        if (is_execute(r)) {
+            announce(s, r, 1);
+            return;
+        }
+}
+
 static void on_poll(uv_poll_t *h, int st, int events) {
     (void)st;
     (void)events;
     srv *s = h->data;
     drain_all(s);
     shell_next(s);
+    announce_head(s);
 }
 
 static void on_check(uv_check_t *h) {
@@ -417,6 +473,7 @@ static void on_check(uv_check_t *h) {
     if (s->stopping) return;
     drain_all(s);
     shell_next(s);
+    announce_head(s);
 }
 
 /* ---- back end callbacks ------------------------------------------------------- */
@@ -441,6 +498,7 @@ static void be_iopub(void *data, void *token, const char *type, json_t *content,
         if (json_is_string(e) && jk_b64_decode(json_string_value(e), json_string_length(e), &b[k]) == 0) k++;
     }
     json_t *empty = content ? NULL : json_object();
+    if (r) announce(s, r, 1);
     publish(s, r ? r->m.header : s->last_parent, type, content ? content : empty, b, k);
     json_decref(empty);
     jk_frames_free(b, k);
@@ -452,6 +510,13 @@ static void be_reply(void *data, void *token, json_t *content) {
     const char *t = r->m.msg_type;
     int is_exec = !strcmp(t, "execute_request");
     const char *st = json_string_value(json_object_get(content, "status"));
+    announce(s, r, !st || strcmp(st, "aborted"));
+    int abort = is_exec && st && !strcmp(st, "error") && !json_is_true(json_object_get(r->m.content, "silent")) &&
+                !json_is_false(json_object_get(r->m.content, "stop_on_error"));
+    /* the requests received so far are aborted before the reply goes out
+     * (and so before idle): a client that sends its next request once it
+     * has the reply, or idle, is never aborted */
+    if (abort) abort_queue(s);
     if (strncmp(t, "comm_", 5) || !strcmp(t, "comm_info_request")) {
         char rt[80];
         reply_type(t, rt, sizeof rt);
@@ -461,26 +526,24 @@ static void be_reply(void *data, void *token, json_t *content) {
         json_decref(md);
         json_decref(c);
     }
-    int abort = is_exec && st && !strcmp(st, "error") && !json_is_true(json_object_get(r->m.content, "silent")) &&
-                !json_is_false(json_object_get(r->m.content, "stop_on_error"));
-    /* as ipykernel: the queue is aborted before idle is published, so a
-     * client that waits for idle before its next request is not aborted */
-    if (abort) abort_queue(s);
     finish(s, r);
-    shell_next(s);
+    if (!concurrent(s)) shell_next(s); /* else from on_check: the back end may be mid-way through its own replies */
 }
 
 static void be_input_request(void *data, void *token, json_t *content) {
     srv *s = data;
     req *r = token;
+    announce(s, r, 1);
     send_msg(s, JK_STDIN, r->m.idents, r->m.nidents, "input_request", r->m.header, NULL, content, NULL, 0);
 }
 
 static void be_fatal(void *data, const char *message) {
     srv *s = data;
     LOG("%s", message);
-    if (s->cur) { /* the request in flight gets an error reply, as a dead ipykernel's never comes */
+    if (!s->cur && s->fly) s->cur = s->fly;
+    while (s->cur) { /* requests in flight get an error reply, as a dead ipykernel's never comes */
         req *r = s->cur;
+        announce(s, r, 0);
         char rt[80];
         reply_type(r->m.msg_type, rt, sizeof rt);
         json_t *c = json_pack("{s:s,s:s,s:s,s:[s]}", "status", "error", "ename", "DeadKernelError", "evalue", message,
@@ -488,6 +551,7 @@ static void be_fatal(void *data, const char *message) {
         reply(s, r, rt, NULL, c);
         json_decref(c);
         finish(s, r);
+        s->cur = s->fly;
     }
     stop(s, 1);
 }
@@ -646,6 +710,12 @@ done:
     while (s.head) {
         req *r = s.head;
         s.head = r->next;
+        req_free(r);
+    }
+    while (s.fly) {
+        req *r = s.fly;
+        s.fly = r->fnext;
+        if (r == s.cur) s.cur = NULL;
         req_free(r);
     }
     req_free(s.cur);

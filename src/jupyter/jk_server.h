@@ -3,10 +3,16 @@
  *
  * Sockets: shell, control and stdin are ROUTERs, iopub a PUB, and the
  * heartbeat a ROUTER echoed by zmq_proxy in its own thread (so it answers
- * while a cell runs). Shell requests are handled one at a time in arrival
- * order, each between status busy and idle on iopub; control requests
- * (interrupt, shutdown, kernel_info) are answered at once, even while a
- * cell runs. A message with a bad signature is logged and dropped. */
+ * while a cell runs). Shell requests are handled in arrival order, each
+ * between status busy and idle on iopub: one at a time, or with a
+ * concurrent back end (the isolated one) every execute request at once,
+ * answered in order (jk_backend.h); control requests (interrupt,
+ * shutdown, kernel_info) are answered at once, even while a cell runs. A
+ * message with a bad signature is logged and dropped.
+ *
+ * Ownership: jk_serve borrows the options (and the connection) for the
+ * whole call; it owns the sockets, the loop and the back end it starts, and
+ * frees them all before returning. */
 #ifndef FLOE_JK_SERVER_H
 #define FLOE_JK_SERVER_H
 

@@ -32,11 +32,13 @@ struct kpool {
     size_t npending, cappending, headpending;
     int next_id;
     int ready, stopping;
+    int remote;           /* the Dask bridge: kernels' pids are its numbers, not processes */
 };
 
 /* The variables floe sets for its kernel processes. */
 static int is_ours(const char *var) {
-    static const char *const ours[] = {"FLOE_FD=", "FLOE_PRELOAD=", "FLOE_RUN_DIR=", "FLOE_MEM_LIMIT=", "FLOE_WARM_"};
+    static const char *const ours[] = {"FLOE_FD=", "FLOE_PRELOAD=", "FLOE_RUN_DIR=", "FLOE_MEM_LIMIT=", "FLOE_WARM_",
+                                       "FLOE_DASK"};
     for (size_t i = 0; i < sizeof ours / sizeof *ours; i++)
         if (!strncmp(var, ours[i], strlen(ours[i]))) return 1;
     return 0;
@@ -48,7 +50,7 @@ static int is_ours(const char *var) {
 static char **child_env(const kpool_opts *o, int warm) {
     size_t n = 0;
     while (environ[n]) n++;
-    char **env = xcalloc(n + 12, sizeof *env);
+    char **env = xcalloc(n + 18, sizeof *env);
     size_t k = 0;
     const char *pp = getenv("PYTHONPATH");
     for (size_t i = 0; i < n; i++) {
@@ -62,6 +64,15 @@ static char **child_env(const kpool_opts *o, int warm) {
         if (o->run_dir) env[k++] = xasprintf("FLOE_RUN_DIR=%s", o->run_dir);
         if (o->mem_limit > 0) env[k++] = xasprintf("FLOE_MEM_LIMIT=%lld", o->mem_limit);
     }
+    if (o->dask) {
+        env[k++] = xasprintf("FLOE_DASK=%s", o->dask);
+        env[k++] = xasprintf("FLOE_DASK_PYTHON=%s", o->python);
+        if (o->cwd) env[k++] = xasprintf("FLOE_DASK_CWD=%s", o->cwd);
+        if (o->tls_ca) env[k++] = xasprintf("FLOE_DASK_TLS_CA=%s", o->tls_ca);
+        if (o->tls_cert) env[k++] = xasprintf("FLOE_DASK_TLS_CERT=%s", o->tls_cert);
+        if (o->tls_key) env[k++] = xasprintf("FLOE_DASK_TLS_KEY=%s", o->tls_key);
+        if (o->dask_fetch) env[k++] = xstrdup("FLOE_DASK_FETCH=1");
+    }
     env[k] = NULL;
     return env;
 }
@@ -72,7 +83,8 @@ static void free_env(char **env) {
 }
 
 /* In the child: wire fd 3, stdin from /dev/null, die with floe, exec. */
-static void exec_child(int sock, int errfd, pid_t parent, const char *python, const char *cwd, char **env) {
+static void exec_child(int sock, int errfd, pid_t parent, const char *python, const char *cwd, char **env,
+                       const char *module) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     signal(SIGPIPE, SIG_DFL); /* floe ignores it; the zygote starts as Python expects */
     if (getppid() != parent) _exit(127);
@@ -84,7 +96,7 @@ static void exec_child(int sock, int errfd, pid_t parent, const char *python, co
     int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) dup2(devnull, 0);
     if (dup2(sock, 3) < 0) goto fail;
-    char *argv[] = {(char *)python, (char *)"-m", (char *)"floe_kernel.main", NULL};
+    char *argv[] = {(char *)python, (char *)"-m", (char *)module, NULL};
     execve(python, argv, env);
 fail:;
     int e = errno;
@@ -422,7 +434,8 @@ static int private_start(kpool *p, const kpool_opts *o, char *err, size_t errlen
     char **env = child_env(o, 0);
     pid_t parent = getpid();
     pid_t pid = fork();
-    if (pid == 0) exec_child(sv[1], ep[1], parent, o->python, o->cwd, env);
+    if (pid == 0)
+        exec_child(sv[1], ep[1], parent, o->python, o->cwd, env, o->dask ? "floe_kernel.dask_bridge" : "floe_kernel.main");
     free_env(env);
     close(sv[1]);
     close(ep[1]);
@@ -465,7 +478,8 @@ int kpool_start(kpool **out, uv_loop_t *loop, const kpool_opts *o, const kpool_c
     p->loop = loop;
     p->cbs = *cbs;
     p->data = data;
-    int rc = o->warm_idle_s > 0 ? warm_start(p, o, err, errlen) : private_start(p, o, err, errlen);
+    p->remote = o->dask != NULL;
+    int rc = o->warm_idle_s > 0 && !o->dask ? warm_start(p, o, err, errlen) : private_start(p, o, err, errlen);
     if (rc < 0) {
         kpool_free(p);
         return rc;
@@ -526,7 +540,15 @@ int kpool_send(kernel *k, json_t *msg) {
 }
 
 void kpool_signal(kernel *k, int sig) {
-    if (k->pid > 0 && !k->exited) kill(k->pid, sig);
+    if (k->pid <= 0 || k->exited) return;
+    if (!k->pool->remote) {
+        kill(k->pid, sig);
+        return;
+    }
+    if (!k->pool->zch) return;
+    json_t *m = json_pack("{s:s,s:i,s:i}", "op", "signal", "pid", (int)k->pid, "sig", sig);
+    chan_send(k->pool->zch, m);
+    json_decref(m);
 }
 
 void kpool_release(kernel *k) {
@@ -548,9 +570,33 @@ int kpool_live(const kpool *p) {
 
 pid_t kpool_zygote_pid(const kpool *p) { return p->zpid; }
 
+/* The Dask bridge is told to end the run (cancel its tasks, release its
+ * futures, stop the kernels and zygotes on the workers) and given a few
+ * seconds for it before it is killed like a local zygote. */
+static void remote_stop(kpool *p) {
+    if (!p->remote || !p->zch || p->zpid <= 0) return;
+    json_t *m = json_pack("{s:s}", "op", "exit");
+    size_t len;
+    char *frame = chan_frame(m, &len);
+    json_decref(m);
+    if (frame) {
+        ssize_t w = write(p->zch->fd, frame, len);
+        (void)w;
+        free(frame);
+    }
+    for (int i = 0; i < 200; i++) { /* 10 s */
+        if (waitpid(p->zpid, NULL, WNOHANG) == p->zpid) {
+            p->zpid = 0;
+            return;
+        }
+        usleep(50000);
+    }
+}
+
 void kpool_stop(kpool *p) {
     if (!p) return;
     p->stopping = 1;
+    remote_stop(p);
     for (kernel *k = p->kernels; k; k = k->next) {
         kpool_signal(k, SIGKILL);
         close_remote(k);

@@ -55,6 +55,13 @@ typedef struct kpool_opts {
     long long mem_limit;    /* bytes each kernel may allocate beyond the zygote's, 0 = none */
     int warm_idle_s;        /* > 0: use (or start) a warm zygote that outlives the run and
                                exits after this many idle seconds (see warm.py); 0 = private */
+    /* A Dask scheduler's address: the "zygote" is the Dask bridge
+     * (floe_kernel.dask_bridge), which speaks the zygote's protocol and runs
+     * each kernel's cells as tasks on the cluster. Its kernels' pids are the
+     * bridge's own numbers: signals go to the bridge as messages, never kill().
+     * tls_*: the client's TLS files (NULL: Dask's config). NULL = local. */
+    const char *dask, *tls_ca, *tls_cert, *tls_key;
+    int dask_fetch;         /* the artifacts' files are copied to run_dir too (the cache, --keep-run) */
 } kpool_opts;
 
 /* The directory of warm zygotes' sockets: $FLOE_WARM_DIR, else

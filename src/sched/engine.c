@@ -89,7 +89,17 @@ static int holder_of(engine *e, kernel *kn) {
 
 static void act_start(engine *e, core_action *a) {
     dcell *d = &e->cells[a->cell];
-    kernel *kn = a->from == CK_MONO ? e->mono : a->from == CK_HOLDER ? holder_kernel(e, a->holder) : take_kernel(e);
+    kernel *kn = a->from == CK_MONO     ? e->mono
+                 : a->from == CK_FRESH  ? take_kernel(e)
+                                        : holder_kernel(e, a->holder);
+    if (a->from == CK_CONT && kn) { /* an idle lineage kernel goes on: the cell's now */
+        set_holder(e, a->holder, NULL);
+        char args[96];
+        snprintf(args, sizeof args, "{\"after\":%lld,\"keep\":%zu}",
+                 (long long)json_integer_value(json_object_get(a->msg, "lineage")),
+                 json_array_size(json_object_get(a->msg, "keep")));
+        trace_complete(e->tr, "continue", (int)a->cell, kn->id, time_mono_us(), 0, args);
+    }
     if (!kn) {
         core_start_failed(e->core, a->cell);
         return;
@@ -189,7 +199,14 @@ static void act(engine *e, core_action *a) {
     case CA_ANSWER: act_answer(e, a); break;
     case CA_KEEP: act_keep(e, a); break;
     case CA_RELEASE: act_release(e, a); break;
-    case CA_DROP_HOLDER: act_drop_holder(e, a->holder); break;
+    case CA_DROP_HOLDER:
+        if (a->from == CK_CONT && holder_kernel(e, a->holder)) {
+            char args[200];
+            snprintf(args, sizeof args, "{\"why\":\"%s\"}", a->why);
+            trace_complete(e->tr, "drop-lineage", -1, holder_kernel(e, a->holder)->id, time_mono_us(), 0, args);
+        }
+        act_drop_holder(e, a->holder);
+        break;
     case CA_RERUN: {
         dcell *d = &e->cells[a->cell];
         /* why, in the trace: bench/covars.py --public counts the fallback's re-runs */
@@ -289,6 +306,10 @@ static void on_ready(kpool *p, json_t *hello, void *data) {
     trace_complete(e->tr, "start", -1, 0, e->t0, e->t_ready - e->t0, NULL);
     json_decref(e->hello_li);
     e->hello_li = json_incref(json_object_get(hello, "language_info"));
+    if (e->opts.jobs <= 0) { /* the Dask bridge says how many cells its cluster runs at once */
+        json_int_t slots = json_integer_value(json_object_get(hello, "slots"));
+        e->opts.jobs = slots > 0 ? (int)(slots < 1024 ? slots : 1024) : 2;
+    }
     if (e->o->mode == MODE_MONOLITHIC) {
         /* cells start once the one kernel is forked (on_forked) */
         e->mono = kpool_fork(e->pool);
@@ -347,17 +368,17 @@ static void sweep_stale(const char *base) {
     closedir(d);
 }
 
-static int make_run_dir(engine *e) {
+char *engine_make_run_dir(void) {
     const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
     sweep_stale(base);
     for (int i = 0; i < 100; i++) {
-        free(e->run_dir);
-        e->run_dir = xasprintf("%s/floe-%ld-%d", base, (long)getpid(), i);
-        if (mkdir(e->run_dir, 0700) == 0) return 0;
+        char *d = xasprintf("%s/floe-%ld-%d", base, (long)getpid(), i);
+        if (mkdir(d, 0700) == 0) return d;
+        free(d);
         if (errno != EEXIST) break;
     }
     fprintf(stderr, "floe: cannot create a run directory in %s: %s\n", base, strerror(errno));
-    return -1;
+    return NULL;
 }
 
 char *engine_interpreter_id(const char *python) {
@@ -372,7 +393,8 @@ char *engine_interpreter_id(const char *python) {
 
 int engine_start_pool(engine *e) {
     kpool_opts ko = {e->o->python, e->o->pythonpath, e->o->preload, e->run_dir, e->o->cwd, e->o->mem_limit,
-                     e->o->warm_idle_s};
+                     e->o->warm_idle_s, e->o->dask, e->o->dask_tls_ca, e->o->dask_tls_cert, e->o->dask_tls_key,
+                     e->cache != NULL || e->o->keep_run != NULL};
     char err[512];
     e->lazy_pool = 0;
     if (kpool_start(&e->pool, &e->loop, &ko, &pool_cbs, e, err, sizeof err) < 0) {
@@ -388,14 +410,15 @@ int engine_run(nb *n, const run_opts *o, run_stats *stats) {
     engine e;
     memset(&e, 0, sizeof e);
     e.nb = n;
-    e.o = o;
+    e.opts = *o;
+    e.o = &e.opts;
     e.t0 = time_mono_us();
     e.wall0 = time_wall_us();
     e.tr = trace_new();
     uv_loop_init(&e.loop);
     e.loop.data = &e;
     int rc = 2;
-    if (make_run_dir(&e) < 0) goto done;
+    if (!(e.run_dir = engine_make_run_dir())) goto done;
     if (o->cache_dir && o->mode != MODE_MONOLITHIC) {
         char cerr[512];
         if (cache_open(o->cache_dir, o->nb_name ? o->nb_name : "notebook", o->quiet, &e.cache, cerr, sizeof cerr) < 0) {
@@ -404,7 +427,7 @@ int engine_run(nb *n, const run_opts *o, run_stats *stats) {
         }
     }
     e.cache_env = engine_interpreter_id(o->python);
-    e.core = core_new(o, e.run_dir, e.cache, e.cache_env, e.tr);
+    e.core = core_new(e.o, e.run_dir, e.cache, e.cache_env, e.tr);
     add_cells(&e);
     core_plan(e.core);
     e.lazy_pool = e.cache != NULL;

@@ -29,4 +29,10 @@ int engine_run(nb *n, const run_opts *o, run_stats *stats);
  * modules earlier. Returns a new string. */
 char *engine_interpreter_id(const char *python);
 
+/* A new run directory for artifacts (/dev/shm/floe-PID-N, else in /tmp),
+ * after removing those of floe processes that died; a new string, or NULL
+ * (reported). engine_remove_dir removes one and its files. */
+char *engine_make_run_dir(void);
+void engine_remove_dir(const char *path);
+
 #endif

@@ -29,7 +29,8 @@ typedef struct dcell {
 typedef struct engine {
     uv_loop_t loop;
     nb *nb;
-    const run_opts *o;
+    const run_opts *o;     /* &opts */
+    run_opts opts;         /* the caller's options; jobs 0 (--dask): the cluster's threads, from hello */
     core *core;
     dcell *cells;
     size_t ncells;
@@ -84,8 +85,6 @@ json_t *engine_exec_md(engine *e, core_cell *c);
  * an on_save is due within save_every_ms. No-op without callbacks. */
 void engine_save_note(engine *e, size_t k);
 
-/* Removes a run directory and the files in it (it has no subdirectories). */
-void engine_remove_dir(const char *path);
 
 /* Starts the zygote (deferred while the cache may restore everything).
  * 0, or -1 after reporting the error and stopping the run. */

@@ -4,7 +4,8 @@
  * pairs), each with a lane. Lanes are the trace's tids in ascending order,
  * named by thread_name metadata, plus a first "start-up" lane for floe's
  * zygote start event (which is not any one kernel's). Lanes without bars
- * are not drawn. Times are microseconds relative to the earliest bar.
+ * are not drawn. A run on Dask (bars with args.worker) groups the lanes by
+ * worker, each named "WORKER kernel N". Times are microseconds relative to the earliest bar.
  *
  * Everything the JSON gives is checked: a malformed trace is a one-line
  * error, never a crash, a hang or a garbage chart. Output depends only on
@@ -32,6 +33,7 @@ typedef struct bar {
     int zygote;          /* floe's start-up: drawn on its own lane */
     long tid;
     double ts, dur;
+    char *worker;        /* args.worker (a Dask run), or NULL */
 } bar;
 
 typedef struct flowpt { /* one "s" or "f" event, paired by id */
@@ -45,7 +47,7 @@ typedef struct flowpt { /* one "s" or "f" event, paired by id */
 
 typedef struct arrow { int lane_from, lane_to, cell_from, cell_to; double t_from, t_to; char *names; } arrow;
 
-typedef struct lane { long tid; int zygote; char *name; } lane;
+typedef struct lane { long tid; int zygote; char *name; const char *worker; /* borrowed from a bar */ } lane;
 
 typedef struct tname { long tid; char *name; size_t order; } tname;
 
@@ -161,6 +163,8 @@ static int add_bar(gantt *g, json_t *ev, size_t index, char *err, size_t errlen)
     b->zygote = b->kind == K_START && b->cell < 0;
     b->failed = json_is_true(json_object_get(args, "dead")) || json_is_true(json_object_get(args, "error"));
     if (b->kind == K_IMPORT || b->kind == K_EXPORT) b->detail = detail_of(args);
+    const char *w = json_string_value(json_object_get(args, "worker"));
+    b->worker = w ? xstrdup(w) : NULL;
     return 0;
 }
 
@@ -211,10 +215,31 @@ static int cmp_lane(const void *a, const void *b) {
     return x->tid < y->tid ? -1 : x->tid > y->tid;
 }
 
+/* Grouped by worker (a lane without one first), then as cmp_lane. */
+static int cmp_lane_worker(const void *a, const void *b) {
+    const lane *x = a, *y = b;
+    if (x->zygote != y->zygote) return x->zygote ? -1 : 1;
+    if (!x->worker != !y->worker) return x->worker ? 1 : -1;
+    int c = x->worker ? strcmp(x->worker, y->worker) : 0;
+    return c ? c : cmp_lane(a, b);
+}
+
 static int find_lane(const gantt *g, int zygote, long tid) {
-    lane key = {tid, zygote, NULL};
-    const lane *l = bsearch(&key, g->lanes, g->nlanes, sizeof *g->lanes, cmp_lane);
-    return l ? (int)(l - g->lanes) : -1;
+    for (size_t l = 0; l < g->nlanes; l++)
+        if (g->lanes[l].tid == tid && g->lanes[l].zygote == zygote) return (int)l;
+    return -1;
+}
+
+/* Each lane's worker: the first its bars name; then the lanes in worker groups. */
+static void group_lanes(gantt *g) {
+    int any = 0;
+    for (size_t i = 0; i < g->nbars; i++) {
+        if (!g->bars[i].worker) continue;
+        int l = find_lane(g, g->bars[i].zygote, g->bars[i].tid);
+        if (l >= 0 && !g->lanes[l].worker) g->lanes[l].worker = g->bars[i].worker;
+        any = 1;
+    }
+    if (any) qsort(g->lanes, g->nlanes, sizeof *g->lanes, cmp_lane_worker);
 }
 
 static int cmp_tname(const void *a, const void *b) {
@@ -235,16 +260,23 @@ static const char *thread_name(const gantt *g, long tid) {
 /* One lane per distinct (zygote, tid) among the bars, in order. */
 static void build_lanes(gantt *g) {
     g->lanes = xmalloc(g->nbars * sizeof *g->lanes);
-    for (size_t i = 0; i < g->nbars; i++) g->lanes[i] = (lane){g->bars[i].tid, g->bars[i].zygote, NULL};
+    for (size_t i = 0; i < g->nbars; i++) g->lanes[i] = (lane){g->bars[i].tid, g->bars[i].zygote, NULL, NULL};
     qsort(g->lanes, g->nbars, sizeof *g->lanes, cmp_lane);
     size_t n = 0;
     for (size_t i = 0; i < g->nbars; i++)
         if (!n || cmp_lane(&g->lanes[n - 1], &g->lanes[i])) g->lanes[n++] = g->lanes[i];
     g->nlanes = n;
+    group_lanes(g);
     if (g->ntnames) qsort(g->tnames, g->ntnames, sizeof *g->tnames, cmp_tname);
     for (size_t l = 0; l < n; l++) {
         const char *nm = g->lanes[l].zygote ? "start-up" : thread_name(g, g->lanes[l].tid);
-        g->lanes[l].name = nm ? xstrdup(nm) : xasprintf("kernel %ld", g->lanes[l].tid);
+        char *base = nm ? xstrdup(nm) : xasprintf("kernel %ld", g->lanes[l].tid);
+        if (g->lanes[l].worker) {
+            g->lanes[l].name = xasprintf("%s %s", g->lanes[l].worker, base);
+            free(base);
+        } else {
+            g->lanes[l].name = base;
+        }
     }
     for (size_t i = 0; i < g->nbars; i++) g->bars[i].lane = find_lane(g, g->bars[i].zygote, g->bars[i].tid);
 }
@@ -433,6 +465,7 @@ void gantt_free(gantt *g) {
     for (size_t i = 0; i < g->nbars; i++) {
         free(g->bars[i].name);
         free(g->bars[i].detail);
+        free(g->bars[i].worker);
     }
     for (size_t i = 0; i < g->nflows; i++) free(g->flows[i].names);
     for (size_t i = 0; i < g->narrows; i++) free(g->arrows[i].names);

@@ -3,7 +3,12 @@
  *
  * Allocation: xmalloc/xcalloc/xrealloc/xstrdup never return NULL; on
  * exhaustion they print one line and exit(3) (like Redis' zmalloc). Code
- * that can recover from a failed allocation uses malloc directly. */
+ * that can recover from a failed allocation uses malloc directly.
+ *
+ * Ownership: a function returning char* or a buffer returns memory the
+ * caller frees; containers own what they hold unless a name says otherwise
+ * (strvec_push copies, strvec_push_owned takes). Errors: helpers wrapping
+ * system calls return 0 or -errno, as libuv does; none print. */
 #ifndef FLOE_UTIL_H
 #define FLOE_UTIL_H
 

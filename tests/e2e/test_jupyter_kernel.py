@@ -1,10 +1,12 @@
 """`floe kernel` driven by Jupyter's own client (jupyter_client, nbclient).
 
-The kernelspec is installed with `floe kernel install --prefix` into a
-temporary JUPYTER_PATH. Most tests share one kernel (it must go on after
-errors and interrupts); shutdown and the hostile-message tests start their
-own. The back end today is the monolithic one (one Python process for all
-cells), so outputs must be exactly ipykernel's.
+The kernelspecs are installed with `floe kernel install --prefix` into a
+temporary JUPYTER_PATH: "floe" (the default, isolated mode: every cell in
+its own process, through the scheduling core) and "floe-mono" (`--mode
+monolithic`: one process for all cells). The tests that take `kernel` run
+against both, each sharing one kernel per mode (it must go on after errors
+and interrupts); shutdown and the hostile-message tests start their own.
+Outputs must be exactly ipykernel's in both modes.
 
 FLOE_NB_FILTER=substring restricts the nbclient corpus test."""
 import glob
@@ -30,9 +32,10 @@ TIMEOUT = 30
 @pytest.fixture(scope="module")
 def spec(tmp_path_factory):
     prefix = tmp_path_factory.mktemp("jupyter")
-    r = subprocess.run([FLOE, "kernel", "install", "--prefix", str(prefix), "--python", PY],
-                       capture_output=True, text=True, timeout=30)
-    assert r.returncode == 0, r.stderr
+    for extra in ([], ["--name", "floe-mono", "--mode", "monolithic"]):
+        r = subprocess.run([FLOE, "kernel", "install", "--prefix", str(prefix), "--python", PY] + extra,
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
     path = str(prefix / "share" / "jupyter")
     old = os.environ.get("JUPYTER_PATH")
     os.environ["JUPYTER_PATH"] = path
@@ -43,14 +46,18 @@ def spec(tmp_path_factory):
         os.environ["JUPYTER_PATH"] = old
 
 
-def start(spec, **kw):
-    km, kc = start_new_kernel(kernel_name="floe", startup_timeout=60, **kw)
+MODES = {"floe": "isolated", "floe-mono": "monolithic"}
+
+
+def start(spec, name="floe", **kw):
+    km, kc = start_new_kernel(kernel_name=name, startup_timeout=60, **kw)
     return km, kc
 
 
-@pytest.fixture(scope="module")
-def kernel(spec):
-    km, kc = start(spec)
+@pytest.fixture(scope="module", params=sorted(MODES), ids=lambda n: MODES[n])
+def kernel(spec, request):
+    km, kc = start(spec, request.param)
+    km.floe_mode = MODES[request.param]
     yield km, kc
     kc.stop_channels()
     km.shutdown_kernel(now=False)
@@ -119,6 +126,9 @@ def test_kernelspec_written(spec):
     assert ks["display_name"] == "Python 3 (floe)" and ks["language"] == "python"
     assert ks["interrupt_mode"] in ("signal", "message")
     assert ks["metadata"]["floe"]["python"] == PY
+    with open(os.path.join(spec, "kernels", "floe-mono", "kernel.json")) as f:
+        ks = json.load(f)
+    assert ks["argv"][1:] == ["kernel", "-f", "{connection_file}", "--mode", "monolithic"]
 
 
 def test_execute_outputs_and_counts(kernel):
@@ -165,6 +175,16 @@ def test_error_and_stop_on_error(kernel):
     outs, rep = run(kc, "'never' in dir(), after")
     assert rep["content"]["status"] == "ok"
     assert [m for m in outs if m["msg_type"] == "execute_result"][0]["content"]["data"]["text/plain"] == "(False, 1)"
+    # an aborted cell never ran: what it would have bound is not there (isolated: it may have
+    # started beside the failing one, and is withdrawn), and the numbering goes on without it
+    outs, rep = run(kc, "never")
+    assert rep["content"]["ename"] == "NameError"
+    n = rep["content"]["execution_count"]
+    a = kc.execute("import time; time.sleep(0.5); 1/0")
+    b = kc.execute("never = 2\nprint('ran')")
+    assert [reply_to(kc, i)["content"]["status"] for i in (a, b)] == ["error", "aborted"]
+    outs, rep = run(kc, "never")
+    assert rep["content"]["ename"] == "NameError" and rep["content"]["execution_count"] == n + 2
 
 
 def test_is_complete(kernel):
@@ -241,8 +261,24 @@ def test_interrupt(kernel, how):
     assert rep["content"]["status"] == "ok"
 
 
+def test_comm_open_unknown_target(kernel):
+    """A frontend's comm_open for a target nobody registered (a widget
+    manager's, with no ipywidgets) is answered with comm_close, as ipykernel
+    does; the kernel goes on."""
+    km, kc = kernel
+    msg = kc.session.msg("comm_open", {"comm_id": "w1", "target_name": "jupyter.widget", "data": {}})
+    kc.shell_channel.send(msg)
+    outs = iopub_of(kc, msg["header"]["msg_id"])
+    closes = [m for m in outs if m["msg_type"] == "comm_close"]
+    assert closes and closes[0]["content"]["comm_id"] == "w1"
+    outs, rep = run(kc, "'alive'")
+    assert rep["content"]["status"] == "ok"
+
+
 def test_comms(kernel):
     km, kc = kernel
+    if km.floe_mode == "isolated":
+        pytest.skip("a comm target registered by a cell lives in that cell's process (README: isolated mode)")
     # a kernel-side target answering a frontend's comm_open, and a comm the kernel opens
     run(kc, "seen = []\n"
             "def target(comm, msg):\n"
@@ -358,24 +394,36 @@ def test_hostile_messages_rejected(spec, tmp_path):
 
 NBS = sorted(glob.glob(os.path.join(oracle.ROOT, "tests", "notebooks", "*.ipynb")))
 FILTER = os.environ.get("FLOE_NB_FILTER", "")
-# where the floe kernel's outputs differ from ipykernel's, and why
-KERNEL_DIFFS = {}
+# where the floe kernel's outputs differ from ipykernel's, and why: {(notebook, kernel name): why}
+# isolated: the limitations `floe run` has too (tests/notebooks/BUGS.md), and one of the kernel's own
+KERNEL_DIFFS = {(nb, "floe"): why for nb, why in {
+    "adv_class_state": "BUGS.md B2 class mutation lost",
+    "adv_lru_cache": "BUGS.md B4 an lru_cache starts empty in each isolated kernel",
+    "adv_sys_state": "BUGS.md B5 a module put in sys.modules is not carried",
+    "adv_library_state": "BUGS.md B6 an attribute set on an imported module is not carried",
+    "adv_matplotlib_state": "BUGS.md B7 %config InlineBackend",
+    "adv_output_history": "BUGS.md B8 In/Out history (_, _1, Out) across isolated kernels",
+    "adv_library_calls": "sympy.init_printing() is carried only when the zygote preloaded sympy: the kernel's "
+                         "preload set is fixed when it starts (README, Jupyter kernel)",
+}.items()}
 
 
-def _nb_case(p):
-    name = os.path.basename(p)[:-6]
-    marks = [pytest.mark.xfail(strict=True, reason=KERNEL_DIFFS[name])] if name in KERNEL_DIFFS else []
-    return pytest.param(p, marks=marks, id=name)
+def _nb_case(p, name):
+    nb = os.path.basename(p)[:-6]
+    why = KERNEL_DIFFS.get((nb, name))
+    marks = [pytest.mark.xfail(strict=True, reason=why)] if why else []
+    return pytest.param(p, name, marks=marks, id="%s-%s" % (nb, MODES[name]))
 
 
-@pytest.mark.parametrize("path", [_nb_case(p) for p in NBS if FILTER in os.path.basename(p)])
-def test_nbclient_corpus(spec, path):
+@pytest.mark.parametrize("path,name", [_nb_case(p, n) for n in sorted(MODES) for p in NBS
+                                       if FILTER in os.path.basename(p)])
+def test_nbclient_corpus(spec, path, name):
     import nbclient
     import nbformat
     want = oracle.normalise(oracle.run_jupyter(path))
     with open(path) as f:
         nb = nbformat.read(f, as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=120, kernel_name="floe",
+    client = nbclient.NotebookClient(nb, timeout=120, kernel_name=name,
                                      resources={"metadata": {"path": os.path.dirname(path)}})
     try:
         client.execute()
@@ -384,3 +432,116 @@ def test_nbclient_corpus(spec, path):
     got = oracle.normalise(json.loads(nbformat.writes(nb)))
     d = oracle.diff(want, got)
     assert d is None, d
+
+
+# ---- isolated mode: queued cells run at once ----------------------------------------------
+
+
+def _queued_wall(kc, cells):
+    """Sends every cell without waiting, returns the wall time until the last reply."""
+    t0 = time.time()
+    ids = [kc.execute(c) for c in cells]
+    reps = [reply_to(kc, i) for i in ids]
+    wall = time.time() - t0
+    assert [r["content"]["status"] for r in reps] == ["ok"] * len(cells), [r["content"] for r in reps]
+    return wall, reps
+
+
+def test_queued_independent_cells_run_at_once(spec):
+    """Four independent 2 s cells queued at once (Run All): the isolated
+    kernel runs them side by side; the monolithic one, as ipykernel, one by
+    one. Measured in one run, as a ratio; replies and counts come in order."""
+    cells = ["import time\ntime.sleep(2)\nv%d = %d" % (i, i) for i in range(4)]
+    walls = {}
+    for name in ("floe-mono", "floe"):
+        km, kc = start(spec, name)
+        try:
+            run(kc, "import time")  # the kernel is up and warm
+            walls[name], reps = _queued_wall(kc, cells)
+            counts = [r["content"]["execution_count"] for r in reps]
+            assert counts == list(range(counts[0], counts[0] + 4))
+            outs, rep = run(kc, "v0 + v1 + v2 + v3")
+            assert [m for m in outs if m["msg_type"] == "execute_result"][0]["content"]["data"]["text/plain"] == "6"
+        finally:
+            kc.stop_channels()
+            km.shutdown_kernel(now=False)
+    ratio = walls["floe"] / walls["floe-mono"]
+    print("queued 4 x 2 s: isolated %.2f s, monolithic %.2f s, ratio %.2f" % (walls["floe"], walls["floe-mono"], ratio))
+    assert ratio < 0.75, walls
+
+
+def test_queued_outputs_go_to_their_request(kernel):
+    """Cells queued at once that finish out of order: each request gets its
+    own outputs, busy/idle pairs and execute_inputs go out in request order."""
+    km, kc = kernel
+    ids = [kc.execute("import time\ntime.sleep(%s)\nprint('cell %d')" % (d, i)) for i, d in enumerate((0.8, 0.1, 0.4))]
+    seen, order = {i: [] for i in ids}, []
+    idle = 0
+    while idle < 3:
+        m = kc.get_iopub_msg(timeout=TIMEOUT)
+        p = m["parent_header"].get("msg_id")
+        if p not in seen:
+            continue
+        order.append((ids.index(p), m["msg_type"], m["content"].get("execution_state")))
+        if m["msg_type"] == "stream":
+            seen[p].append(m["content"]["text"])
+        if m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
+            idle += 1
+    assert [seen[i] for i in ids] == [["cell 0\n"], ["cell 1\n"], ["cell 2\n"]]
+    statuses = [(i, s) for i, t, s in order if t == "status"]
+    assert statuses == [(0, "busy"), (0, "idle"), (1, "busy"), (1, "idle"), (2, "busy"), (2, "idle")]
+    inputs = [m for m in order if m[1] == "execute_input"]
+    assert [i for i, _, _ in inputs] == [0, 1, 2]
+    for i in ids:
+        assert reply_to(kc, i)["content"]["status"] == "ok"
+
+
+def test_status_while_a_cell_runs(kernel):
+    """A cell that prints nothing shows the kernel busy at once, and a
+    request sent behind it (kernel_info, as the Notebook sends after an
+    interrupt) is answered after it: no idle while the cell runs."""
+    km, kc = kernel
+    t0 = time.time()
+    ex = kc.execute("import time\ntime.sleep(1.5)")
+    ki = kc.kernel_info()
+    statuses, busy_at = [], None
+    while (ki, "idle") not in statuses:
+        m = kc.get_iopub_msg(timeout=TIMEOUT)
+        p = m["parent_header"].get("msg_id")
+        if m["msg_type"] == "status" and p in (ex, ki):
+            statuses.append((p, m["content"]["execution_state"]))
+            if (p, m["content"]["execution_state"]) == (ex, "busy"):
+                busy_at = time.time() - t0
+    assert statuses == [(ex, "busy"), (ex, "idle"), (ki, "busy"), (ki, "idle")]
+    assert busy_at is not None and busy_at < 1.0, busy_at
+    assert reply_to(kc, ex)["content"]["status"] == "ok"
+
+
+def test_floe_deps_magic(kernel):
+    """`%floe deps` (isolated): the cells so far and what each waits on."""
+    km, kc = kernel
+    if km.floe_mode != "isolated":
+        pytest.skip("the monolithic kernel has no graph (IPython: no such magic)")
+    outs, rep = run(kc, "deps_a = 1")
+    n = rep["content"]["execution_count"]
+    run(kc, "deps_b = deps_a + 1")
+    outs, rep = run(kc, "%floe deps")
+    assert rep["content"]["status"] == "ok" and rep["content"]["execution_count"] == n + 2
+    text = "".join(m["content"]["text"] for m in outs if m["msg_type"] == "stream")
+    block = text.split("In [%d]: deps_b = deps_a + 1\n" % (n + 1))[1].split("\nIn [")[0]
+    assert "    after In [%d]: deps_a\n" % n in block, text  # (and after any earlier open-world cell)
+
+
+def test_execute_input_counts_as_ipykernel(kernel):
+    """execute_input carries IPython's count before the cell runs: a request
+    with store_history=False or blank code takes no number (ipykernel's
+    execution_count is the shell's)."""
+    km, kc = kernel
+    if km.floe_mode != "isolated":
+        pytest.skip("the monolithic server counts every non-silent request (its kernel runs the shell)")
+    outs, rep = run(kc, "1")
+    n = rep["content"]["execution_count"]
+    for code, kw in (("2", {"store_history": False}), ("  \n", {}), ("3", {})):
+        outs, rep = run(kc, code, **kw)
+        assert [m["content"]["execution_count"] for m in outs if m["msg_type"] == "execute_input"] == [n + 1], code
+    assert rep["content"]["execution_count"] == n + 1

@@ -154,3 +154,40 @@ def test_stack_example_from_the_issue(tmp_path):
     got, codec = roundtrip(data.stack(), tmp_path)
     assert list(got.index.levels[1]) == ["z", "a"], codec
     assert got.unstack().to_string() == data.stack().unstack().to_string()
+
+
+class _Str(str):
+    pass
+
+
+objects = st.one_of(st.none(), st.just(float("nan")), st.text(max_size=3), st.binary(max_size=3),
+                    st.just(np.float64("nan")), st.just(pd.NA), st.integers(0, 3), st.just(_Str("s")))
+
+
+@SETTINGS
+@given(st.lists(objects, max_size=12), st.booleans())
+def test_object_columns_classified_as_pandas_does(values, strided):
+    """The arrow codec's one-pass classify() of an object column (str or
+    bytes, with None or NaN missing) agrees with pandas' infer_dtype + isna
+    wherever it answers, and answers for every column of exact str (bytes)
+    with one kind of missing value; it reads numpy object arrays in place,
+    strided ones through the sequence path."""
+    from floe_kernel import _floe_arrow
+    arr = np.empty(len(values) * (2 if strided else 1), dtype=object)
+    arr[:] = [v for v in values for _ in range(2 if strided else 1)]
+    if strided:
+        arr = arr[::2]
+    kind, mask, missing = _floe_arrow.classify(arr)
+    isna = np.asarray(pd.isna(arr), bool) if len(arr) else np.zeros(0, bool)
+    present = [v for v, m in zip(arr, isna) if not m]
+    sentinels = {"None" if v is None else "nan" if type(v) is float else "other" for v, m in zip(arr, isna) if m}
+    exact = (present and all(type(v) is str for v in present)) or (present and all(type(v) is bytes for v in present))
+    expect = (len(arr) == 0 or exact) and len(sentinels) <= 1 and "other" not in sentinels
+    if not expect:
+        assert kind is None
+        return
+    assert kind == ("bytes" if present and type(present[0]) is bytes else "str")
+    got = np.frombuffer(mask, np.uint8).astype(bool) if mask is not None else np.zeros(len(arr), bool)
+    assert list(got) == list(isna)
+    assert missing == (sentinels.pop() if sentinels else None)
+    assert pd.api.types.infer_dtype(arr, skipna=True) in ({"str": ("string", "empty"), "bytes": ("bytes",)}[kind])

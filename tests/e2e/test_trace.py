@@ -56,7 +56,8 @@ CELLS = ["import time\na = 1", "b = a + 1", "c = a * 10", "print(b + c)"]
 
 @pytest.mark.parametrize("mode", ["monolithic", "serial", "parallel"])
 def test_trace_and_svg(tmp_path, mode):
-    tr, t = run_traced(tmp_path, CELLS, "--mode", mode)
+    # --no-lineage: every isolated cell in a fresh kernel, so artifacts move (import:a)
+    tr, t = run_traced(tmp_path, CELLS, "--mode", mode, *(["--no-lineage"] if mode != "monolithic" else []))
     evs = [e for e in t["traceEvents"] if e.get("ph") == "X"]
     computes = sorted(e["args"]["cell"] for e in evs if e["name"] == "compute")
     assert computes == [0, 1, 2, 3]

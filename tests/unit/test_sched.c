@@ -140,6 +140,7 @@ static json_t *done_msg(size_t k, const char *line) {
         strvec_free(&v);
         json_object_set_new(m, "unmovable", u);
     }
+    if (word_value(line, "mem", buf, sizeof buf)) json_object_set_new(m, "mem", json_integer(atoll(buf)));
     add_list(m, "deletes", line, "deletes");
     add_list(m, "files", line, "files");
     add_list(m, "wfiles", line, "wfiles");
@@ -166,6 +167,17 @@ static void log_start(buf *b, const core_action *a) {
     buf_printf(b, "start %zu", a->cell);
     if (a->from == CK_HOLDER) buf_printf(b, " holder %d", a->holder);
     if (a->from == CK_MONO) buf_puts(b, " mono");
+    if (a->from == CK_CONT) {
+        buf_printf(b, " lineage %d", a->holder);
+        json_t *names[] = {json_object_get(a->msg, "keep"), json_object_get(a->msg, "hold")};
+        const char *words[] = {" keep", " hold"};
+        for (size_t w = 0; w < 2; w++) {
+            size_t i;
+            json_t *v;
+            if (json_array_size(names[w])) buf_puts(b, words[w]);
+            json_array_foreach(names[w], i, v) buf_printf(b, "%s%s", i ? "," : " ", json_string_value(v));
+        }
+    }
     json_t *imports = json_object_get(a->msg, "imports");
     if (json_array_size(imports)) {
         buf_puts(b, " import");
@@ -189,9 +201,11 @@ static void log_action(strvec *log, const core_action *a) {
     case CA_KILL: buf_printf(&b, "kill %zu", a->cell); break;
     case CA_RERUN: buf_printf(&b, "rerun %zu", a->cell); break;
     case CA_KEEP:
-        if (a->holder) buf_printf(&b, "keep %zu holder %d", a->cell, a->holder);
+        if (a->holder) buf_printf(&b, "keep %zu %s %d", a->cell, a->from == CK_CONT ? "lineage" : "holder", a->holder);
         break;
-    case CA_DROP_HOLDER: buf_printf(&b, "drop holder %d", a->holder); break;
+    case CA_DROP_HOLDER:
+        buf_printf(&b, "drop %s %d", a->from == CK_CONT ? "lineage" : "holder", a->holder);
+        break;
     case CA_ANSWER: {
         json_t *art = json_object_get(a->msg, "artifact");
         buf_printf(&b, "answer %zu %s", a->cell, json_string_value(json_object_get(a->msg, "name")));
@@ -260,6 +274,8 @@ static int run_event(core *c, const char *ev, int *count, strvec *log) {
         core_wake(c);
     } else if (!strcmp(word, "stop")) {
         core_stop(c);
+    } else if (!strcmp(word, "withdraw")) {
+        core_withdraw(c, (size_t)atoi(rest));
     } else {
         if (sscanf(rest, "%zu %n", &k, &used) < 1 || k >= core_ncells(c)) return -1;
         const char *args = rest + used;
@@ -365,6 +381,10 @@ static int parse_option(sched_case *sc, const char *l) {
     else if (!strncmp(l, "stagger ", 8)) sc->o.stagger_ms = atoi(l + 8);
     else if (!strcmp(l, "allow_errors")) sc->o.allow_errors = 1;
     else if (!strcmp(l, "lazy_always")) sc->o.lazy_always = 1;
+    else if (!strcmp(l, "open_ended")) sc->o.open_ended = 1;
+    else if (!strcmp(l, "lineage")) sc->o.lineage = 1;
+    else if (!strncmp(l, "lineage_wait ", 13)) sc->o.lineage_wait_ms = atoi(l + 13);
+    else if (!strncmp(l, "mem_budget ", 11)) sc->o.mem_budget = atoll(l + 11);
     else if (!strcmp(l, "schedule critical")) sc->o.schedule = SCHED_CRITICAL;
     else return -1;
     return 0;

@@ -1,0 +1,437 @@
+"""floe's Dask driver, the Python half: a zygote that is a Dask client.
+
+`floe run NB --dask ADDRESS` starts `python -m floe_kernel.dask_bridge` where
+it would start the local zygote (src/kernel/kpool.c). The bridge speaks the
+zygote's protocol (protocol.def) on FLOE_FD, so the local driver and the
+scheduling core above it are the same code for both:
+
+  fork (a socket fd attached) -> a "kernel" of the bridge: a socket floe
+        talks to as to a forked kernel; its pid is the bridge's number
+        (kpool sends it signals as {"op":"signal"} messages, never kill()).
+  run on a kernel's socket    -> one Dask task (dask_worker.run_cell) that
+        forks a kernel on a worker, from a zygote kept there per run
+        (dask_worker.FloeWorker) and runs the cell; its "done" comes back
+        on the socket when the task ends.
+  a second run on the same socket (a holder, the monolithic kernel) -> a
+        task pinned to the worker that holds that kernel (trace: args.pinned).
+  exit / EOF on a kernel's socket -> its remote kernel exits; "exited".
+  signal -> delivered to the kernel on its worker (Client.run); SIGKILL
+        also cancels the task.
+  exit on the zygote socket -> the run's tasks are cancelled, its futures
+        released, the plugin unregistered (zygotes, kernels and directories
+        on the workers go with it), the client closed.
+
+Artifacts: a task's result holds the files its cell exported, and stays on
+its worker. A run request importing a file made by an earlier task takes
+that task's future as an input: Dask moves the bytes worker to worker (and
+recomputes the producer if its worker was lost). Only the "done" message
+(outputs, small values) comes to floe's machine, through a small projection
+task; with the cache or --keep-run (FLOE_DASK_FETCH) the files come too,
+into floe's run directory, since the cache lives here. Files floe's machine
+has and no task made (cache restores) are scattered to the cluster.
+
+A worker that dies mid-cell: Dask runs the task again elsewhere (its
+inputs recomputed if they were lost); a task pinned to a dead worker, or
+retried past distributed.scheduler.allowed-failures, is reported as a kernel
+killed by SIGKILL, and the core decides (a holder gone: its users re-run)."""
+import os
+import select
+import signal
+import socket
+import sys
+import threading
+import time
+import uuid
+
+from . import proto
+
+
+def _err(msg):
+    sys.stderr.write("floe: %s\n" % msg)
+    sys.stderr.flush()
+
+
+_DEBUG = bool(os.environ.get("FLOE_DEBUG"))
+
+
+def _dbg(*a):
+    if _DEBUG:
+        _err("dask: " + " ".join(str(x) for x in a))
+
+
+def _small(res):
+    """The projection floe fetches: a task's result without its files."""
+    return {k: v for k, v in res.items() if k != "files"}
+
+
+def _fetch_files(res):
+    return res.get("files", {})
+
+
+class PseudoKernel:
+    def __init__(self, pid, sock):
+        self.pid = pid
+        self.sock = sock
+        self.chan = proto.Channel(sock.fileno())
+        self.lock = threading.Lock()   # writes to the socket
+        self.worker = None             # where its remote kernel lives, once a task ran
+        self.ran = False
+        self.future = None             # the task running now
+        self.dead = False
+        self.closed = False
+
+    def send(self, msg):
+        with self.lock:
+            if self.closed:
+                return
+            try:
+                self.chan.send(msg)
+            except OSError:
+                pass
+
+
+class Bridge:
+    def __init__(self, fd):
+        self.fd = fd
+        self.chan = proto.Channel(fd)
+        self.sock = socket.socket(fileno=os.dup(fd))
+        self.zlock = threading.Lock()
+        self.kernels = {}              # pid -> PseudoKernel
+        self.next_pid = 1
+        self.owner = {}                # floe path -> the future whose result holds it
+        self.scattered = {}            # local path -> scattered result
+        self.futures = []              # every future of the run, released at the end
+        self.flock = threading.Lock()
+        self.run_id = uuid.uuid4().hex[:12]
+        self.floe_dir = os.environ.get("FLOE_RUN_DIR", "")
+        self.fetch = os.environ.get("FLOE_DASK_FETCH") == "1"
+        self.boot = None
+        self.stopping = False
+
+    # --- setup ------------------------------------------------------------------------
+    def connect(self):
+        from distributed import Client
+        from . import dask_worker
+        self.dw = dask_worker
+        self.boot = dask_worker.boot_id()
+        addr = os.environ["FLOE_DASK"]
+        sec = None
+        ca, cert, key = (os.environ.get("FLOE_DASK_TLS_" + k) for k in ("CA", "CERT", "KEY"))
+        if ca or cert or key:
+            from distributed.security import Security
+            sec = Security(tls_ca_file=ca, tls_client_cert=cert, tls_client_key=key, require_encryption=True)
+        self.client = Client(addr, security=sec, timeout=30, set_as_default=False)
+        self.workers = set()
+        threading.Thread(target=self.watch, daemon=True).start()   # the heartbeat, from before the plugin
+        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        plugin = dask_worker.FloeWorker(self.run_id, os.environ.get("FLOE_DASK_PYTHON", sys.executable),
+                                        here, os.environ.get("FLOE_PRELOAD", "IPython"),
+                                        os.environ.get("FLOE_DASK_CWD"), int(os.environ.get("FLOE_MEM_LIMIT", 0) or 0))
+        self.client.register_worker_plugin(plugin, name=dask_worker.plugin_name(self.run_id))
+        self.client.subscribe_topic(dask_worker.plugin_name(self.run_id), self._on_need)
+        # hello once the workers' zygotes have imported the preload set: a
+        # cell's time (and its timeout) starts when it can run, as locally
+        failed = {w: f for w, f in self.client.run(dask_worker.ready, self.run_id).items() if f}
+        if failed:
+            raise RuntimeError("; ".join("%s: %s" % kv for kv in sorted(failed.items())))
+        info = self.client.scheduler_info()
+        self.workers = set(info["workers"])
+        return sum(w.get("nthreads", 1) for w in info["workers"].values())
+
+    # --- the zygote side ------------------------------------------------------------------
+    def send_z(self, msg):
+        with self.zlock:
+            self.chan.send(msg)
+
+    def on_zygote(self):
+        try:
+            msg, fds = proto.recv_frame(self.sock, 1)
+        except (EOFError, ConnectionError, ValueError):
+            self.shutdown()
+        op = msg.get("op")
+        if op == "fork" and fds:
+            pid = self.next_pid
+            self.next_pid += 1
+            self.kernels[pid] = PseudoKernel(pid, socket.socket(fileno=fds[0]))
+            self.send_z({"op": "forked", "pid": pid, "t": time.monotonic_ns() // 1000, "fork_us": 0})
+        elif op == "signal":
+            self.signal(self.kernels.get(msg.get("pid")), msg.get("sig", signal.SIGKILL))
+        elif op == "exit":
+            self.shutdown()
+
+    def signal(self, pk, sig):
+        if pk is None or pk.dead:
+            return
+        fut = pk.future
+        targets = [pk.worker] if pk.worker else None
+        try:
+            found = self.client.run(self.dw.signal_kernel, self.run_id, pk.pid, sig, workers=targets)
+        except Exception:  # noqa: BLE001 - a worker gone: nothing to signal there
+            found = {}
+        started = any(v for v in found.values()) if isinstance(found, dict) else False
+        if fut is not None and (sig == signal.SIGKILL or not started):
+            # a task not running yet (or whose kernel is killed) is called off
+            fut.cancel()
+
+    def exited(self, pk, status):
+        """pk's remote kernel is gone: floe sees its socket close and the exit status."""
+        if pk.closed:
+            return
+        pk.dead = True
+        with pk.lock:
+            pk.closed = True
+            pk.sock.close()
+        self.kernels.pop(pk.pid, None)
+        self.send_z({"op": "exited", "pid": pk.pid, "status": status})
+
+    # --- a kernel's socket --------------------------------------------------------------------
+    def on_kernel(self, pk):
+        try:
+            msg = pk.chan.recv()
+        except (EOFError, OSError, ValueError):
+            msg = {"op": "exit"}
+        op = msg.get("op")
+        _dbg("kernel", pk.pid, op, msg.get("cell", msg.get("name", "")))
+        if op == "run":
+            threading.Thread(target=self.run, args=(pk, msg), daemon=True).start()
+        elif op == "value":
+            self.answer(pk, msg)
+        elif op == "exit":
+            if pk.worker:
+                self._bg(self.dw.release, self.run_id, [pk.pid], workers=[pk.worker])
+            self.exited(pk, {"code": 0})
+
+    def inputs(self, req):
+        """The futures holding the files req imports (scattered for files no task made)."""
+        paths = [i.get("path") for i in req.get("imports") or []]
+        if req.get("rng"):
+            paths.append(req["rng"].get("path"))
+        out = []
+        with self.flock:
+            for p in paths:
+                if not p:
+                    continue
+                f = self.owner.get(p)
+                if f is None and os.path.exists(p):
+                    f = self._scatter(p)
+                if f is not None and f not in out:
+                    out.append(f)
+        return out
+
+    def _scatter(self, path):
+        """A file on floe's machine (a cache restore) made available to the workers
+        under floe's run directory's name for it."""
+        if path in self.scattered:
+            return self.scattered[path]
+        with open(path, "rb") as f:
+            data = f.read()
+        base = os.path.basename(path)
+        f = self.client.scatter({"files": {"ext-" + base: data}}, hash=False)
+        self.scattered[path] = f
+        self.futures.append(f)
+        return f
+
+    def rewrite_external(self, req):
+        """Imports of files outside floe's run directory point at their scattered copy."""
+        def fix(obj):
+            if isinstance(obj, dict):
+                p = obj.get("path")
+                if isinstance(p, str) and p in self.scattered:
+                    obj = dict(obj, path=os.path.join(self.floe_dir, "ext-" + os.path.basename(p)))
+                return {k: fix(v) for k, v in obj.items()}
+            if isinstance(obj, list):
+                return [fix(v) for v in obj]
+            return obj
+        return fix(req)
+
+    def run(self, pk, req):
+        """One cell: a task, its projection, the done message to floe."""
+        try:
+            ins = self.inputs(req)
+            req = self.rewrite_external(req)
+            pinned = pk.worker if pk.ran else None
+            kw = {"workers": [pinned], "allow_other_workers": False} if pinned else {}
+            key = "floe-%s-cell%s-v%s-k%d-%s" % (self.run_id, req.get("cell"), req.get("version"), pk.pid,
+                                                uuid.uuid4().hex[:6])
+            if pinned and pinned not in self.workers:
+                raise _WorkerLost()
+            fut = self.client.submit(self.dw.run_cell, self.run_id, pk.pid, req, self.floe_dir, bool(pinned), *ins,
+                                     key=key, pure=False, **kw)
+            pk.future = fut
+            small = self.client.submit(_small, fut, key="small-" + key, pure=False).result()
+            if self.fetch and not small.get("dead"):
+                self._fetch(fut)
+        except Exception as e:  # noqa: BLE001 - cancelled, killed worker, lost: the kernel died
+            if not isinstance(e, (_WorkerLost,)) and type(e).__name__ not in ("CancelledError", "KilledWorker"):
+                _err("Dask task for cell %s failed: %s: %s" % (req.get("cell"), type(e).__name__, e))
+            pk.future = None
+            self.exited(pk, {"signal": signal.SIGKILL})
+            return
+        pk.future = None
+        _dbg("result", pk.pid, req.get("cell"), small.get("worker"), small.get("dead"))
+        if small.get("dead"):
+            self.exited(pk, small["dead"])
+            return
+        with self.flock:
+            self.futures.append(fut)
+            for e in small["done"].get("exports") or []:
+                if e.get("path"):
+                    self.owner[e["path"]] = fut
+        pk.worker, pk.ran = small["worker"], True
+        done = small["done"]
+        self._clock(done, small)
+        if pinned:
+            for ev in done.get("events") or []:
+                ev.setdefault("args", {})["pinned"] = pinned
+        for u in small.get("updates") or []:
+            pk.send(u)
+        pk.send(done)
+
+    def _fetch(self, fut):
+        files = self.client.submit(_fetch_files, fut, pure=False).result()
+        for base, data in files.items():
+            path = os.path.join(self.floe_dir, base)
+            with open(path + ".tmp", "wb") as f:
+                f.write(data)
+            os.rename(path + ".tmp", path)
+
+    def _clock(self, done, small):
+        """A worker on another machine: its monotonic times moved onto ours
+        (as if its clock read `now` when the result arrived)."""
+        if small.get("boot") == self.boot or "now" not in small:
+            return
+        shift = time.monotonic_ns() // 1000 - small["now"]
+        for k in ("t_start", "t_compute", "t_end", "t_done"):
+            if isinstance(done.get(k), int):
+                done[k] += shift
+        for ev in done.get("events") or []:
+            if isinstance(ev.get("start"), int):
+                ev["start"] += shift
+
+    def _bg(self, fn, *args, workers=None):
+        """Client.run(fn) on workers, not waited for (a worker gone: nothing to do there)."""
+        def go():
+            try:
+                self.client.run(fn, *args, workers=workers)
+            except Exception:  # noqa: BLE001
+                pass
+        threading.Thread(target=go, daemon=True).start()
+
+    # --- lazy reads -----------------------------------------------------------------------------
+    def _on_need(self, event):
+        _, msg = event
+        _dbg("need", msg)
+        pk = self.kernels.get(msg.get("kid"))
+        if pk is not None:
+            pk.asking = msg.get("worker")
+            pk.send({"op": "need", "name": msg.get("name")})
+
+    def answer(self, pk, msg):
+        """floe's answer to a lazy read, delivered to the kernel with the key
+        of the result holding the artifact's file."""
+        art = msg.get("artifact") or {}
+        p = art.get("path")
+        f = None
+        if p:
+            with self.flock:
+                f = self.owner.get(p)
+                if f is None and os.path.exists(p):
+                    f = self._scatter(p)
+            msg = self.rewrite_external(msg)
+        if f is not None:
+            msg = dict(msg, key=f.key)
+        at = getattr(pk, "asking", None) or pk.worker
+        self._bg(self.dw.deliver, self.run_id, pk.pid, msg, workers=[at] if at else None)
+
+    # --- the run's life ---------------------------------------------------------------------------
+    def watch(self):
+        """Kernels on workers that left the cluster are dead; so are tasks
+        pinned there. Every 2 s, a heartbeat tells the workers' plugins the
+        run goes on (without it they end themselves: floe was killed)."""
+        n = 0
+        while not self.stopping:
+            if n % 4 == 0:
+                self._bg(self.dw.heartbeat, self.run_id)
+            n += 1
+            time.sleep(0.5)
+            try:
+                self.workers = set(self.client.scheduler_info()["workers"])
+            except Exception:  # noqa: BLE001
+                continue
+            for pk in list(self.kernels.values()):
+                if pk.worker and pk.worker not in self.workers and not pk.dead:
+                    if pk.future is not None:
+                        pk.future.cancel()   # its run() reports it
+                    else:
+                        self.exited(pk, {"signal": signal.SIGKILL})
+
+    def serve(self):
+        while True:
+            fds = [self.fd] + [pk.sock.fileno() for pk in list(self.kernels.values()) if not pk.closed]
+            try:
+                r, _, _ = select.select(fds, [], [], 1.0)
+            except (OSError, ValueError):
+                continue   # a socket closed meanwhile
+            for fd in r:
+                if fd == self.fd:
+                    self.on_zygote()
+                    continue
+                pk = next((k for k in list(self.kernels.values()) if not k.closed and k.sock.fileno() == fd), None)
+                if pk is not None:
+                    self.on_kernel(pk)
+
+    def shutdown(self):
+        """Cancels what still runs, removes the run from the workers (the
+        plugin's teardown kills its zygote and kernels: tasks still running
+        see their kernel gone and end), releases every future."""
+        self.stopping = True
+        steps = [
+            ("cancel running tasks", lambda: self.client.cancel(
+                [pk.future for pk in self.kernels.values() if pk.future is not None], force=True)),
+            ("unregister the worker plugin",
+             lambda: self.client.unregister_worker_plugin(self.dw.plugin_name(self.run_id))),
+            ("release the run's futures", lambda: self.client.cancel(
+                self.futures + list(self.scattered.values()), force=True)),
+            ("close the client", lambda: self.client.close(timeout=5)),
+        ]
+        for what, step in steps:
+            t0 = time.monotonic()
+            try:
+                step()
+            except Exception as e:  # noqa: BLE001 - the cluster is gone: nothing left to clean
+                _err("Dask cleanup, %s: %s: %s" % (what, type(e).__name__, e))
+            _dbg("shutdown:", what, "%.3f s" % (time.monotonic() - t0))
+        os._exit(0)
+
+
+class _WorkerLost(Exception):
+    pass
+
+
+def main():
+    from .main import language_info
+    fd = int(os.environ.get("FLOE_FD", "3"))
+    os.set_inheritable(fd, False)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is floe's: it signals the kernels
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        proto.Channel(fd).send({"op": "error", "missing": ["distributed"], "python": sys.executable,
+                                "detail": {"distributed": "ModuleNotFoundError"}})
+        return 3
+    b = Bridge(fd)
+    try:
+        slots = b.connect()
+    except Exception as e:  # noqa: BLE001 - report why, floe then says the zygote exited
+        _err("cannot use the Dask cluster %s: %s: %s" % (os.environ.get("FLOE_DASK"), type(e).__name__, e))
+        return 3
+    import platform
+    b.send_z({"op": "hello", "pid": os.getpid(), "language_info": language_info(), "preload_failed": {},
+              "python": sys.executable, "version": platform.python_version(), "slots": slots,
+              "scheduler": os.environ.get("FLOE_DASK")})
+    b.serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,394 @@
+/* core_lineage.c — continuation: a finished cell's kernel goes on with a
+ * later cell that reads what it holds.
+ *
+ * In the isolated modes a cell starts in a fresh kernel and imports the
+ * artifacts it reads. Where a later cell reads what a finished cell's
+ * kernel already holds, and nothing else wants that kernel, the cell goes
+ * on in it instead: no fork, no import, the producer's own objects
+ * (identities, views, the module state the chain of cells in it left).
+ * The core knows each kept kernel's namespace by versions (core_held: the
+ * writer cell and its run request's version). A cell k going on in one
+ * gets, in its run request (kernel.py, "reuse"):
+ *   keep  the names k reads (predicted; every visible name when k is
+ *         open-world or lazy) held in the version k resolves: left in the
+ *         namespace, recorded as reads of k, fingerprinted by the kernel (a
+ *         mutation is a write, as for an import);
+ *   hold  the other names held in the version k would see: hidden from k,
+ *         kept aside for a later cell of the chain;
+ *   and every other name is deleted: versions another cell rewrote since
+ *   (k imports the new ones as usual), names deleted since, and dropped or
+ *   unmovable values k does not read.
+ * So k sees exactly the versions a fresh kernel would have imported, as
+ * the holder path does with a fresh namespace plus the held values.
+ *
+ * A lineage only goes forward: a cell goes on only in a lineage whose last
+ * cell is before it. The process state the chain left (random state,
+ * working directory, options: kernel.py's RNG) is then either the state of
+ * the latest earlier cell that changed it, which the run request applies,
+ * or unchanged since the zygote.
+ *
+ * When: a finished cell's kernel is kept while a pending later cell would
+ * keep something of it, at most jobs idle kernels (the least useful is
+ * evicted); a ready cell goes on in the idle lineage that saves it the
+ * most (bytes of the artifacts it would otherwise import, plus one per
+ * name). A cell of a chain that runs again takes its lineage along: an idle
+ * one is dropped, a busy one is released when its cell finishes (its
+ * kernel saw that cell's old attempt). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core_internal.h"
+
+/* ---- namespaces by version ---------------------------------------------------- */
+
+static void held_push(core_held **v, size_t *n, size_t *cap, const char *name, long cell, long version,
+                      long long size, core_codec codec) {
+    for (size_t i = 0; i < *n; i++)
+        if (!strcmp((*v)[i].name, name)) {
+            (*v)[i].cell = cell, (*v)[i].version = version, (*v)[i].size = size, (*v)[i].codec = codec;
+            return;
+        }
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 8;
+        *v = xrealloc(*v, *cap * sizeof **v);
+    }
+    (*v)[(*n)++] = (core_held){xstrdup(name), cell, version, size, codec};
+}
+
+static void held_clear(core_held *v, size_t n) {
+    for (size_t i = 0; i < n; i++) free(v[i].name);
+}
+
+void core_held_add(core_cell *c, const char *name, const core_artifact *art) {
+    held_push(&c->held, &c->nheld, &c->capheld, name, art->cell, art->version, art->size, art->codec);
+}
+
+void core_held_free(core_cell *c) {
+    held_clear(c->held, c->nheld);
+    free(c->held);
+    c->held = NULL;
+    c->nheld = c->capheld = 0;
+}
+
+static int is_live(core_codec codec) { return codec == CODEC_DROPPED || codec == CODEC_UNMOVABLE; }
+
+/* Whether cell k reads `name` as far as its request goes: predicted, or
+ * any name when it resolves lazily. */
+static int wanted(core *e, const core_cell *c, const char *name) {
+    return c->open_world || c->lazy || e->o->lazy_always || strvec_contains(&c->pred_reads, name);
+}
+
+/* The held value is the version cell k resolves name to. */
+static int valid_for(core *e, size_t k, const core_held *h) {
+    core_artifact *art = NULL;
+    long from;
+    return core_resolve(e, k, h->name, &art, &from) == RES_FOUND && art->cell == h->cell && art->version == h->version;
+}
+
+/* ---- the lineages ------------------------------------------------------------------ */
+
+static core_lineage *find(core *e, int id) {
+    for (size_t i = 0; id && i < e->nlins; i++)
+        if (e->lins[i].id == id) return &e->lins[i];
+    return NULL;
+}
+
+static void remove_lineage(core *e, core_lineage *l) {
+    held_clear(l->ns, l->nns);
+    free(l->ns);
+    sizevec_free(&l->chain);
+    *l = e->lins[--e->nlins];
+}
+
+static void drop(core *e, core_lineage *l, const char *why) {
+    if (getenv("FLOE_DEBUG_LINEAGE")) {
+        fprintf(stderr, "floe: drop lineage %d (last %ld): %s; ns:", l->id, l->last, why);
+        for (size_t i = 0; i < l->nns; i++) fprintf(stderr, " %s@%ld.%ld", l->ns[i].name, l->ns[i].cell, l->ns[i].version);
+        for (size_t m = (size_t)l->last + 1; m < e->ncells; m++) {
+            core_cell *d = &e->cells[m];
+            fprintf(stderr, "\n  cell %zu state %d skip %d reads", m, d->state, d->skip);
+            for (size_t i = 0; i < d->pred_reads.n; i++) {
+                core_artifact *art = NULL;
+                long from;
+                int r = core_resolve(e, m, d->pred_reads.v[i], &art, &from);
+                fprintf(stderr, " %s:%d@%ld.%ld", d->pred_reads.v[i], r, from, r == RES_FOUND ? art->version : -1L);
+            }
+        }
+        fprintf(stderr, "\n");
+    }
+    core_action *a = core_push(e, CA_DROP_HOLDER, (size_t)l->last);
+    a->from = CK_CONT;
+    a->holder = l->id;
+    snprintf(a->why, sizeof a->why, "%s", why);
+    remove_lineage(e, l);
+}
+
+/* What cell k saves by going on in l: the bytes (plus one per name) of the
+ * names it reads that l holds in the version it resolves; 0 when none, or
+ * when l is busy, stale or not before k. */
+static long long gain_in(core *e, size_t k, const core_lineage *l, int busy_too) {
+    core_cell *c = &e->cells[k];
+    if ((l->busy && !busy_too) || l->stale || l->last >= (long)k || (l->busy && l->running >= (long)k)) return 0;
+    long long g = 0;
+    for (size_t i = 0; i < l->nns; i++)
+        if (wanted(e, c, l->ns[i].name) && valid_for(e, k, &l->ns[i])) g += 1 + (l->ns[i].size > 0 ? l->ns[i].size : 0);
+    return g;
+}
+
+static long long gain(core *e, size_t k, const core_lineage *l) { return gain_in(e, k, l, 0); }
+
+int core_lineage_wait(core *e, size_t k) {
+    if (!e->o->lineage || e->o->mode != MODE_PARALLEL || e->o->lineage_wait_ms <= 0) return 0;
+    int64_t now = time_mono_us(), wait = (int64_t)e->o->lineage_wait_ms * 1000;
+    for (size_t i = 0; i < e->nlins; i++) {
+        const core_lineage *l = &e->lins[i];
+        if (!l->busy || !gain_in(e, k, l, 1)) continue;
+        int64_t due = e->cells[l->running].t_dispatch + wait;
+        if (due <= now) continue;
+        core_wake_at(e, due);
+        return 1;
+    }
+    return 0;
+}
+
+/* The most a pending cell after l's last would save in it. first: stop at
+ * the first that saves anything. */
+static long long usefulness(core *e, const core_lineage *l, int first) {
+    long long best = 0;
+    for (size_t m = (size_t)l->last + 1; m < e->ncells; m++) {
+        core_cell *d = &e->cells[m];
+        if (d->skip || d->state != C_PENDING) continue;
+        long long g = gain(e, m, l);
+        if (g > best) best = g;
+        if (best && first) break;
+    }
+    return best;
+}
+
+int core_lineage_pick(core *e, size_t k) {
+    if (!e->o->lineage || e->o->mode == MODE_MONOLITHIC) return 0;
+    int id = 0;
+    long long best = 0;
+    for (size_t i = 0; i < e->nlins; i++) {
+        long long g = gain(e, k, &e->lins[i]);
+        if (g > best) best = g, id = e->lins[i].id;
+    }
+    return id;
+}
+
+int core_lineage_holds(core *e, size_t k, const char *name) {
+    if (!e->o->lineage) return 0;
+    for (size_t i = 0; i < e->nlins; i++) {
+        const core_lineage *l = &e->lins[i];
+        if (l->busy || l->stale || l->last >= (long)k) continue;
+        for (size_t j = 0; j < l->nns; j++)
+            if (!strcmp(l->ns[j].name, name) && valid_for(e, k, &l->ns[j])) return 1;
+    }
+    return 0;
+}
+
+/* Co-variables (codec group: names sharing memory or identity) stay
+ * together: a member is kept when another member of its version is, as an
+ * import of one binds the others (covars.py), so that a write through one
+ * is seen, and exported, through all. */
+static int group_kept(core *e, const core_cell *c, const core_lineage *l, const core_held *h) {
+    if (h->codec != CODEC_GROUP) return 0;
+    for (size_t i = 0; i < l->nns; i++) {
+        const core_held *o = &l->ns[i];
+        if (o != h && o->codec == CODEC_GROUP && o->cell == h->cell && o->version == h->version &&
+            wanted(e, c, o->name))
+            return 1;
+    }
+    return 0;
+}
+
+int core_lineage_aside_reads(core *e, size_t k, json_t *done) {
+    core_cell *c = &e->cells[k];
+    size_t i;
+    json_t *v;
+    int stale = 0;
+    json_array_foreach(json_object_get(done, "aside_reads"), i, v) {
+        const char *name = json_string_value(v);
+        for (size_t j = 0; name && j < c->nheld; j++) {
+            if (strcmp(c->held[j].name, name) != 0) continue;
+            core_record_read(c, name, c->held[j].cell);
+            if (!valid_for(e, k, &c->held[j])) stale = 1;
+            break;
+        }
+    }
+    return stale;
+}
+
+static json_t *names_json(const strvec *v) {
+    json_t *a = json_array();
+    for (size_t i = 0; i < v->n; i++) json_array_append_new(a, json_string(v->v[i]));
+    return a;
+}
+
+void core_lineage_start(core *e, size_t k, int id, json_t *m, strvec *kept) {
+    core_cell *c = &e->cells[k];
+    core_held_free(c);
+    c->cont = 0;
+    c->kept_live = 0;
+    core_lineage *l = find(e, id);
+    if (!l) return;
+    l->busy = 1;
+    l->running = (long)k;
+    c->cont = id;
+    strvec hold = {0}, fp = {0};
+    for (size_t i = 0; i < l->nns; i++) {
+        core_held *h = &l->ns[i];
+        if (!valid_for(e, k, h)) continue;
+        if (wanted(e, c, h->name) || group_kept(e, c, l, h)) {
+            strvec_push(kept, h->name);
+            core_record_read(c, h->name, h->cell);
+            if (is_live(h->codec)) c->kept_live = 1;
+            if (h->codec != CODEC_MODULE && h->codec != CODEC_UNMOVABLE) strvec_push(&fp, h->name);
+        } else if (!is_live(h->codec)) {
+            strvec_push(&hold, h->name);
+        } else {
+            continue;
+        }
+        held_push(&c->held, &c->nheld, &c->capheld, h->name, h->cell, h->version, h->size, h->codec);
+    }
+    strvec_sort_unique(kept);
+    json_object_set_new(m, "reuse", json_true());
+    json_object_set_new(m, "keep", names_json(kept));
+    json_object_set_new(m, "hold", names_json(&hold));
+    json_object_set_new(m, "fp", names_json(&fp));
+    json_object_set_new(m, "lineage", json_integer((json_int_t)l->last));
+    strvec_free(&hold);
+    strvec_free(&fp);
+}
+
+/* The namespace cell k leaves: what it held, less what it wrote or
+ * deleted, plus what it wrote (this version). */
+static void leave_ns(core_cell *c, size_t k, core_held **ns, size_t *n) {
+    size_t cap = 0;
+    *ns = NULL;
+    *n = 0;
+    for (size_t i = 0; i < c->nheld; i++) {
+        const core_held *h = &c->held[i];
+        if (core_find_export(c, h->name) || strvec_contains(&c->deletes, h->name)) continue;
+        held_push(ns, n, &cap, h->name, h->cell, h->version, h->size, h->codec);
+    }
+    for (size_t i = 0; i < c->exports.n; i++) {
+        const core_artifact *a = &c->exports.v[i];
+        if (strcmp(a->name, RNG_NAME) != 0) held_push(ns, n, &cap, a->name, (long)k, c->version, a->size, a->codec);
+    }
+}
+
+void core_lineage_settle(core *e, size_t k, int ok) {
+    core_cell *c = &e->cells[k];
+    core_lineage *l = find(e, c->cont);
+    c->cont = 0;
+    ok = ok && e->o->lineage && e->o->mode != MODE_MONOLITHIC && c->state == C_DONE && !(l && l->stale);
+    if (ok && !l) { /* a fresh kernel starts a lineage */
+        if (e->nlins == e->caplins) {
+            e->caplins = e->caplins ? e->caplins * 2 : 4;
+            e->lins = xrealloc(e->lins, e->caplins * sizeof *e->lins);
+        }
+        l = &e->lins[e->nlins++];
+        memset(l, 0, sizeof *l);
+        l->id = ++e->next_holder;
+    }
+    if (ok) {
+        held_clear(l->ns, l->nns);
+        free(l->ns);
+        leave_ns(c, k, &l->ns, &l->nns);
+        l->last = (long)k;
+        l->mem = c->mem;
+        l->busy = 0;
+        sizevec_push(&l->chain, k);
+        ok = usefulness(e, l, 1) > 0;
+    }
+    if (!ok) {
+        if (l) remove_lineage(e, l);
+        core_push(e, CA_RELEASE, k);
+        return;
+    }
+    core_action *a = core_push(e, CA_KEEP, k);
+    a->from = CK_CONT;
+    a->holder = l->id;
+}
+
+void core_lineage_rerun(core *e, size_t k, int killed) {
+    core_cell *c = &e->cells[k];
+    core_lineage *l = find(e, c->cont);
+    if (l && killed) { /* its kernel is killed with the cell */
+        remove_lineage(e, l);
+        c->cont = 0;
+    }
+    for (size_t i = e->nlins; i-- > 0;) {
+        l = &e->lins[i];
+        int in = 0;
+        for (size_t j = 0; j < l->chain.n && !in; j++) in = l->chain.v[j] == k;
+        if (!in) continue;
+        if (l->busy) {
+            l->stale = 1;
+        } else {
+            char why[160];
+            snprintf(why, sizeof why, "cell %zu of its chain runs again", k);
+            drop(e, l, why);
+        }
+    }
+}
+
+void core_lineage_gone(core *e, int id) {
+    core_lineage *l = find(e, id);
+    if (l) remove_lineage(e, l);
+}
+
+/* At most this many idle lineage kernels: one per job. */
+static size_t idle_max(core *e) { return e->o->mode == MODE_PARALLEL && e->o->jobs > 1 ? (size_t)e->o->jobs : 1; }
+
+/* The idle lineage whose pending readers would save the least, per byte
+ * of memory it keeps (by_mem) or in all. */
+static core_lineage *least_useful(core *e, int by_mem) {
+    core_lineage *worst = NULL;
+    double least = 0;
+    for (size_t i = 0; i < e->nlins; i++) {
+        core_lineage *l = &e->lins[i];
+        if (l->busy) continue;
+        double u = (double)usefulness(e, l, 0);
+        if (by_mem) u /= (double)(l->mem > 0 ? l->mem : 1);
+        if (!worst || u < least) worst = l, least = u;
+    }
+    return worst;
+}
+
+void core_lineage_gc(core *e) {
+    size_t idle = 0;
+    long long mem = 0;
+    for (size_t i = e->nlins; i-- > 0;) {
+        core_lineage *l = &e->lins[i];
+        if (l->busy) continue;
+        if (!usefulness(e, l, 1)) {
+            drop(e, l, "no pending cell reads what it holds");
+        } else {
+            idle++;
+            mem += l->mem;
+        }
+    }
+    for (; idle > idle_max(e); idle--) {
+        core_lineage *l = least_useful(e, 0);
+        mem -= l->mem;
+        drop(e, l, "evicted: more idle lineage kernels than jobs");
+    }
+    /* the memory budget: the least benefit per byte goes first */
+    for (; idle && e->o->mem_budget > 0 && mem > e->o->mem_budget; idle--) {
+        core_lineage *l = least_useful(e, 1);
+        char why[160];
+        snprintf(why, sizeof why, "evicted: idle lineage kernels keep %lld MB, over the memory budget of %lld MB",
+                 mem >> 20, e->o->mem_budget >> 20);
+        mem -= l->mem;
+        drop(e, l, why);
+    }
+}
+
+void core_lineage_free(core *e) {
+    while (e->nlins) remove_lineage(e, &e->lins[e->nlins - 1]);
+    free(e->lins);
+    e->lins = NULL;
+}

@@ -1,0 +1,87 @@
+"""Kernel lineage (issue 17, src/core/core_lineage.c): a finished cell's
+kernel goes on with a later cell that reads what it holds. The corpus
+notebook adv_lineage checks the outputs against Jupyter in every mode
+(test_notebooks.py); these tests check what it cannot: that the kernels do
+go on (the trace's "continue" events), that --no-lineage gives the same
+notebook without them, and the memory budget of the kernels kept idle."""
+import json
+import os
+import subprocess
+
+import pytest
+from conftest import write_nb
+
+FLOE = os.environ.get("FLOE", os.path.join(os.path.dirname(__file__), "..", "..", "build", "floe"))
+os.environ.setdefault("FLOE_PYTHON", "/usr/bin/python3")
+CORPUS = os.path.join(os.path.dirname(__file__), "..", "notebooks")
+
+
+def run(nb, tmp_path, *args):
+    out, trace = tmp_path / "out.ipynb", tmp_path / "trace.json"
+    r = subprocess.run([FLOE, "run", str(nb), "-o", str(out), "-q", "--no-cache", "--trace", str(trace), *args],
+                       capture_output=True, text=True, timeout=300)
+    texts = []
+    for c in json.loads(out.read_text())["cells"]:
+        if c["cell_type"] != "code":
+            continue
+        texts.append("".join("".join(o.get("text", "")) if o["output_type"] == "stream"
+                             else "%s: %s" % (o.get("ename"), o.get("evalue")) for o in c.get("outputs", [])))
+    data = json.loads(trace.read_text())
+    events = data["traceEvents"] if isinstance(data, dict) else data
+    return r, texts, events
+
+
+def named(events, name):
+    return [e for e in events if e["name"] == name]
+
+
+@pytest.mark.parametrize("mode", ["serial", "parallel"])
+def test_cells_go_on_in_their_producers_kernel_with_the_same_outputs(tmp_path, mode):
+    nb = os.path.join(CORPUS, "adv_lineage.ipynb")
+    args = ["--mode", mode, "-j", "2"]
+    r, texts, events = run(nb, tmp_path, *args)
+    assert r.returncode == 0, r.stderr
+    r0, texts0, events0 = run(nb, tmp_path, *args, "--no-lineage")
+    assert r0.returncode == 0, r0.stderr
+    assert texts == texts0
+    assert texts[3] == "[1, 2] new 5\n"  # y rewritten by a cell that ran beside the chain
+    assert texts[5] == "NameError name 'z' is not defined\n"
+    assert named(events, "continue") and not named(events0, "continue")
+    # a chain goes on without forks: fewer kernels, fewer imports
+    imports = [e for e in events if e["name"].startswith("import:")]
+    imports0 = [e for e in events0 if e["name"].startswith("import:")]
+    assert len(imports) < len(imports0)
+
+
+def test_small_cells_in_serial_mode_run_in_one_kernel(tmp_path):
+    # the many-short-cells case: every cell reads the one before
+    cells = ["n0 = 0"] + ["n%d = n%d + 1" % (i, i - 1) for i in range(1, 12)] + ["print(n11)"]
+    nb = tmp_path / "chain.ipynb"
+    write_nb(nb, cells)
+    r, texts, events = run(nb, tmp_path, "--mode", "serial")
+    assert r.returncode == 0, r.stderr
+    assert texts[-1] == "11\n"
+    assert len(named(events, "continue")) == len(cells) - 1
+    assert not [e for e in events if e["name"].startswith("import:")]
+
+
+def test_kernels_kept_over_the_memory_budget_are_evicted_and_readers_import(tmp_path):
+    # cell 0's kernel (40 MB of its own) waits for cell 2, which also waits
+    # for the slow cell 1: kept idle, it is over a 1 MB budget
+    cells = ["import numpy as np\nbig = np.ones(5_000_000)\nsmall = 2",
+             "import time\ntime.sleep(1.5)\nw = 1",
+             "print(big.sum(), small, w)"]
+    nb = tmp_path / "budget.ipynb"
+    write_nb(nb, cells)
+    args = ["--mode", "parallel", "-j", "2"]
+    r, texts, events = run(nb, tmp_path, *args, "--mem-budget", "1M")
+    assert r.returncode == 0, r.stderr
+    assert texts[2] == "5000000.0 2 1\n"
+    drops = named(events, "drop-lineage")
+    assert any("memory budget" in e["args"].get("why", "") for e in drops), drops
+    assert [e for e in events if e["name"] == "import:big"]
+    # within the default budget the reader goes on in cell 0's kernel instead
+    r, texts2, events2 = run(nb, tmp_path, *args)
+    assert r.returncode == 0 and texts2 == texts
+    assert not [e for e in named(events2, "drop-lineage") if "memory budget" in e["args"].get("why", "")]
+    assert not [e for e in events2 if e["name"] == "import:big"]
