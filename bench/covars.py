@@ -9,7 +9,16 @@ microseconds, for the cells where something changed (a cell that changed
 nothing skips detection). Writing a group artifact is reported apart
 (`write`), as it replaces the per-name writes it stands for.
 
-    /usr/bin/python3 bench/covars.py [NB.ipynb ...]"""
+    /usr/bin/python3 bench/covars.py [NB.ipynb ...]
+
+With --public, reads the traces of the real-notebook suite instead
+(`FLOE_PUBLIC_TRACE=1 tests/public/run.py` writes them to
+build/public/trace/<mode>/): per isolated mode, detection against the
+cells' compute, and the re-runs: the NameError fallback's (a read the
+prediction missed) and the others (files, random state, late writes), with
+the compute of the attempts they discarded.
+
+    /usr/bin/python3 bench/covars.py --public [TRACE_DIR]"""
 import glob
 import json
 import os
@@ -104,5 +113,69 @@ def main():
                        a.get("truncated"), a.get("write_us", 0)))
 
 
+def _events(path):
+    with open(path) as f:
+        t = json.load(f)
+    return t["traceEvents"] if isinstance(t, dict) else t
+
+
+def _pct(v, q):
+    return sorted(v)[int(q * (len(v) - 1))] if v else 0
+
+
+def public(tdir):
+    for mode in ("serial", "parallel"):
+        paths = sorted(glob.glob(os.path.join(tdir, mode, "*.json")))
+        if not paths:
+            continue
+        nbs = cells = 0
+        det, compute, top = [], 0, []
+        attempts = {"fallback": [0, 0], "other": [0, 0], "unknown": [0, 0]}  # re-runs, discarded compute us
+        fb_nbs = set()
+        for p in paths:
+            try:
+                ev = _events(p)
+            except (OSError, ValueError):
+                continue
+            nbs += 1
+            comp = [e for e in ev if e.get("name") == "compute"]
+            cells += len(comp)
+            compute += sum(e.get("dur", 0) for e in comp)
+            det += [e["dur"] for e in ev if e.get("name") == "covars"]
+            top += [(e["dur"], os.path.basename(p)[:-5], e["args"].get("cell"), e["args"].get("visited"))
+                    for e in ev if e.get("name") == "covars"]
+            by_cell = {}
+            for e in comp:
+                by_cell.setdefault(e["args"].get("cell"), []).append(e)
+            reasons = {}
+            for e in ev:
+                if e.get("name") == "rerun":
+                    reasons.setdefault(e["args"].get("cell"), []).append(e["args"].get("why"))
+            for c, runs in by_cell.items():
+                runs.sort(key=lambda e: e["ts"])
+                for i, r in enumerate(runs[:-1]):
+                    why = (reasons.get(c) or [None] * len(runs))[min(i, len(reasons.get(c) or [None]) - 1)]
+                    kind = "unknown" if why is None else ("fallback" if "prediction missed" in why else "other")
+                    attempts[kind][0] += 1
+                    attempts[kind][1] += r.get("dur", 0)
+                    if kind == "fallback":
+                        fb_nbs.add(os.path.basename(p))
+        print("%s: %d notebooks, %d cell runs, compute %.1f s" % (mode, nbs, cells, compute / 1e6))
+        print("  detection: %d cells detected, sum %.2f s (%.1f%% of compute), per detecting cell median %.0f us, "
+              "p90 %.0f us, max %.0f us" % (len(det), sum(det) / 1e6, 100.0 * sum(det) / max(compute, 1),
+                                            statistics.median(det or [0]), _pct(det, 0.9), max(det or [0])))
+        for kind, (n, us) in attempts.items():
+            if n:
+                print("  re-runs (%s): %d attempts discarded, their compute %.2f s (%.1f%% of compute)" %
+                      (kind, n, us / 1e6, 100.0 * us / max(compute, 1)))
+        print("  slowest detections: %s" % "; ".join("%s cell %s %.0f ms (%s objects)" % (n, c, d / 1e3, v)
+                                                      for d, n, c, v in sorted(top, reverse=True)[:3]))
+        if fb_nbs:
+            print("  fallback in: %s" % ", ".join(sorted(fb_nbs)))
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--public"]:
+        public(sys.argv[2] if len(sys.argv) > 2 else os.path.join(ROOT, "build", "public", "trace"))
+    else:
+        main()

@@ -67,25 +67,66 @@ _SYMPY_CALLS = []
 _SK_REPR = "sklearn.utils._estimator_html_repr"
 
 
+_SYMPY_ORIG = None
+
+
+def _sympy_init_printing(*args, **kwargs):
+    """sympy's init_printing, recorded for later kernels. At module level,
+    so that it moves by reference: `from sympy import *` binds it into the
+    notebook's namespace, and a reader must get this function, not a copy
+    rebuilt with the notebook's globals (NameError on _SYMPY_CALLS)."""
+    if _SYMPY_ORIG is None:
+        import sympy.interactive.printing  # noqa: F401 - a kernel that never loaded sympy
+        _patch_sympy()
+    _SYMPY_CALLS[:] = [(args, {k: v for k, v in kwargs.items() if k != "ip"})]
+    return _SYMPY_ORIG(*args, **kwargs)
+
+
+_sympy_init_printing._floe = True
+
+
 def _patch_sympy():
     """Wraps sympy's init_printing so that a call is recorded; once, in
     the zygote (sympy preloaded) or in the first cell that has it."""
+    global _SYMPY_ORIG
     sp = sys.modules.get("sympy")
     printing = sys.modules.get("sympy.interactive.printing")
     if sp is None or printing is None or getattr(printing.init_printing, "_floe", False):
         return
-    orig = printing.init_printing
-
-    def init_printing(*args, **kwargs):
-        _SYMPY_CALLS[:] = [(args, {k: v for k, v in kwargs.items() if k != "ip"})]
-        return orig(*args, **kwargs)
-    init_printing._floe = True
+    orig = _SYMPY_ORIG = printing.init_printing
+    init_printing = _sympy_init_printing
     init_printing._floe_orig = orig
     init_printing.__doc__ = orig.__doc__
     init_printing.__wrapped__ = orig
     for mod in (printing, sys.modules.get("sympy.interactive"), sp):
         if mod is not None and getattr(mod, "init_printing", None) is orig:
             mod.init_printing = init_printing
+
+
+_EMPTY_CALL = re.compile(r"((?:[A-Za-z_]\w*\.)*)(empty|empty_like)\s*\(")
+
+
+def _unguaranteed(code, ns):
+    """Why this cell's output may differ from Jupyter's whatever floe does,
+    or None. numpy.empty and empty_like return uninitialised memory: in
+    Jupyter's one process often the buffer an earlier cell just freed
+    (`np.ones(3)`, then `np.empty(3)` shows ones), in another process
+    whatever its allocator hands out -- monolithic mode included, whose
+    kernel allocates differently between cells (issue 16, P6)."""
+    np = sys.modules.get("numpy")
+    if np is None or "empty" not in code:
+        return None
+    for m in _EMPTY_CALL.finditer(code):
+        prefix, fn = m.group(1).rstrip("."), m.group(2)
+        obj = ns.get(prefix.split(".")[0]) if prefix else ns.get(fn)
+        for part in prefix.split(".")[1:]:
+            obj = getattr(obj, part, None)
+        if prefix:
+            obj = getattr(obj, fn, None)
+        if obj is getattr(np, fn, None):
+            return ("numpy.%s returns uninitialised memory: the values it shows depend on the allocator, and "
+                    "floe cannot guarantee Jupyter's" % fn)
+    return None
 
 
 _SK_COUNTERS = ("_CONTAINER_ID_COUNTER", "_ESTIMATOR_ID_COUNTER")
@@ -312,6 +353,68 @@ class FileInputs:
             pass
         cls.skip = tuple(os.path.join(p, "") for p in prefixes if p)
         sys.addaudithook(cls._hook)
+        cls._wrap_probes()
+
+    @classmethod
+    def _wrap_probes(cls):
+        """A cell can use a file without opening it: os.path.exists, isfile,
+        getsize, getmtime, pathlib's exists() and IPython's Image('f.png')
+        (which takes a name that is not a file for data) look at it through
+        os.stat, os.lstat or os.access, which raise no audit event. Those
+        are reads too, so that such a cell that ran before the earlier cell
+        writing the file runs again after it (issue 16, P4). Wrapped at
+        module level, where genericpath and pathlib look them up; the
+        os.supports_* sets get the wrappers beside the originals."""
+        import functools
+        for name in ("stat", "lstat", "access"):
+            orig = getattr(os, name, None)
+            if orig is None or getattr(orig, "__wrapped__", None) is not None:
+                continue
+
+            def probe(path, *a, _orig=orig, **kw):
+                if cls.recording is not None:
+                    cls._read(path)
+                return _orig(path, *a, **kw)
+            functools.update_wrapper(probe, orig)
+            for s in (os.supports_dir_fd, os.supports_fd, os.supports_follow_symlinks, os.supports_effective_ids):
+                if orig in s:
+                    s.add(probe)
+            setattr(os, name, probe)
+
+    @classmethod
+    def _read(cls, p):
+        try:
+            path = cls._path(p)
+        except OSError:  # the working directory is gone: the call says so itself
+            return
+        if path is not None and cls.recording is not None:
+            cls.recording.add(path)
+
+    @classmethod
+    def _import(cls, name, path):
+        """An import of a module not loaded yet (audit event "import"): the
+        files it would be found in, outside the Python installation (the
+        notebook's directory: `%%file mymodule.py`, then `import mymodule`),
+        are reads, whether or not they exist yet."""
+        if not isinstance(name, str):
+            return
+        head, _, last = name.rpartition(".")
+        if head:
+            parent = sys.modules.get(head)
+            dirs = list(getattr(parent, "__path__", None) or ())
+        else:
+            dirs = list(path if path is not None else sys.path)
+        for d in dirs:
+            if not isinstance(d, str):
+                continue
+            try:
+                d = os.path.abspath(d or os.getcwd())
+            except OSError:
+                continue
+            if d.startswith(cls.skip):
+                continue
+            cls._read(os.path.join(d, last + ".py"))
+            cls._read(os.path.join(d, last, "__init__.py"))
 
     @classmethod
     def _path(cls, p):
@@ -341,6 +444,9 @@ class FileInputs:
                     cls.truncating.add(path)
             if not write or "+" in (mode or ""):
                 rec.add(path)
+            return
+        if event == "import":
+            cls._import(args[0], args[2] if len(args) > 2 else None)
             return
         which = cls._WRITE_EVENTS.get(event)
         if which:
@@ -532,14 +638,25 @@ class Kernel:
             # and must resolve unpredicted names lazily too
             if msg.get("lazy", True):
                 ns["__builtins__"] = LazyBuiltins(self._resolve, ns)
-            err = self._import_all(msg.get("imports", []))
+            # the process state first where it loads alone: a module moves
+            # by name, and may be found only through a sys.path entry an
+            # earlier cell added (else after the imports, as it may hold a
+            # class of the notebook: a warnings filter's category)
+            rng_applied = False
+            if msg.get("rng"):
+                try:
+                    _rng_apply(store.load(msg["rng"], {}, None, None))
+                    rng_applied = True
+                except Exception:  # noqa: BLE001 - retried after the imports
+                    pass
+            err = self._import_all(msg.get("imports", []), tolerant=msg.get("lazy", True))
             if err is not None:
                 return err
             self.before = {k: id(v) for k, v in ns.items() if k not in self.base and not _INTERNAL.match(k)}
         rng0 = None
         if ice:
             rng = msg.get("rng")
-            if rng:
+            if rng and not rng_applied:
                 try:
                     _rng_apply(store.load(rng, {}, None, None))
                 except Exception as e:  # noqa: BLE001 - a state we cannot restore: fresh state
@@ -564,6 +681,9 @@ class Kernel:
             builtins.input, getpass.getpass = saved_input
         t1 = _now()
         self.events.append({"name": "compute", "start": t0, "dur": t1 - t0, "args": {}})
+        why = _unguaranteed(msg["code"], self.shell.user_ns)
+        if why:
+            self.events.append({"name": "unguaranteed", "start": t1, "dur": 0, "args": {"why": why}})
         out = {"op": "done", "cell": msg.get("cell"), "status": res.get("status", "ok"),
                "outputs": res.get("outputs", []), "display_ids": res.get("display_ids", {}),
                "ename": res.get("ename"), "evalue": res.get("evalue"),
@@ -703,7 +823,11 @@ class Kernel:
             if name in ns:
                 self.imported[name] = store.fingerprint(ns[name])
 
-    def _import_all(self, imports):
+    def _import_all(self, imports, tolerant=False):
+        """tolerant: an open-world cell gets every visible name, most of
+        which it never reads: one that cannot be imported (a memmap whose
+        file a later cell removed) is left out, and only a real read of it
+        (the lazy builtins ask floe again) fails, in the cell's code."""
         ns = self.shell.user_ns
         self.links.pending = {imp["name"]: imp for imp in imports}
         for imp in imports:
@@ -711,6 +835,11 @@ class Kernel:
             try:
                 value = self._import(name, imp)
             except Exception as e:  # noqa: BLE001 - report which artifact failed
+                if tolerant:
+                    ns.pop(name, None)
+                    self.events.append({"name": "import-skipped:" + name, "start": _now(), "dur": 0,
+                                        "args": {"why": "%s: %s" % (type(e).__name__, e)}})
+                    continue
                 return {"op": "done", "status": "import-error", "name": name,
                         "evalue": "%s: %s" % (type(e).__name__, e), "outputs": [], "events": self.events}
             if imp.get("codec") != protocol.CODEC_MODULE:  # a def moved as code: its state (defaults, closure)

@@ -21,8 +21,9 @@ A client's first frame is one of
   {"op":"stop"}: exits.
 
 Before forking a session it checks that no imported module's file changed
-since it was imported; if one did, it replies {"op":"stale"} and exits, and
-floe starts a fresh one. It exits after FLOE_WARM_IDLE seconds without a
+since it was imported, and that its working directory (the notebook's) was
+not removed or replaced since it started; if so, it replies {"op":"stale"}
+and exits, and floe starts a fresh one. It exits after FLOE_WARM_IDLE seconds without a
 session."""
 import os
 import select
@@ -50,6 +51,25 @@ def _module_files():
     return seen
 
 
+def _dir_id(path):
+    """(path, device, inode) of a directory, or None."""
+    try:
+        st = os.stat(path)
+        return path, st.st_dev, st.st_ino
+    except OSError:
+        return None
+
+
+def _cwd_gone(cwd):
+    """The directory this process started in was removed (and perhaps made
+    again under the same name): its kernels would run in a deleted
+    directory. Returns its path then, else None."""
+    if cwd is None:
+        return None
+    now = _dir_id(cwd[0])
+    return None if now == cwd else cwd[0]
+
+
 def _changed(files):
     for f, mt in files.items():
         try:
@@ -75,6 +95,7 @@ class Warm:
         self.started = time.time()
         self.last = time.monotonic()
         self.files = _module_files()
+        self.cwd = _dir_id(os.getcwd())
         try:
             self.ino = os.stat(self.path).st_ino if self.path else None
         except OSError:
@@ -145,7 +166,7 @@ class Warm:
                     self.unlink()
                     chan.send(self.failed_required)
                     self.exit()
-                changed = _changed(self.files)
+                changed = _changed(self.files) or _cwd_gone(self.cwd)
                 if changed:
                     self.unlink()
                     chan.send({"op": "stale", "file": changed})

@@ -122,14 +122,18 @@ static void follow(const an_cell *cells, const nindex *ix, size_t k, const char 
     }
 }
 
-static void effective(const an_cell *cells, const nindex *ix, size_t k, strvec *reads, strvec *wr) {
+/* after_open: an earlier cell is open-world, so it may have bound any name,
+ * builtins too (`from numpy import *` rebinds sum, min, max, abs, round...):
+ * then a builtin is a read like any free name, resolved at run time against
+ * what the earlier cells really wrote (issue 16, P9). */
+static void effective(const an_cell *cells, const nindex *ix, size_t k, int after_open, strvec *reads, strvec *wr) {
     const an_cell *c = &cells[k];
     for (size_t i = 0; i < c->reads.n; i++) strvec_push(reads, c->reads.v[i]);
     for (size_t i = 0; i < c->reads.n; i++) follow(cells, ix, k, c->reads.v[i], reads, wr, 0);
-    /* builtins are reads only if an earlier cell rebinds them */
+    /* builtins are reads only if an earlier cell rebinds them, or may */
     size_t out = 0;
     for (size_t i = 0; i < reads->n; i++) {
-        if (an_is_builtin(reads->v[i]) && last_writer(ix, k, reads->v[i]) < 0) free(reads->v[i]);
+        if (!after_open && an_is_builtin(reads->v[i]) && last_writer(ix, k, reads->v[i]) < 0) free(reads->v[i]);
         else reads->v[out++] = reads->v[i];
     }
     reads->n = out;
@@ -177,7 +181,7 @@ int an_build_graph(const an_cell *cells, size_t n, an_graph *g) {
         for (size_t i = 0; i < cells[k].deletes.n; i++) nindex_add(&wix, cells[k].deletes.v[i], k);
     }
     for (size_t k = 0; k < n; k++) {
-        effective(cells, &wix, k, &g->eff_reads[k], &g->eff_writes[k]);
+        effective(cells, &wix, k, last_ow >= 0, &g->eff_reads[k], &g->eff_writes[k]);
         g->open_calls[k] = take_open_read(&g->eff_reads[k]);
         for (size_t i = 0; i < g->eff_reads[k].n; i++) {
             const char *name = g->eff_reads[k].v[i];

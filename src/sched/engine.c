@@ -209,7 +209,12 @@ static void act(engine *e, core_action *a) {
         break;
     case CA_RERUN: {
         dcell *d = &e->cells[a->cell];
-        trace_complete(e->tr, "rerun", (int)a->cell, d->kern ? d->kern->id : 0, time_mono_us(), 0, NULL);
+        /* why, in the trace: bench/covars.py --public counts the fallback's re-runs */
+        json_t *why = json_pack("{s:s}", "why", a->why);
+        char *args = json_dumps(why, JSON_COMPACT);
+        trace_complete(e->tr, "rerun", (int)a->cell, d->kern ? d->kern->id : 0, time_mono_us(), 0, args);
+        free(args);
+        json_decref(why);
         break;
     }
     case CA_SETTLED: act_settled(e, a->cell); break;

@@ -58,6 +58,7 @@ typedef struct engine {
     json_t *hello_li;      /* the zygote's language_info */
     uv_timer_t save_timer; /* engine_save.c: the next on_save */
     int save_init, save_armed;
+    int said_unguaranteed; /* a cell's output Jupyter's is not guaranteed for: said once on stderr */
     int64_t save_last;
 } engine;
 

@@ -22,8 +22,16 @@ void engine_trace_cell(engine *e, dcell *d, json_t *done) {
     size_t i;
     json_t *ev;
     json_array_foreach(json_object_get(done, "events"), i, ev) {
+        const char *name = json_string_value(json_object_get(ev, "name"));
+        /* the kernel found what floe cannot make equal to Jupyter (issue
+         * 16: uninitialised memory): in the trace, and once on stderr */
+        if (name && !strcmp(name, "unguaranteed") && !e->said_unguaranteed) {
+            e->said_unguaranteed = 1;
+            fprintf(stderr, "floe: cell %d: %s (said once per run; the trace lists every such cell)\n", k,
+                    json_string_value(json_object_get(json_object_get(ev, "args"), "why")));
+        }
         char *args = json_dumps(json_object_get(ev, "args"), JSON_COMPACT);
-        trace_complete(e->tr, json_string_value(json_object_get(ev, "name")), k, row,
+        trace_complete(e->tr, name, k, row,
                        json_integer_value(json_object_get(ev, "start")), json_integer_value(json_object_get(ev, "dur")),
                        args);
         free(args);

@@ -42,42 +42,19 @@ CI = [
 # (src/name, mode) -> the finding of tests/public/FINDINGS.md it differs by
 # (seen in every run so far: xfail, strict)
 KNOWN = {
-    ("pdsh/02.01-Understanding-Data-Types", "serial"): "P6 uninitialised memory (np.empty)",
-    ("pdsh/02.01-Understanding-Data-Types", "parallel"): "P6 uninitialised memory (np.empty)",
-    ("pdsh/03.07-Merge-and-Join", "serial"): "P2 eval() of names inside a display helper's repr",
-    ("pdsh/03.07-Merge-and-Join", "parallel"): "P2 eval() of names inside a display helper's repr",
-    ("pdsh/03.12-Performance-Eval-and-Query", "serial"): "P3 names inside pd.eval strings",
-    ("pdsh/03.12-Performance-Eval-and-Query", "parallel"): "P3 names inside pd.eval strings",
-    ("pdsh/04.00-Introduction-To-Matplotlib", "parallel"): "P4 file written by an earlier cell, used without open()",
-    ("pdsh/04.08-Multiple-Subplots", "serial"): "P1 two names for one object (figure and axes)",
-    ("pdsh/04.08-Multiple-Subplots", "parallel"): "P1 two names for one object (figure and axes)",
-    ("pdsh/04.09-Text-and-Annotation", "serial"): "P1 two names for one object (figure and axes)",
-    ("pdsh/04.09-Text-and-Annotation", "parallel"): "P1 two names for one object (figure and axes)",
-    ("pdsh/04.12-Three-Dimensional-Plotting", "serial"): "P1 two names for one object (figure and axes)",
-    ("pdsh/04.12-Three-Dimensional-Plotting", "parallel"): "P1 two names for one object (figure and axes)",
-    ("pydata-book/appa", "monolithic"): "P1 memmap view written, P5 empty stream of a silent shell command",
-    ("pydata-book/appa", "serial"): "P1 memmap view written, P5 empty stream of a silent shell command",
-    ("pydata-book/appa", "parallel"): "P1 memmap view written, P5 empty stream of a silent shell command",
-    ("pydata-book/ch02", "serial"): "P1 two names for one object (list alias)",
-    ("pydata-book/ch02", "parallel"): "P1 two names for one object (list alias)",
-    ("pydata-book/ch04", "monolithic"): "P1 numpy view, P4 file ordering (!rm), P5 empty stream, P6 np.empty",
-    ("pydata-book/ch04", "serial"): "P1 numpy view, P4 file ordering (!rm), P5 empty stream, P6 np.empty",
-    ("pydata-book/ch04", "parallel"): "P1 numpy view, P4 file ordering (!rm), P5 empty stream, P6 np.empty",
-    ("pydata-book/ch08", "serial"): "P8 MultiIndex level order not round-tripped",
-    ("pydata-book/ch08", "parallel"): "P8 MultiIndex level order not round-tripped",
-    ("whirlwind/13-Modules-and-Packages", "serial"): "P9 star import shadowing a builtin",
-    ("whirlwind/13-Modules-and-Packages", "parallel"): "P9 star import shadowing a builtin",
-    ("sci-lectures/Lecture-1-Introduction-to-Python-Programming", "parallel"): "P4 %%file module imported by a later cell",
-    ("sci-lectures/Lecture-2-Numpy", "serial"): "P1 two names for one object (numpy view)",
-    ("sci-lectures/Lecture-2-Numpy", "parallel"): "P1 two names for one object (numpy view)",
-    ("sci-lectures/Lecture-4-Matplotlib", "serial"): "P12 matplotlib.use('svg') process state",
-    ("sci-lectures/Lecture-4-Matplotlib", "parallel"): "P12 matplotlib.use('svg') process state",
-    ("sci-lectures/Lecture-5-Sympy", "serial"): "P11 init_printing's printers missing in later kernels",
-    ("sci-lectures/Lecture-5-Sympy", "parallel"): "P11 init_printing's printers missing in later kernels",
+    # said, not silent: floe prints that numpy.empty's values are not guaranteed (trace: unguaranteed)
+    ("pdsh/02.01-Understanding-Data-Types", "serial"): "P6 uninitialised memory (np.empty), said on stderr",
+    ("pdsh/02.01-Understanding-Data-Types", "parallel"): "P6 uninitialised memory (np.empty), said on stderr",
+    ("pdsh/05.12-Gaussian-Mixtures", "serial"): "P15 a warning names the file of a function from another cell",
 }
 # (src/name, mode) -> finding: seen both equal and different between runs
 # (a strict xfail would fail either way): skipped, naming the finding
-FLAKY = {}
+FLAKY = {
+    # differed in both parallel runs made (floe at 9c56481 and at this branch): cells 8, 9 draw
+    # before cell 5's `import helpers_05_08` (which sets plt.rcParams['figure.dpi']) finished;
+    # a cell that only uses the process state is not its reader, so it is not re-run (timing)
+    ("pdsh/05.08-Random-Forests", "parallel"): "P14 process state used but not changed by a cell",
+}
 
 ALL = os.environ.get("FLOE_PUBLIC", "") == "all"
 REUSE = os.environ.get("FLOE_PUBLIC_REUSE", "") == "1"

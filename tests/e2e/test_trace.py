@@ -149,3 +149,26 @@ def test_trace_usage_errors(tmp_path, args):
 def test_trace_help():
     r = subprocess.run([FLOE, "trace", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.startswith("usage: floe trace")
+
+
+@pytest.mark.parametrize("mode", ["monolithic", "serial", "parallel"])
+def test_uninitialised_memory_is_said_in_the_trace_and_once_on_stderr(tmp_path, mode):
+    """np.empty shows whatever the allocator hands out: Jupyter's one process
+    often reuses the buffer the previous cell freed, floe's kernels do not,
+    and no kernel choice guarantees it (issue 16, P6). floe must not be
+    silently different there: each such cell is in the trace, and the run
+    says so once on stderr."""
+    cells = ["import numpy as np\nnp.ones(3)", "np.empty(3)", "from numpy import empty\nx = empty((2, 2))",
+             "y = np.empty_like\nempty = 'not numpy'\nprint(empty, 'empty(')"]
+    p = tmp_path / "n.ipynb"
+    write_nb(p, cells)
+    tr = tmp_path / "t.json"
+    r = subprocess.run([FLOE, "run", str(p), "-o", str(tmp_path / "o.ipynb"), "-q", "--no-cache", "--mode", mode,
+                        "--trace", str(tr)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    said = [line for line in r.stderr.splitlines() if "uninitialised memory" in line]
+    assert len(said) == 1 and "numpy.empty" in said[0], r.stderr
+    t = json.loads(tr.read_text())
+    ev = t["traceEvents"] if isinstance(t, dict) else t
+    cells_said = sorted({e["args"]["cell"] for e in ev if e.get("name") == "unguaranteed"})
+    assert cells_said == [1, 2], cells_said

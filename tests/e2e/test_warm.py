@@ -126,6 +126,22 @@ def test_a_changed_module_restarts_the_warm_process(tmp_path, wdir):
     assert not alive(first[0])
 
 
+@pytest.mark.parametrize("mode", ["serial", "parallel"])
+def test_a_removed_and_remade_directory_restarts_the_warm_process(tmp_path, wdir, mode):
+    """A notebook's directory deleted and copied again (a test harness, a
+    checkout): the warm zygote's working directory is the deleted one, and
+    its kernels died (DeadKernelError in every cell) until it gave way."""
+    d = tmp_path / "nb"
+    for i in (1, 2):
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir()
+        write_nb(d / "nb.ipynb", CELLS)
+        floe("run", str(d / "nb.ipynb"), "-o", str(tmp_path / ("w%d.ipynb" % i)), "--mode", mode, "--no-cache",
+             "-q", "--warm")
+    assert outputs(tmp_path / "w2.ipynb") == outputs(tmp_path / "w1.ipynb")
+    assert len(warm_pids()) == 1
+
+
 def test_another_directory_or_environment_gets_another_process(tmp_path, wdir):
     for d in ("x", "y"):
         (tmp_path / d).mkdir()

@@ -184,6 +184,19 @@ NOTEBOOKS = {
         "print(sqrt(16), floor(2.7), pi)",
         "from os.path import *\nprint(basename('/a/b.txt'))",
     ],
+    # issue 16 P9: an open-world cell rebinds builtins; later cells see its names, not Python's
+    "adv_star_builtin": [
+        "import time\ntime.sleep(0.5)\nfrom math import *",
+        "pow(2, 3)",
+        "from numpy import *",
+        "sum(range(5), -1)",
+        "print(round(2.567, 1), max([3, 1]), abs(-2), type(min(range(3))).__name__)",
+        "exec('len = lambda x: 42')",
+        "len([1, 2])",
+        "globals()['hex'] = lambda v: 'mine'\nprint(hex(255))",
+        "print(hex(16), len('ab'))",
+        "del len\nprint(len('abc'))",
+    ],
     "adv_function_globals": [
         "def scaled(v):\n    return v * factor",
         "factor = 2\nprint(scaled(5))",
@@ -274,6 +287,18 @@ NOTEBOOKS = {
         "time.sleep(0.2)\nwith open(q, 'w') as f:\n    f.write('b1')",
         "with open(q, 'w') as f:\n    f.write('b2')",
         "print(open(q).read(), open(p).read())",
+        "import shutil\nshutil.rmtree(d)\nprint(os.path.exists(d))",
+    ],
+    # issue 16 P4: files an earlier cell writes, used by later cells without open()
+    "adv_file_probes": [
+        "import os\nimport sys\nimport tempfile\nimport time\nd = tempfile.mkdtemp(prefix='floe-corpus-')\n"
+        "p = os.path.join(d, 'out.txt')\nsys.path.insert(0, d)",
+        "time.sleep(0.6)\nwith open(p, 'w') as f:\n    f.write('written')",
+        "print(os.path.exists(p), os.path.isfile(p))",
+        "print(os.path.getsize(p))",
+        "import pathlib\nprint(pathlib.Path(p).exists(), os.access(p, os.R_OK))",
+        "time.sleep(0.4)\nwith open(os.path.join(d, 'floe_probe_mod.py'), 'w') as f:\n    f.write('VALUE = 42\\n')",
+        "import floe_probe_mod\nprint(floe_probe_mod.VALUE)",
         "import shutil\nshutil.rmtree(d)\nprint(os.path.exists(d))",
     ],
     # pandas must believe it runs under Jupyter: 20 columns at most, wide
@@ -607,6 +632,29 @@ NOTEBOOKS = {
         "from sklearn.pipeline import make_pipeline\nmake_pipeline(StandardScaler(), LinearRegression())",
         "import matplotlib\nmatplotlib.use('svg')",
         "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3]);",
+    ],
+    # issue 16 P13: a memmap whose file a later cell removed; open-world cells that never read it must run
+    "adv_memmap_removed": [
+        "import os\nimport tempfile\nimport numpy as np\nimport pandas as pd\n"
+        "d = tempfile.mkdtemp(prefix='floe-corpus-')\npath = os.path.join(d, 'mymmap')\n"
+        "PREV = pd.options.display.max_rows",
+        "mmap = np.memmap(path, dtype='float64', mode='w+', shape=(10, 10))",
+        "section = mmap[:5]",
+        "section[:] = 1.5\nmmap.flush()\ndel mmap",
+        "os.remove(path)",
+        "x = np.ones(3)",
+        "%xdel x",
+        "pd.options.display.max_rows = PREV\nprint(PREV)",
+        "import shutil\nshutil.rmtree(d)",
+    ],
+    # issue 16 P11: init_printing bound by a star import, called in one cell and again in a later one
+    "adv_sympy_star": [
+        "from sympy import *\ninit_printing()",
+        "x = Symbol('x')",
+        "(pi + x)**2",
+        "Integral(sqrt(1 / x), x)",
+        "init_printing(use_latex=False)",
+        "Matrix([[1, x], [x, 1]])",
     ],
     # issue 16, class 5: values that must round-trip exactly between kernels
     "adv_roundtrip": [

@@ -132,6 +132,10 @@ def run_floe(src, name, mode, jobs, reuse=False, timeout=1800):
     w = workdir(mode, src)
     args = [FLOE, "run", os.path.join(w, name + ".ipynb"), "-o", out, "-q", "--no-cache",
             "--allow-errors", "--mode", mode] + (["-j", str(jobs)] if mode == "parallel" else [])
+    if os.environ.get("FLOE_PUBLIC_TRACE"):  # for bench/covars.py --public (the kernels' covars events)
+        tr = os.path.join(BUILD, "trace", mode, "%s-%s.json" % (src, name))
+        os.makedirs(os.path.dirname(tr), exist_ok=True)
+        args += ["--trace", tr]
     env = dict(os.environ, FLOE_PYTHON=PYTHON)
     os.makedirs(os.path.dirname(out), exist_ok=True)
     t0 = time.perf_counter()
