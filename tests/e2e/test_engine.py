@@ -109,11 +109,17 @@ def test_dead_kernel_allow_errors_runs_independent_cells(tmp_path, mode):
 @pytest.mark.parametrize("mode", MODES)
 def test_sigint_writes_partial_notebook(tmp_path, mode):
     p = tmp_path / "s.ipynb"
-    write_nb(p, ["print('done first')", "import time\ntime.sleep(60)", "print('never')"])
+    started = tmp_path / "started"  # the sleeping cell runs: the first has finished (a fixed wait raced load)
+    # the sleeping cell reads what the first wrote, so it starts after it in every mode
+    write_nb(p, ["first = 1\nprint('done first')", "import time, os\nfirst\n"
+                 "os.close(os.open(%r, os.O_CREAT | os.O_WRONLY))\ntime.sleep(60)" % str(started), "print('never')"])
     out = tmp_path / "out.ipynb"
     proc = subprocess.Popen([FLOE, "run", str(p), "-o", str(out), "-q", "--preload", "IPython", "--mode", mode],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(3)
+    deadline = time.time() + 60
+    while not started.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
