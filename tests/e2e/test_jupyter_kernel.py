@@ -243,10 +243,14 @@ def test_input_round_trip(kernel):
 
 
 @pytest.mark.parametrize("how", ["signal", "message"])
-def test_interrupt(kernel, how):
+def test_interrupt(kernel, how, tmp_path):
     km, kc = kernel
-    msg_id = kc.execute("while True: pass")
-    time.sleep(0.5)
+    started = tmp_path / "loop-started"  # interrupt once the loop runs (a fixed wait raced load)
+    msg_id = kc.execute("open(%r, 'w').close()\nwhile True: pass" % str(started))
+    deadline = time.time() + 60
+    while not started.exists() and time.time() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.1)
     t0 = time.time()
     if how == "signal":
         km.interrupt_kernel()
