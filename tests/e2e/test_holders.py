@@ -94,7 +94,9 @@ def test_kernels_holding_values_nobody_reads_are_not_kept(tmp_path):
     nb = tmp_path / "w.ipynb"
     write_nb(nb, cells)
     out = tmp_path / "o.ipynb"
-    p = subprocess.Popen([FLOE, "run", str(nb), "-o", str(out), "-q", "--no-cache", "-j", "2",
+    # --no-lineage: kernels kept for lineage (at most -j idle, test_lineage.py)
+    # are another bound; this one is about holders
+    p = subprocess.Popen([FLOE, "run", str(nb), "-o", str(out), "-q", "--no-cache", "-j", "2", "--no-lineage",
                           "--keep-run", str(tmp_path / "run")])
     time.sleep(0.2)
     tag = os.environ["FLOE_TEST_TAG"]
