@@ -409,6 +409,7 @@ KERNEL_DIFFS = {(nb, "floe"): why for nb, why in {
     "adv_output_history": "BUGS.md B8 In/Out history (_, _1, Out) across isolated kernels",
     "adv_library_calls": "sympy.init_printing() is carried only when the zygote preloaded sympy: the kernel's "
                          "preload set is fixed when it starts (README, Jupyter kernel)",
+    "adv_sympy_star": "the same: init_printing() through a star import, sympy not preloaded",
 }.items()}
 
 
