@@ -130,6 +130,8 @@ test-long: deps
 	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e/test_public.py
 	FLOE=$(abspath $(BUILD)/floe) FLOE_PYTHON=$(PYTHON) FLOE_NO_CACHE=1 FLOE_CHAOS_RUNS=20 FLOE_CHAOS_SEED=random \
 	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e/test_chaos.py
+	FLOE=$(abspath $(BUILD)/floe) FLOE_PYTHON=$(PYTHON) FLOE_NO_CACHE=1 FLOE_NB_REPEAT=20 \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e/test_notebooks.py -k adversarial_parallel_repeated
 
 demo: deps
 	@$(MAKE) --no-print-directory build
