@@ -18,8 +18,9 @@ CORPUS = os.path.join(os.path.dirname(__file__), "..", "notebooks")
 
 def run(nb, tmp_path, *args):
     out, trace = tmp_path / "out.ipynb", tmp_path / "trace.json"
+    # lineage is opt-in (--lineage / FLOE_LINEAGE=1); a --no-lineage in args wins
     r = subprocess.run([FLOE, "run", str(nb), "-o", str(out), "-q", "--no-cache", "--trace", str(trace), *args],
-                       capture_output=True, text=True, timeout=300)
+                       capture_output=True, text=True, timeout=300, env=dict(os.environ, FLOE_LINEAGE="1"))
     texts = []
     for c in json.loads(out.read_text())["cells"]:
         if c["cell_type"] != "code":
