@@ -52,6 +52,37 @@ def handle(kernel, msg):
     # (the input was interrupted) is dropped
 
 
+
+def frontend_stdin(send, recv):
+    """Makes input() and getpass() ask the frontend as ipykernel's do: an
+    {"op": "input_request"} through `send`, then frames from `recv` until
+    {"op": "input_reply"} ({"op": "exit"} ends the process). The caller
+    saves and restores builtins.input and getpass.getpass around the cell."""
+    def raw_input(prompt, password):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        send({"op": "input_request", "content": {"prompt": prompt, "password": password}})
+        while True:
+            m = recv()
+            op = m.get("op")
+            if op == "input_reply":
+                value = (m.get("content") or {}).get("value", "")
+                break
+            if op == "exit":
+                os._exit(0)
+        if value == "\x04":  # ipykernel: ^D is end of input
+            raise EOFError("EOF when reading a line")
+        return value
+
+    def ask(prompt=""):
+        return raw_input(str(prompt), False)
+
+    def ask_password(prompt="Password: ", stream=None):
+        return raw_input(str(prompt), True)
+
+    builtins.input = ask
+    getpass.getpass = ask_password
+
 class Session:
     def __init__(self, kernel):
         self.kernel = kernel
@@ -166,8 +197,7 @@ class Session:
         ip = self.ip
         saved = builtins.input, getpass.getpass
         if self.allow_stdin:
-            builtins.input = self._input
-            getpass.getpass = self._getpass
+            frontend_stdin(self.send, self.chan.recv)
         self.last_traceback = None
         self._set_executing(True)
         try:
@@ -199,28 +229,6 @@ class Session:
         reply["payload"] = ip.payload_manager.read_payload()
         ip.payload_manager.clear_payload()
         return _clean(reply)
-
-    def _input(self, prompt=""):
-        return self._raw_input(str(prompt), False)
-
-    def _getpass(self, prompt="Password: ", stream=None):
-        return self._raw_input(str(prompt), True)
-
-    def _raw_input(self, prompt, password):
-        sys.stdout.flush()
-        sys.stderr.flush()
-        self.send({"op": "input_request", "content": {"prompt": prompt, "password": password}})
-        while True:
-            m = self.chan.recv()
-            op = m.get("op")
-            if op == "input_reply":
-                value = (m.get("content") or {}).get("value", "")
-                break
-            if op == "exit":
-                os._exit(0)
-        if value == "\x04":  # ipykernel: ^D is end of input
-            raise EOFError("EOF when reading a line")
-        return value
 
     def _ipk(self):
         """What ipykernel's IPythonKernel methods need of `self`."""

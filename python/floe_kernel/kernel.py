@@ -671,8 +671,8 @@ class Kernel:
         truncated = FileInputs.truncating = set()
         saved_input = builtins.input, getpass.getpass
         if msg.get("allow_stdin"):  # `floe kernel`: input() through the frontend
-            builtins.input = self._input
-            getpass.getpass = self._getpass
+            from .jupyter import frontend_stdin
+            frontend_stdin(self.chan.send, self.chan.recv)
         try:
             res = self.shell.run_cell(msg["code"], msg["count"], self._emit, silent=bool(msg.get("silent")),
                                       store_history=bool(msg.get("store_history", True)))
@@ -740,28 +740,6 @@ class Kernel:
             ip.payload_manager.clear_payload()
         except Exception:  # noqa: BLE001 - no payload manager
             out["payload"] = []
-
-    def _input(self, prompt=""):
-        return self._raw_input(str(prompt), False)
-
-    def _getpass(self, prompt="Password: ", stream=None):
-        return self._raw_input(str(prompt), True)
-
-    def _raw_input(self, prompt, password):
-        """input() as ipykernel's: the frontend is asked through floe."""
-        sys.stdout.flush()
-        sys.stderr.flush()
-        self.chan.send({"op": "input_request", "content": {"prompt": prompt, "password": password}})
-        while True:
-            m = self.chan.recv()
-            if m.get("op") == "input_reply":
-                value = (m.get("content") or {}).get("value", "")
-                break
-            if m.get("op") == "exit":
-                os._exit(0)
-        if value == "\x04":  # ipykernel: ^D is end of input
-            raise EOFError("EOF when reading a line")
-        return value
 
     def scope(self, msg):
         """A kernel for completion and inspection: every name the finished

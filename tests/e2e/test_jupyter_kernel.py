@@ -237,6 +237,14 @@ def test_input_round_trip(kernel):
     outs = iopub_of(kc, msg_id)
     assert reply_to(kc, msg_id)["content"]["status"] == "ok"
     assert [m["content"]["text"] for m in outs if m["msg_type"] == "stream"] == ["hello ada\n"]
+    # getpass: the same request, marked as a password
+    msg_id = kc.execute("import getpass\nsecret = getpass.getpass('pw? ')\nprint(len(secret))", allow_stdin=True)
+    m = kc.get_stdin_msg(timeout=TIMEOUT)
+    assert m["content"] == {"prompt": "pw? ", "password": True}
+    kc.input("hunter2")
+    outs = iopub_of(kc, msg_id)
+    assert reply_to(kc, msg_id)["content"]["status"] == "ok"
+    assert [m["content"]["text"] for m in outs if m["msg_type"] == "stream"] == ["7\n"]
     # without allow_stdin: StdinNotImplementedError, as ipykernel
     outs, rep = run(kc, "input()", allow_stdin=False)
     assert rep["content"]["ename"] == "StdinNotImplementedError"
