@@ -111,8 +111,8 @@ def test_parameters_match_papermill(tmp_path, mode):
     assert problem is None, problem
 
 
-# 8 runs in `make test` (CI's budget); `make test-long` runs 20
-REPEAT = int(os.environ.get("FLOE_NB_REPEAT", "8"))
+# 6 runs in `make test` (CI's budget: 60 min on 2 cores); `make test-long` runs 20
+REPEAT = int(os.environ.get("FLOE_NB_REPEAT", "6"))
 ADV = [nb for nb in NBS if os.path.basename(nb).startswith("adv_") and FILTER in os.path.basename(nb)
        and (os.path.basename(nb)[:-6], "parallel") not in KNOWN]
 
