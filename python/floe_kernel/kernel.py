@@ -182,9 +182,36 @@ def _library_apply(st):
         _sk_apply(st["sk_counters"])
 
 
+# Whether a seed is in effect for the global generators (random's and
+# numpy.random's): set by their seed()/setstate()/set_state() (wrapped at
+# each cell's start, so a call from any code counts) and carried with the
+# process state. A draw from an unseeded generator is not reproducible, in
+# Jupyter either: such a cell does not write the state (it is neither ordered
+# nor re-run on by later drawers); it still reads it, so a seed set by an
+# earlier cell that finishes later re-runs it.
+_SEEDED = [False]
+_SEEDERS = (("random", ("seed", "setstate")), ("numpy.random", ("seed", "set_state")))
+
+
+def _wrap_seeders():
+    for modname, names in _SEEDERS:
+        mod = sys.modules.get(modname)
+        for name in names if mod is not None else ():
+            f = getattr(mod, name, None)
+            if f is None or getattr(f, "_floe_seeder", False):
+                continue
+
+            def seeder(*a, _f=f, **k):
+                _SEEDED[0] = True
+                return _f(*a, **k)
+            seeder._floe_seeder = True
+            seeder.__name__, seeder.__doc__ = getattr(f, "__name__", name), getattr(f, "__doc__", None)
+            setattr(mod, name, seeder)
+
+
 def _rng_state():
     import warnings
-    st = {"random": __import__("random").getstate(), "cwd": os.getcwd(), "env": dict(os.environ),
+    st = {"random": __import__("random").getstate(), "seeded": _SEEDED[0], "cwd": os.getcwd(), "env": dict(os.environ),
           "path": list(sys.path), "recursion": sys.getrecursionlimit(), "warnings": list(warnings.filters)}
     np = sys.modules.get("numpy")
     if np is not None:
@@ -215,26 +242,27 @@ def _flat(d, prefix="", out=None):
 
 def _rng_fingerprint():
     """A snapshot of the process state, compared with == before and after a
-    cell (copies of the containers, no repr: this runs twice per cell)."""
+    cell (copies of the containers, no repr: this runs twice per cell): the
+    global generators' states, and the rest."""
     import warnings
-    snap = [__import__("random").getstate(), os.getcwd(), dict(os.environ), list(sys.path),
-            sys.getrecursionlimit(), list(warnings.filters)]
+    gen = [__import__("random").getstate()]
+    rest = [os.getcwd(), dict(os.environ), list(sys.path), sys.getrecursionlimit(), list(warnings.filters)]
     np = sys.modules.get("numpy")
     if np is not None:
         try:
             kind, keys, pos, has_gauss, gauss = np.random.get_state()
-            snap.append((kind, keys.tobytes(), pos, has_gauss, gauss))
-            snap.append(np.get_printoptions())
+            gen.append((kind, keys.tobytes(), pos, has_gauss, gauss))
+            rest.append(np.get_printoptions())
         except Exception:  # noqa: BLE001 - numpy half-imported
             pass
     cfg = _pd_config()
     if cfg is not None:
-        snap.append(_flat(cfg))
+        rest.append(_flat(cfg))
     rc = _mpl_rc()
     if rc is not None:
-        snap.append(dict.copy(rc))
-    snap.append(_library_state({}))
-    return snap
+        rest.append(dict.copy(rc))
+    rest.append(_library_state({}))
+    return gen, rest
 
 
 def _state_changed(before, after):
@@ -267,6 +295,7 @@ def _rng_apply(st):
         np.random.set_state(st["numpy"])
         if "np_print" in st:
             np.set_printoptions(**st["np_print"])
+    _SEEDED[0] = bool(st.get("seeded", True))
     if "pandas" in st:
         __import__("pandas")
         cfg = _pd_config()
@@ -663,6 +692,8 @@ class Kernel:
                     if os.environ.get("FLOE_DEBUG"):
                         sys.__stderr__.write("floe: process state not carried: %r\n" % e)
             _patch_sympy()
+            _wrap_seeders()
+            had_numpy = "numpy.random" in sys.modules
             rng0 = _rng_fingerprint()
         chaos.delay("compute", *self.attempt)
         t0 = _now()
@@ -697,7 +728,15 @@ class Kernel:
             chaos.delay("export", *self.attempt)
             out["exports"], out["deletes"], out["unmovable"] = self._export(msg)
             files.update(self.links.memmap_files)
-            if _state_changed(rng0, _rng_fingerprint()):
+            rng1 = _rng_fingerprint()
+            rest_changed = _state_changed(rng0[1], rng1[1])
+            drew = _state_changed(rng0[0], rng1[0])
+            # numpy imported by this cell: its seed() was not wrapped
+            seeded = _SEEDED[0] or (drew and not had_numpy and "numpy.random" in sys.modules)
+            if drew and not rest_changed and not seeded:
+                out["rng_drew"] = True
+            elif rest_changed or drew:
+                _SEEDED[0] = _SEEDED[0] or seeded
                 out["rng_touched"] = True
                 path = os.path.join(self.run_dir, "%s@%d" % (RNG, msg["version"]))
                 st = _rng_state()

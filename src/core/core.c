@@ -461,10 +461,13 @@ static long rng_writer(core *e, size_t k, core_artifact **art) {
  * cell finishing later with a new state makes it run again; and if that
  * already happened while it ran, it runs again now. "Already happened"
  * includes the state's own writer having been re-run while this cell ran:
- * the same cell, another state (its file tells them apart). */
+ * the same cell, another state (its file tells them apart). A cell that only
+ * drew from unseeded generators ("rng_drew") read the state but wrote none:
+ * later drawers are not re-run on it, a seed set earlier still re-runs it. */
 static int rng_stale(core *e, size_t k, json_t *msg) {
     core_cell *c = &e->cells[k];
-    if (!msg || !json_is_true(json_object_get(msg, "rng_touched"))) return 0;
+    if (!msg || !(json_is_true(json_object_get(msg, "rng_touched")) || json_is_true(json_object_get(msg, "rng_drew"))))
+        return 0;
     core_record_read(c, RNG_NAME, c->rng_from);
     core_artifact *art;
     if (rng_writer(e, k, &art) != c->rng_from) return 1;

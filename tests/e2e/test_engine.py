@@ -256,6 +256,32 @@ def test_reading_a_frame_is_not_a_mutation(tmp_path):
     assert texts(nb["cells"][3]) == "199990000\n"
 
 
+def test_unseeded_draws_are_not_rerun_seeded_ones_are(tmp_path):
+    """Issue 17: cells drawing from an unseeded generator (Jupyter's numbers
+    for them are not reproducible either) run in parallel without re-runs on
+    each other's random state; once a cell seeds, later drawers are ordered
+    on the state and give Jupyter's numbers."""
+    p = tmp_path / "r.ipynb"
+    write_nb(p, ["import random, time\nimport numpy as np",
+                 "time.sleep(0.6)\na = np.random.rand(3)\nprint(len(a))",
+                 "b = random.random()\nprint(0 <= b < 1)",
+                 "c = np.random.normal(size=4)\nprint(len(c))",
+                 "time.sleep(0.6)\nnp.random.seed(7)\nrandom.seed(7)",
+                 "print(np.random.randint(1000, size=3), random.random())"])
+    tr = tmp_path / "t.json"
+    r, nb = run(p, "--mode", "parallel", "-j", "3", "--no-cache", "--preload", "IPython,numpy",
+                "--trace", str(tr))
+    assert r.returncode == 0, r.stderr
+    evs = json.loads(tr.read_text())["traceEvents"]
+    reruns = [e for e in evs if e.get("name") == "rerun"]
+    assert [e["args"].get("cell") for e in reruns if e["args"].get("cell") in (1, 2, 3)] == [], reruns
+    import numpy as np
+    import random
+    np.random.seed(7)
+    random.seed(7)
+    assert texts(nb["cells"][5]) == "%s %s\n" % (np.random.randint(1000, size=3), random.random())
+
+
 def test_frame_with_unsupported_dtype_falls_back_to_pickle(tmp_path):
     """A frame the Arrow codec cannot carry (complex numbers) moves by pickle."""
     p = tmp_path / "c.ipynb"

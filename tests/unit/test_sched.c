@@ -146,6 +146,7 @@ static json_t *done_msg(size_t k, const char *line) {
     add_list(m, "wfiles", line, "wfiles");
     add_list(m, "tfiles", line, "tfiles");
     if (has_word(line, "rng")) json_object_set_new(m, "rng_touched", json_true());
+    if (has_word(line, "drew")) json_object_set_new(m, "rng_drew", json_true());
     if (word_value(line, "nameerror", buf, sizeof buf)) {
         char *ev = xasprintf("name '%s' is not defined", buf);
         json_object_set_new(m, "status", json_string("error"));
