@@ -518,7 +518,7 @@ static json_t *run_request(core *e, size_t k, int cont) {
     c->lazy_now = 0;
     strvec kept = {0};
     core_lineage_start(e, k, cont, m, &kept);
-    if (c->open_world || c->lazy) {
+    if (c->needs_all || c->lazy) {
         strvec all = {0};
         all_visible(e, k, &all);
         for (size_t i = 0; i < all.n; i++) add_import(e, k, imports, all.v[i], &kept);
@@ -1319,6 +1319,7 @@ static void init_cell(core *e, core_cell *c, const core_cell_spec *s) {
         strvec_sort_unique(&c->pred_writes);
     }
     c->open_world = s->open_world;
+    c->needs_all = s->open_world && s->needs_all;
 }
 
 /* The predicted producers of cell k, through the name -> predicted writers

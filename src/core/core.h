@@ -109,7 +109,10 @@ typedef struct core_cell_spec {
     json_t *code;          /* the source as sent to the kernel (string or array) */
     int skip, raises, always_run, count;
     const strvec *reads, *writes; /* predicted; NULL = none */
-    int open_world;
+    int open_world;        /* the prediction may be incomplete: it waits for every earlier cell */
+    int needs_all;         /* ... and it may look names up past the lazy hook (globals(), %who,
+                            * $x in a shell line, a callee using frames): it imports every
+                            * visible name before it runs; else names resolve on demand */
 } core_cell_spec;
 
 /* The artifact codecs, from the protocol description both sides read. */
@@ -176,7 +179,7 @@ typedef struct core_cell {
     sizevec deps;          /* predicted producers: earlier cells that may write a
                             * name this one reads, and earlier open-world cells */
     int export_all;        /* a later cell may read anything, or a dropped name was needed */
-    int open_world, lazy, lazy_now;
+    int open_world, needs_all, lazy, lazy_now;
     long version;          /* the version its current attempt writes */
     /* results of the current attempt */
     json_t *outputs, *display_ids;

@@ -24,8 +24,27 @@ static int is_blank(const char *s) {
     return 1;
 }
 
+/* Open-world reasons whose cell finds every name it uses through the lazy
+ * hook (a global lookup that misses asks floe): state changes, star
+ * imports, exec/eval on the cell's own globals, file removal. Any other
+ * reason (globals(), vars(), dir(), get_ipython(), magics and shell lines
+ * that expand $x from the namespace, a callee using frames, an analysis
+ * that failed) imports every visible name first. */
+static int lazy_safe(const strvec *reasons) {
+    static const char *const safe[] = {"changes process state (", "changes the working directory", "from ",
+                                       "removes files (", "calls exec()", "calls eval()", "calls compile()",
+                                       "calls __import__()", NULL};
+    for (size_t i = 0; i < reasons->n; i++) {
+        size_t s = 0;
+        while (safe[s] && strncmp(reasons->v[i], safe[s], strlen(safe[s])) != 0) s++;
+        if (!safe[s]) return 0;
+    }
+    return 1;
+}
+
 /* The predicted reads and writes of every cell, from analysed cells and
- * their graph (built here when g is NULL). */
+ * their graph (built here when g is NULL); open[k]: 0, 1 open-world, 2
+ * open-world and needs every name (core_cell_spec). */
 static void predict(const an_cell *cells, size_t n, const an_graph *given, strvec *reads, strvec *writes, int *open) {
     an_graph own = {0};
     const an_graph *g = given;
@@ -39,7 +58,8 @@ static void predict(const an_cell *cells, size_t n, const an_graph *given, strve
         add_all(&writes[k], &cells[k].mutates);
         for (size_t d = 0; d < cells[k].ndefs; d++) add_all(&writes[k], &cells[k].defs[d].mutates);
         /* open-world itself, or it calls code that uses eval/exec/globals()/frames */
-        open[k] = cells[k].open_world.n > 0 || (g && g->open_calls && g->open_calls[k]);
+        int calls = g && g->open_calls && g->open_calls[k];
+        open[k] = calls || !lazy_safe(&cells[k].open_world) ? 2 : cells[k].open_world.n > 0;
     }
     if (g == &own) an_graph_free(&own);
 }
@@ -73,7 +93,10 @@ void core_add_notebook(core *c, nb *n, const an_cell *analysed, const an_graph *
             free(srcs);
         }
         predict(analysed ? analysed : cells, ncells, analysed ? g : NULL, reads, writes, open);
-        for (size_t k = 0; k < ncells; k++) specs[k].open_world = open[k];
+        for (size_t k = 0; k < ncells; k++) {
+            specs[k].open_world = open[k] > 0;
+            specs[k].needs_all = open[k] > 1;
+        }
         for (size_t k = 0; cells && k < ncells; k++) an_cell_free(&cells[k]);
         free(cells);
     }
@@ -96,7 +119,8 @@ void core_append_analysed(core *c, core_cell_spec *spec, const an_cell *cells, s
     predict(cells, n, NULL, reads, writes, open);
     spec->reads = &reads[n - 1];
     spec->writes = &writes[n - 1];
-    spec->open_world = open[n - 1];
+    spec->open_world = open[n - 1] > 0;
+    spec->needs_all = open[n - 1] > 1;
     core_add_cells(c, spec, 1);
     for (size_t k = 0; k < n; k++) {
         strvec_free(&reads[k]);

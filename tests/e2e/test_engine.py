@@ -282,6 +282,26 @@ def test_unseeded_draws_are_not_rerun_seeded_ones_are(tmp_path):
     assert texts(nb["cells"][5]) == "%s %s\n" % (np.random.randint(1000, size=3), random.random())
 
 
+def test_barrier_cell_imports_only_what_it_reads(tmp_path):
+    """Issue 17: a cell that changes process state (pd.options) is a barrier,
+    but it imports only what it reads, not every earlier value; a name it
+    uses beyond the prediction (through exec) resolves on demand, while a
+    cell calling globals() still gets every name."""
+    p = tmp_path / "b.ipynb"
+    write_nb(p, ["import pandas as pd\nbig = pd.Series(['x%d' % i for i in range(50000)])\nsmall = 3",
+                 "pd.options.display.max_rows = 7\nexec('print(small + 1)')",
+                 "print(len(big), 'big' in globals())"])
+    tr = tmp_path / "t.json"
+    r, nb = run(p, "--mode", "parallel", "-j", "2", "--no-cache", "--preload", "IPython,pandas",
+                "--trace", str(tr))
+    assert r.returncode == 0, r.stderr
+    assert texts(nb["cells"][1]) == "4\n" and texts(nb["cells"][2]) == "50000 True\n"
+    evs = json.loads(tr.read_text())["traceEvents"]
+    imported = sorted((e["args"].get("cell"), e["name"]) for e in evs if e.get("name", "").startswith("import:"))
+    assert (1, "import:big") not in imported, imported
+    assert (1, "import:small") in imported and (2, "import:big") in imported, imported
+
+
 def test_frame_with_unsupported_dtype_falls_back_to_pickle(tmp_path):
     """A frame the Arrow codec cannot carry (complex numbers) moves by pickle."""
     p = tmp_path / "c.ipynb"

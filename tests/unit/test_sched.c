@@ -75,7 +75,8 @@ static void add_cell(core *c, const char *line, int *count) {
     s.skip = has_word(line, "skip");
     s.raises = has_word(line, "raises");
     s.always_run = has_word(line, "always");
-    s.open_world = has_word(line, "open");
+    s.open_world = has_word(line, "open") || has_word(line, "openlazy");
+    s.needs_all = has_word(line, "open");
     s.count = s.skip ? 0 : ++*count;
     s.reads = &reads;
     s.writes = &writes;
