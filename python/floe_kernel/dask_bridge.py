@@ -107,6 +107,8 @@ class Bridge:
         self.fetch = os.environ.get("FLOE_DASK_FETCH") == "1"
         self.boot = None
         self.stopping = False
+        self.where = {}                # file (floe's name) -> the worker of the last cell that wrote it
+        self.touched = {}              # cell -> the files its last attempt read or wrote
 
     # --- setup ------------------------------------------------------------------------
     def connect(self):
@@ -244,21 +246,81 @@ class Bridge:
             return obj
         return fix(req)
 
+    def place(self, pk, touched):
+        """Where a cell that uses the files `touched` must run: the worker
+        where they were last written (the files a cell made stay on its
+        worker's file system). Returns (worker or None, {worker: [files to
+        copy from it]}, why): a kernel already kept on a worker (a holder)
+        runs there; files last written on two workers are copied to the one
+        that wrote most of them."""
+        need = {}
+        for p in touched or ():
+            w = self.where.get(p)
+            if w is not None and p.startswith("/"):
+                need.setdefault(w, []).append(p)
+        if not need:
+            return None, {}, ""
+        if pk.ran:
+            target = pk.worker
+        else:
+            target = max(sorted(need), key=lambda w: len(need[w]))
+        copies = {w: ps for w, ps in need.items() if w != target}
+        names = sorted(os.path.basename(p) for p in need.get(target, []))
+        why = "files made there: %s" % ", ".join(names[:4] + (["..."] if len(names) > 4 else []))
+        if copies:
+            why += "; copied from %s: %s" % (", ".join(sorted(copies)), ", ".join(
+                sorted(os.path.basename(p) for ps in copies.values() for p in ps)[:4]))
+        return target, copies, why
+
+    def submit(self, pk, req, ins, pinned, copies):
+        """One attempt of a cell: its task (pinned: on that worker only, with
+        copies of files from other workers) and its projection's result."""
+        kw = {"workers": [pinned], "allow_other_workers": False} if pinned else {}
+        key = "floe-%s-cell%s-v%s-k%d-%s" % (self.run_id, req.get("cell"), req.get("version"), pk.pid,
+                                            uuid.uuid4().hex[:6])
+        if pinned and pinned not in self.workers:
+            raise _WorkerLost()
+        cps = []
+        for w, paths in sorted(copies.items()):
+            if w not in self.workers:
+                continue   # lost with its worker: the cell sees what its own worker has
+            f = self.client.submit(self.dw.read_files, self.run_id, paths, key="copy-" + key, pure=False,
+                                   workers=[w], allow_other_workers=False)
+            self.futures.append(f)
+            cps.append(f)
+        fut = self.client.submit(self.dw.run_cell, self.run_id, pk.pid, req, self.floe_dir, bool(pk.ran),
+                                 *(list(ins) + cps), key=key, pure=False, **kw)
+        pk.future = fut
+        small = self.client.submit(_small, fut, key="small-" + key, pure=False).result()
+        return fut, small
+
     def run(self, pk, req):
-        """One cell: a task, its projection, the done message to floe."""
+        """One cell: a task, its projection, the done message to floe. A cell
+        that used files made on another worker than its own runs again on
+        that one (the files a cell made stay where it ran); a cell whose
+        earlier attempt used such files goes there at once."""
+        cell = req.get("cell")
         try:
             ins = self.inputs(req)
             req = self.rewrite_external(req)
-            pinned = pk.worker if pk.ran else None
-            kw = {"workers": [pinned], "allow_other_workers": False} if pinned else {}
-            key = "floe-%s-cell%s-v%s-k%d-%s" % (self.run_id, req.get("cell"), req.get("version"), pk.pid,
-                                                uuid.uuid4().hex[:6])
-            if pinned and pinned not in self.workers:
-                raise _WorkerLost()
-            fut = self.client.submit(self.dw.run_cell, self.run_id, pk.pid, req, self.floe_dir, bool(pinned), *ins,
-                                     key=key, pure=False, **kw)
-            pk.future = fut
-            small = self.client.submit(_small, fut, key="small-" + key, pure=False).result()
+            pinned, copies, why = self.place(pk, self.touched.get(cell))
+            if pk.ran:
+                pinned, why = pk.worker, why or "its kernel is kept there"
+            for attempt in range(3):
+                fut, small = self.submit(pk, req, ins, pinned, copies)
+                if small.get("dead") or pk.ran:
+                    break
+                d = small["done"]
+                touched = set(d.get("files") or []) | set(d.get("wfiles") or [])
+                self.touched[cell] = touched
+                at, cps, w = self.place(pk, touched)
+                if at is None or (at == small["worker"] and not cps):
+                    break
+                # it ran where the files it used are not: again, on their worker
+                _dbg("cell", cell, "ran on", small["worker"], "again on", at, w)
+                self.futures.append(fut)
+                self._bg(self.dw.release, self.run_id, [pk.pid], workers=[small["worker"]])
+                pinned, copies, why = at, cps, w
             if self.fetch and not small.get("dead"):
                 self._fetch(fut)
         except Exception as e:  # noqa: BLE001 - cancelled, killed worker, lost: the kernel died
@@ -277,12 +339,15 @@ class Bridge:
             for e in small["done"].get("exports") or []:
                 if e.get("path"):
                     self.owner[e["path"]] = fut
+            for p in small["done"].get("wfiles") or []:
+                self.where[p] = small["worker"]
         pk.worker, pk.ran = small["worker"], True
         done = small["done"]
         self._clock(done, small)
         if pinned:
             for ev in done.get("events") or []:
                 ev.setdefault("args", {})["pinned"] = pinned
+                ev["args"]["pinned_for"] = why
         for u in small.get("updates") or []:
             pk.send(u)
         pk.send(done)

@@ -138,6 +138,11 @@ class FloeWorker(WorkerPlugin):
             env["FLOE_MEM_LIMIT"] = str(self.mem_limit)
         python = self.python if os.access(self.python, os.X_OK) else sys.executable
         cwd = self.cwd if self.cwd and os.path.isdir(self.cwd) else self.dir
+        own = os.environ.get("FLOE_DASK_WORKDIR")
+        if own:  # this worker's own working directory (no file system shared with floe's machine)
+            os.makedirs(own, exist_ok=True)
+            cwd = os.path.abspath(own)
+        self.workdir = cwd
         import ctypes
         prctl = ctypes.CDLL(None, use_errno=True).prctl
 
@@ -242,10 +247,59 @@ def _rewrite(obj, src, dst):
     return obj
 
 
-def _materialize(local, inputs):
+def _to_local(pl, path):
+    """A path in floe's working directory (the notebook's) -> the same file
+    in this worker's working directory (they differ when the notebook's
+    directory does not exist here, or FLOE_DASK_WORKDIR is set)."""
+    return _rewrite(path, pl.cwd, pl.workdir) if pl.cwd and pl.cwd != pl.workdir else path
+
+
+def _to_floe(pl, path):
+    return _rewrite(path, pl.workdir, pl.cwd) if pl.cwd and pl.cwd != pl.workdir else path
+
+
+def read_files(run_id, paths):
+    """The task that copies files a cell made on this worker to the worker a
+    later cell that uses them runs on (dask_bridge.Bridge.place): their
+    bytes (None: a directory, False: gone), by floe's name for them."""
+    _, pl = _plugin(run_id)
+    out = {}
+    for p in paths:
+        lp = _to_local(pl, p)
+        if os.path.isdir(lp):
+            out[p] = None
+        elif os.path.isfile(lp):
+            with open(lp, "rb") as f:
+                out[p] = f.read()
+        else:
+            out[p] = False
+    return {"copies": out}
+
+
+def _copy_in(pl, copies):
+    for p, data in copies.items():
+        lp = _to_local(pl, p)
+        if data is None:
+            os.makedirs(lp, exist_ok=True)
+        elif data is False:
+            if os.path.isfile(lp):
+                os.remove(lp)
+        else:
+            os.makedirs(os.path.dirname(lp), exist_ok=True)
+            tmp = "%s.floe-copy-%d" % (lp, threading.get_ident())
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.rename(tmp, lp)
+
+
+def _materialize(local, inputs, pl=None):
     """Writes the input results' files into this worker's directory (a file
-    already here, made by this worker, is the same bytes: kept)."""
+    already here, made by this worker, is the same bytes: kept), and the
+    files copied from other workers (read_files) into its working directory."""
     for res in inputs:
+        if pl is not None and "copies" in (res or {}):
+            _copy_in(pl, res["copies"])
+            continue
         for base, data in (res or {}).get("files", {}).items():
             path = os.path.join(local, base)
             if os.path.exists(path):
@@ -269,7 +323,7 @@ def run_cell(run_id, kid, req, floe_dir, reuse, *inputs):
     that died gives {"dead": status} instead of "done"."""
     w, pl = _plugin(run_id)
     local = pl.dir
-    _materialize(local, inputs)
+    _materialize(local, inputs, pl)
     req = _rewrite(req, floe_dir, local)
     if req.get("run_dir") == floe_dir:
         req["run_dir"] = local
@@ -304,6 +358,9 @@ def run_cell(run_id, kid, req, floe_dir, reuse, *inputs):
             with open(path, "rb") as f:
                 out["files"][path[len(local) + 1:]] = f.read()
     done = _rewrite(done, local, floe_dir)
+    for f in ("files", "wfiles", "tfiles"):
+        if isinstance(done.get(f), list):
+            done[f] = [_to_floe(pl, p) for p in done[f]]
     for ev in done.get("events") or []:
         ev.setdefault("args", {})["worker"] = w.address
     out["done"] = done

@@ -50,8 +50,11 @@ def _free_port():
 
 
 class Cluster:
-    def __init__(self, tmp):
+    def __init__(self, tmp, own_dirs=False):
+        """own_dirs: each worker runs cells in a directory of its own
+        (FLOE_DASK_WORKDIR), as workers on machines that share no file system."""
         self.tmp = tmp
+        self.own_dirs = own_dirs
         self.env = dict(os.environ)
         self.env.pop("FLOE_TEST_TAG", None)
         pp = self.env.get("PYTHONPATH")
@@ -65,16 +68,19 @@ class Cluster:
         self.workers = [self.start_worker("w%d" % i) for i in range(2)]
         self.wait_workers(2)
 
-    def _start(self, args, name):
+    def _start(self, args, name, env=None):
         log = open(os.path.join(self.tmp, name + ".log"), "w")
-        p = subprocess.Popen([PY, "-m", "distributed.cli.dask_" + args[0]] + args[1:], env=self.env,
+        p = subprocess.Popen([PY, "-m", "distributed.cli.dask_" + args[0]] + args[1:], env=env or self.env,
                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.procs.append(p)
         return p
 
     def start_worker(self, name):
+        env = None
+        if getattr(self, "own_dirs", False):
+            env = dict(self.env, FLOE_DASK_WORKDIR=os.path.join(self.tmp, "cwd-" + name))
         return self._start(["worker", self.address, "--nthreads", "1", "--no-dashboard", "--no-nanny",
-                            "--name", name], name)
+                            "--name", name], name, env)
 
     def ask(self, code):
         """Runs code with `c`, a Client of this cluster, in /usr/bin/python3; returns its JSON print."""
@@ -383,3 +389,39 @@ def test_dead_workers_directories_are_swept(cluster, tmp_path):
     r, _ = dask_run(cluster, nb, tmp_path / "out.ipynb")
     assert r.returncode == 0, r.stderr
     assert not os.path.exists(stale)
+
+
+@pytest.fixture(scope="module")
+def split_cluster(tmp_path_factory):
+    c = Cluster(str(tmp_path_factory.mktemp("dask-split")), own_dirs=True)
+    yield c
+    c.stop()
+
+
+def test_cells_using_files_run_where_the_files_are(split_cluster, tmp_path):
+    """Workers that share no file system (each runs cells in its own
+    directory): a file stays on the worker of the cell that wrote it, so a
+    cell that reads it runs there (the trace: args.pinned, pinned_for), and
+    one that reads files made on both workers runs on one after the other's
+    files were copied to it. Without that, cell 2 (which waits for b, made
+    on the worker that is free while cell 0 still runs) and cell 3 would
+    not find a.txt / b.txt."""
+    cells = ["import time\ntime.sleep(2)\nopen('a.txt', 'w').write('A')",
+             "b = 'B'\nopen('b.txt', 'w').write(b)",
+             "print(open('a.txt').read(), b)",
+             "print(open('a.txt').read() + open('b.txt').read())"]
+    nb = tmp_path / "files.ipynb"
+    write_nb(nb, cells)
+    want = oracle.normalise(oracle.run_jupyter(str(nb)))
+    for f in ("a.txt", "b.txt"):
+        (tmp_path / f).unlink(missing_ok=True)   # Jupyter's (unless cached): floe's workers must not see them
+    tr = tmp_path / "t.json"
+    r, got = dask_run(split_cluster, nb, tmp_path / "out.ipynb", "--trace", str(tr))
+    assert r.returncode == 0, r.stderr
+    assert oracle.diff(want, got) is None, oracle.diff(want, got)
+    ev = {e["args"]["cell"]: e["args"] for e in computes(tr)}
+    assert ev[0]["worker"] != ev[1]["worker"], ev
+    assert ev[2]["worker"] == ev[2]["pinned"] == ev[0]["worker"] and "a.txt" in ev[2]["pinned_for"], ev
+    assert ev[3]["pinned"] == ev[3]["worker"] and "copied from" in ev[3]["pinned_for"], ev
+    assert not (tmp_path / "a.txt").exists(), "the workers shared floe's directory"
+    assert_nothing_left(split_cluster)
