@@ -109,6 +109,7 @@ class Bridge:
         self.stopping = False
         self.where = {}                # file (floe's name) -> the worker of the last cell that wrote it
         self.touched = {}              # cell -> the files its last attempt read or wrote
+        self.statepin = {}             # process state (file) whose cwd is a worker's directory -> that worker
 
     # --- setup ------------------------------------------------------------------------
     def connect(self):
@@ -246,31 +247,38 @@ class Bridge:
             return obj
         return fix(req)
 
-    def place(self, pk, touched):
+    def place(self, pk, touched, state_at=None):
         """Where a cell that uses the files `touched` must run: the worker
         where they were last written (the files a cell made stay on its
         worker's file system). Returns (worker or None, {worker: [files to
         copy from it]}, why): a kernel already kept on a worker (a holder)
-        runs there; files last written on two workers are copied to the one
-        that wrote most of them."""
+        runs there, a cell whose process state has a working directory made
+        on a worker (state_at) runs there; files last written on two workers
+        are copied to the one that wrote most of them."""
         need = {}
         for p in touched or ():
             w = self.where.get(p)
-            if w is not None and p.startswith("/"):
+            if w is not None and w in self.workers and p.startswith("/"):  # gone with a worker: lost
                 need.setdefault(w, []).append(p)
-        if not need:
+        if state_at not in self.workers:
+            state_at = None
+        if not need and not state_at:
             return None, {}, ""
         if pk.ran:
             target = pk.worker
+        elif state_at:
+            target = state_at
         else:
             target = max(sorted(need), key=lambda w: len(need[w]))
         copies = {w: ps for w, ps in need.items() if w != target}
         names = sorted(os.path.basename(p) for p in need.get(target, []))
-        why = "files made there: %s" % ", ".join(names[:4] + (["..."] if len(names) > 4 else []))
+        why = "files made there: %s" % ", ".join(names[:4] + (["..."] if len(names) > 4 else [])) if names else ""
+        if state_at and target == state_at:
+            why = "its working directory is there" + ("; " + why if why else "")
         if copies:
             why += "; copied from %s: %s" % (", ".join(sorted(copies)), ", ".join(
                 sorted(os.path.basename(p) for ps in copies.values() for p in ps)[:4]))
-        return target, copies, why
+        return target, copies, why.lstrip("; ")
 
     def submit(self, pk, req, ins, pinned, copies):
         """One attempt of a cell: its task (pinned: on that worker only, with
@@ -303,7 +311,8 @@ class Bridge:
         try:
             ins = self.inputs(req)
             req = self.rewrite_external(req)
-            pinned, copies, why = self.place(pk, self.touched.get(cell))
+            state_at = self.statepin.get((req.get("rng") or {}).get("path"))
+            pinned, copies, why = self.place(pk, self.touched.get(cell), state_at)
             if pk.ran:
                 pinned, why = pk.worker, why or "its kernel is kept there"
             for attempt in range(3):
@@ -313,7 +322,7 @@ class Bridge:
                 d = small["done"]
                 touched = set(d.get("files") or []) | set(d.get("wfiles") or [])
                 self.touched[cell] = touched
-                at, cps, w = self.place(pk, touched)
+                at, cps, w = self.place(pk, touched, state_at)
                 if at is None or (at == small["worker"] and not cps):
                     break
                 # it ran where the files it used are not: again, on their worker
@@ -341,6 +350,10 @@ class Bridge:
                     self.owner[e["path"]] = fut
             for p in small["done"].get("wfiles") or []:
                 self.where[p] = small["worker"]
+            if small.get("moved_cwd"):
+                for e in small["done"].get("exports") or []:
+                    if e.get("name") == "__floe_state__" and e.get("path"):
+                        self.statepin[e["path"]] = small["worker"]
         pk.worker, pk.ran = small["worker"], True
         done = small["done"]
         self._clock(done, small)

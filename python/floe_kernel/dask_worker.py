@@ -361,6 +361,9 @@ def run_cell(run_id, kid, req, floe_dir, reuse, *inputs):
     for f in ("files", "wfiles", "tfiles"):
         if isinstance(done.get(f), list):
             done[f] = [_to_floe(pl, p) for p in done[f]]
+    cwd = done.get("cwd")
+    if isinstance(cwd, str) and os.path.realpath(cwd) != os.path.realpath(pl.workdir):
+        out["moved_cwd"] = _to_floe(pl, cwd)   # its process state holds a directory of this worker
     for ev in done.get("events") or []:
         ev.setdefault("args", {})["worker"] = w.address
     out["done"] = done

@@ -425,3 +425,23 @@ def test_cells_using_files_run_where_the_files_are(split_cluster, tmp_path):
     assert ev[3]["pinned"] == ev[3]["worker"] and "copied from" in ev[3]["pinned_for"], ev
     assert not (tmp_path / "a.txt").exists(), "the workers shared floe's directory"
     assert_nothing_left(split_cluster)
+
+
+def test_cells_after_a_chdir_run_where_the_directory_is(split_cluster, tmp_path):
+    """A cell that changed the working directory to one it made leaves a
+    process state naming a directory of its worker: the cells that take that
+    state run there (args.pinned_for says why)."""
+    cells = ["import os, time\nos.makedirs('sub', exist_ok=True)\nos.chdir('sub')\ntime.sleep(2)",
+             "x = 5",
+             "import os\nprint(os.path.basename(os.getcwd()), x)\nopen('w.txt', 'w').write('w')"]
+    nb = tmp_path / "cd.ipynb"
+    write_nb(nb, cells)
+    want = oracle.normalise(oracle.run_jupyter(str(nb)))
+    tr = tmp_path / "t.json"
+    r, got = dask_run(split_cluster, nb, tmp_path / "out.ipynb", "--trace", str(tr))
+    assert r.returncode == 0, r.stderr
+    assert oracle.diff(want, got) is None, oracle.diff(want, got)
+    ev = {e["args"]["cell"]: e["args"] for e in computes(tr)}
+    assert ev[2]["worker"] == ev[2].get("pinned") == ev[0]["worker"], ev
+    assert "working directory" in ev[2]["pinned_for"], ev
+    assert_nothing_left(split_cluster)
