@@ -316,12 +316,36 @@ def _plugin(run_id):
     return w, w.plugins[plugin_name(run_id)]
 
 
+# a result without its files up to this size goes to floe as an event; a
+# larger one (big outputs) is fetched from the worker by a projection task
+EVENT_MAX = 256 * 1024
+
+
+def done_topic(run_id):
+    return "floe-done-" + run_id
+
+
 def run_cell(run_id, kid, req, floe_dir, reuse, *inputs):
     """The task: runs req (the core's run request) in a kernel forked from
     this worker's zygote (or, reuse, in the kernel kid already kept here).
     Returns {"done", "files", "updates", "worker", "boot", "now"}; a kernel
-    that died gives {"dead": status} instead of "done"."""
+    that died gives {"dead": status} instead of "done". The result without
+    its files also goes to the bridge at once, as an event on the topic
+    floe-done-<run> (the bridge need not ask for it with another task)."""
     w, pl = _plugin(run_id)
+    out = _run_cell(w, pl, run_id, kid, req, floe_dir, reuse, inputs)
+    small = {k: v for k, v in out.items() if k != "files"}
+    import json
+    try:
+        size = len(json.dumps(small))
+    except (TypeError, ValueError):
+        size = EVENT_MAX + 1
+    key = w.get_current_task()
+    w.log_event(done_topic(run_id), {"key": key, "small": small} if size <= EVENT_MAX else {"key": key})
+    return out
+
+
+def _run_cell(w, pl, run_id, kid, req, floe_dir, reuse, inputs):
     local = pl.dir
     _materialize(local, inputs, pl)
     req = _rewrite(req, floe_dir, local)
@@ -361,6 +385,16 @@ def run_cell(run_id, kid, req, floe_dir, reuse, *inputs):
     for f in ("files", "wfiles", "tfiles"):
         if isinstance(done.get(f), list):
             done[f] = [_to_floe(pl, p) for p in done[f]]
+    # which file each is here (boot, device, inode; None: there is none): the
+    # bridge compares with the writer's to know whether this worker saw its file
+    boot = boot_id()
+    out["fids"] = {}
+    for p in set(done.get("files") or []) | set(done.get("wfiles") or []):
+        try:
+            st = os.stat(_to_local(pl, p))
+            out["fids"][p] = [boot, st.st_dev, st.st_ino]
+        except (OSError, ValueError):
+            out["fids"][p] = None
     cwd = done.get("cwd")
     if isinstance(cwd, str) and os.path.realpath(cwd) != os.path.realpath(pl.workdir):
         out["moved_cwd"] = _to_floe(pl, cwd)   # its process state holds a directory of this worker
