@@ -25,10 +25,18 @@ Artifacts: a task's result holds the files its cell exported, and stays on
 its worker. A run request importing a file made by an earlier task takes
 that task's future as an input: Dask moves the bytes worker to worker (and
 recomputes the producer if its worker was lost). Only the "done" message
-(outputs, small values) comes to floe's machine, through a small projection
-task; with the cache or --keep-run (FLOE_DASK_FETCH) the files come too,
+(outputs, small values) comes to floe's machine, as an event the task sends
+when it ends (a small projection task fetches one too large for an event);
+with the cache or --keep-run (FLOE_DASK_FETCH) the files come too,
 into floe's run directory, since the cache lives here. Files floe's machine
 has and no task made (cache restores) are scattered to the cluster.
+
+Files: a cell's files stay on its worker's file system. The bridge records
+which worker last wrote each file; a cell whose attempt used a file made on
+another worker that its own does not share runs again there (files from
+two workers: copied to one first, read_files), and a later attempt of it
+goes there at once; a cell taking a process state whose working directory
+a cell made on a worker runs there. The trace's args.pinned_for says why.
 
 A worker that dies mid-cell: Dask runs the task again elsewhere (its
 inputs recomputed if they were lost); a task pinned to a dead worker, or
@@ -309,7 +317,7 @@ class Bridge:
 
     def submit(self, pk, req, ins, pinned, copies):
         """One attempt of a cell: its task (pinned: on that worker only, with
-        copies of files from other workers) and its projection's result."""
+        copies of files from other workers) and its result without files."""
         kw = {"workers": [pinned], "allow_other_workers": False} if pinned else {}
         key = "floe-%s-cell%s-v%s-k%d-%s" % (self.run_id, req.get("cell"), req.get("version"), pk.pid,
                                             uuid.uuid4().hex[:6])

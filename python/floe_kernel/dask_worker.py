@@ -20,7 +20,14 @@ removes the directory: nothing of the run is left on the worker.
 
 Paths: floe names artifacts by files in ITS run directory (floe_dir); here
 they live in this worker's directory. Requests are rewritten floe_dir ->
-local on the way in and local -> floe_dir on the way out."""
+local on the way in and local -> floe_dir on the way out.
+
+Files cells use: the kernels run in the notebook's directory if it exists
+here, else in the run's directory, or in FLOE_DASK_WORKDIR (this worker's
+own) if set; paths under it are reported to floe under the notebook's
+directory, with which file each is here (fids: boot, device, inode), so the
+bridge knows whether a file another worker wrote was seen here. read_files
+and the "copies" input move files between workers' directories."""
 import os
 import queue
 import shutil

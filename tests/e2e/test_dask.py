@@ -280,6 +280,21 @@ def test_ctrl_c_cancels_the_run(cluster, tmp_path):
     assert_nothing_left(cluster)
 
 
+def test_results_come_back_as_events(cluster, tmp_path):
+    """A cell's result (less its files) comes to floe as an event its task
+    sends when it ends; only one too large for an event (here 300 KB of
+    output) is fetched by a projection task (a "small-..." key)."""
+    nb = tmp_path / "big.ipynb"
+    write_nb(nb, ["print('small')", "print('x' * 300000)"])
+    n0 = cluster.ask("print(c.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.transition_log)))")
+    r, got = dask_run(cluster, nb, tmp_path / "out.ipynb")
+    assert r.returncode == 0, r.stderr
+    assert oracle.diff(oracle.normalise(oracle.run_jupyter(str(nb))), got) is None
+    keys = cluster.ask("print(json.dumps(c.run_on_scheduler(lambda dask_scheduler: sorted({str(t[0]) for t in "
+                       "list(dask_scheduler.transition_log)[%d:] if str(t[0]).startswith('small-')}))))" % n0)
+    assert [k for k in keys if "-cell0-" in k] == [] and [k for k in keys if "-cell1-" in k], keys
+
+
 def test_holder_cells_are_pinned(cluster, tmp_path):
     """A value that cannot move (a generator) stays in its kernel: the cell
     reading it runs there, on the same worker, and the trace says so."""
