@@ -42,6 +42,10 @@ def _now():
 # pseudo-artifact under this name (the analyser makes cells that change
 # the non-random parts barriers, so later cells start after them).
 RNG = "__floe_state__"
+try:  # the directory kernels start in (the zygote's): a state's cwd, when it is this, means "where you started"
+    _START_CWD = os.getcwd()
+except OSError:
+    _START_CWD = None
 
 # The files a child process used, unknown: reported as one written file.
 CHILD_FILES = "<child process>"
@@ -211,7 +215,8 @@ def _wrap_seeders():
 
 def _rng_state():
     import warnings
-    st = {"random": __import__("random").getstate(), "seeded": _SEEDED[0], "cwd": os.getcwd(), "env": dict(os.environ),
+    st = {"random": __import__("random").getstate(), "seeded": _SEEDED[0], "cwd": os.getcwd(), "cwd0": _START_CWD,
+          "env": dict(os.environ),
           "path": list(sys.path), "recursion": sys.getrecursionlimit(), "warnings": list(warnings.filters)}
     np = sys.modules.get("numpy")
     if np is not None:
@@ -274,8 +279,13 @@ def _state_changed(before, after):
 
 def _rng_apply(st):
     __import__("random").setstate(st["random"])
-    if st.get("cwd") and os.path.isdir(st["cwd"]):
-        os.chdir(st["cwd"])
+    cwd = st.get("cwd")
+    if cwd and cwd == st.get("cwd0") and _START_CWD:
+        # the directory its kernel started in: this kernel's own (the same one,
+        # except on Dask workers that each have a directory of their own)
+        cwd = _START_CWD
+    if cwd and os.path.isdir(cwd):
+        os.chdir(cwd)
     if "env" in st:
         for k in [k for k in os.environ if k not in st["env"]]:
             del os.environ[k]
@@ -738,6 +748,7 @@ class Kernel:
             elif rest_changed or drew:
                 _SEEDED[0] = _SEEDED[0] or seeded
                 out["rng_touched"] = True
+                out["cwd"] = os.getcwd()
                 path = os.path.join(self.run_dir, "%s@%d" % (RNG, msg["version"]))
                 st = _rng_state()
                 try:

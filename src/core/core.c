@@ -1210,7 +1210,9 @@ static void finish_cell(core *e, size_t k, json_t *msg) {
     int missed = missed_read(e, k, msg);
     size_t ra, rb;
     const char *rf;
-    if (!missed && e->o->mode == MODE_PARALLEL && file_race(e, k, &ra, &rb, &rf)) {
+    /* a run being stopped (Ctrl-C) replays nothing: the cells would not run
+     * again, and the notebook would lose what they did (their KeyboardInterrupt) */
+    if (!missed && e->o->mode == MODE_PARALLEL && !e->stopping && file_race(e, k, &ra, &rb, &rf)) {
         char why[160];
         snprintf(why, sizeof why, "cells %zu and %zu used %s at the same time", ra, rb, rf);
         replay_file(e, ra, rb, rf, why);
@@ -1277,7 +1279,7 @@ void core_after_done(core *e, size_t k) {
     for (size_t d = 0; d < c->deletes.n; d++) validate_readers(e, k, c->deletes.v[d]);
     /* later cells that finished before this one and used a file it wrote
      * (those still running are checked when they finish) */
-    for (size_t m = k + 1; c->wfiles.n && m < e->ncells; m++) {
+    for (size_t m = k + 1; c->wfiles.n && !e->stopping && m < e->ncells; m++) {
         core_cell *d = &e->cells[m];
         const char *f = NULL;
         if (d->state != C_DONE || d->restored || d->start_seq > c->done_seq) continue;

@@ -128,6 +128,30 @@ def test_sigint_writes_partial_notebook(tmp_path, mode):
     assert nb["cells"][2]["outputs"] == []
 
 
+def test_sigint_records_interrupted_cells_that_shared_a_file(tmp_path):
+    """Two cells running at once, both appending to one file, are interrupted:
+    the first gets its KeyboardInterrupt in the notebook, as in Jupyter. (The
+    file race between them used to replay both when they ended, so the
+    stopped run wrote neither's outputs.)"""
+    p = tmp_path / "s.ipynb"
+    started = tmp_path / "started"  # a line per cell whose code runs
+    cell = "import time\nopen(%r, 'a').write('x\\n')\ntime.sleep(60)" % str(started)
+    write_nb(p, [cell, cell, "print('never')"])
+    out = tmp_path / "out.ipynb"
+    proc = subprocess.Popen([FLOE, "run", str(p), "-o", str(out), "-q", "--preload", "IPython", "-j", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and (not started.exists() or len(started.read_text().split()) < 2):
+        time.sleep(0.05)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    cells = json.loads(out.read_text())["cells"]
+    assert [o.get("ename") for o in cells[0]["outputs"]] == ["KeyboardInterrupt"], cells[0]["outputs"]
+    assert cells[1]["outputs"] == cells[2]["outputs"] == []
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_parameters(tmp_path, mode):
     p = tmp_path / "p.ipynb"
