@@ -260,6 +260,11 @@ void core_add_notebook(core *c, struct nb *n, const struct an_cell *analysed, co
  * what the function, defined in any earlier cell, reads). spec's reads,
  * writes and open_world are filled here. */
 void core_append_analysed(core *c, core_cell_spec *spec, const struct an_cell *cells, size_t n);
+/* Both make a cell that imports a module living in the kernels' working
+ * directory (run_opts.cwd) a process-state barrier, like an open-world cell
+ * (issue 16, P14): this returns the first such module's name (a new
+ * string), or NULL. */
+char *core_local_import(const struct an_cell *c, const char *dir);
 
 /* The edges the core waits on: cell `to` starts after cell `from`, for the
  * names it reads that `from` may write ("*": any name, an open-world cell or

@@ -301,6 +301,17 @@ NOTEBOOKS = {
         "import floe_probe_mod\nprint(floe_probe_mod.VALUE)",
         "import shutil\nshutil.rmtree(d)\nprint(os.path.exists(d))",
     ],
+    # issue 16 P14: importing a notebook-directory module changes process
+    # state (floe_adv_import_state.py sleeps, then sets rcParams, numpy's and
+    # pandas' print options); later cells only use that state
+    "adv_import_state": [
+        "import matplotlib.pyplot as plt\nimport numpy as np\nimport pandas as pd",
+        "import floe_adv_import_state",
+        "print(plt.rcParams['figure.dpi'])",
+        "print(np.array([1 / 3, 2 / 3]))",
+        "pd.Series(range(10))",
+        "fig = plt.figure()\nprint(fig.dpi)\nplt.close(fig)",
+    ],
     # pandas must believe it runs under Jupyter: 20 columns at most, wide
     # frames wrapped (tests/realworld/FINDINGS.md R1)
     "pandas_wide": [
