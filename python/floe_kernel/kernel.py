@@ -338,9 +338,53 @@ class FileInputs:
     recording = None  # set of paths read, during a cell
     writing = None    # set of paths written
     truncating = None  # of those, the ones written from scratch (mode w/x, O_TRUNC, removed)
+    creating = None   # path -> read before: the files and directories this cell created (see scratch)
     skip = ()
-    _WRITE_EVENTS = {"os.rename": (0, 1), "os.remove": (0,), "os.rmdir": (0,), "os.truncate": (0,),
-                     "shutil.rmtree": (0,), "os.link": (1,), "os.symlink": (1,), "os.mkdir": (0,)}
+    # event -> (index of a path argument, index of its dir_fd argument or None)
+    _WRITE_EVENTS = {"os.rename": ((0, 2), (1, 3)), "os.remove": ((0, 1),), "os.rmdir": ((0, 1),),
+                     "os.truncate": ((0, None),), "shutil.rmtree": ((0, 1),), "os.link": ((1, 3),),
+                     "os.symlink": ((1, 2),), "os.mkdir": ((0, 2),)}
+    _lstat = staticmethod(os.lstat)  # not the wrapped one: looking is no read of the cell's
+
+    @classmethod
+    def start(cls):
+        """A cell begins: returns the sets of paths it reads, writes and truncates."""
+        cls.creating = {}
+        cls.writing, cls.truncating = set(), set()
+        cls.recording = set()
+        return cls.recording, cls.writing, cls.truncating
+
+    @classmethod
+    def scratch(cls):
+        """A cell ended: the files and directories it created that are gone
+        again (a formatter's or library's scratch files: sympy's preview
+        writes texput.tex in a temporary directory it removes) were no
+        channel to any other cell: they leave the written sets, and the
+        read set unless read before the cell created them. Returns them."""
+        gone = []
+        for path, read_before in (cls.creating or {}).items():
+            try:
+                cls._lstat(path)
+                continue
+            except OSError:
+                pass
+            gone.append(path)
+            cls.writing.discard(path)
+            cls.truncating.discard(path)
+            if not read_before:
+                cls.recording.discard(path)
+        cls.creating = None
+        return gone
+
+    @classmethod
+    def _created(cls, path):
+        """path is about to be created by this cell unless it exists."""
+        if path in cls.creating:
+            return
+        try:
+            cls._lstat(path)
+        except OSError:
+            cls.creating[path] = path in cls.recording
 
     @classmethod
     def install(cls):
@@ -417,12 +461,19 @@ class FileInputs:
             cls._read(os.path.join(d, last, "__init__.py"))
 
     @classmethod
-    def _path(cls, p):
+    def _path(cls, p, dir_fd=None):
+        """The absolute path p names, or None (a descriptor, a file of the
+        installation). A relative p with a dir_fd (shutil.rmtree removes
+        a tree through descriptors) is relative to that directory, not to
+        the working directory."""
         if isinstance(p, int):
             return None  # a file descriptor
         try:
-            p = os.path.abspath(os.fsdecode(os.fspath(p)))
-        except (TypeError, ValueError):
+            p = os.fsdecode(os.fspath(p))
+            if isinstance(dir_fd, int) and dir_fd >= 0 and not os.path.isabs(p):
+                p = os.path.join(os.readlink("/proc/self/fd/%d" % dir_fd), p)
+            p = os.path.abspath(p)
+        except (TypeError, ValueError, OSError):
             return None
         return None if p.startswith(cls.skip) else p
 
@@ -439,6 +490,9 @@ class FileInputs:
             write = bool(mode and any(ch in mode for ch in "wax+")) or \
                 (isinstance(flags, int) and bool(flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)))
             if write:
+                if cls.creating is not None and ((mode and mode[0] in "wxa") or
+                                                 (isinstance(flags, int) and flags & os.O_CREAT)):
+                    cls._created(path)
                 cls.writing.add(path)
                 if (mode and mode[0] in "wx") or (isinstance(flags, int) and flags & (os.O_TRUNC | os.O_EXCL)):
                     cls.truncating.add(path)
@@ -450,11 +504,21 @@ class FileInputs:
             return
         which = cls._WRITE_EVENTS.get(event)
         if which:
-            for i in which:
-                path = cls._path(args[i]) if i < len(args) else None
-                if path is not None:
-                    cls.writing.add(path)
-                    cls.truncating.add(path)
+            for i, fd in which:
+                path = cls._path(args[i], args[fd] if fd is not None and fd < len(args) else None) \
+                    if i < len(args) else None
+                if path is None:
+                    continue
+                if event == "os.mkdir":
+                    try:  # os.makedirs(d, exist_ok=True) of a directory that is there: a look, no write
+                        cls._lstat(path)
+                        rec.add(path)
+                        continue
+                    except OSError:
+                        if cls.creating is not None:
+                            cls._created(path)
+                cls.writing.add(path)
+                cls.truncating.add(path)
 
 
 class Kernel:
@@ -666,9 +730,7 @@ class Kernel:
             rng0 = _rng_fingerprint()
         chaos.delay("compute", *self.attempt)
         t0 = _now()
-        files = FileInputs.recording = set()
-        written = FileInputs.writing = set()
-        truncated = FileInputs.truncating = set()
+        files, written, truncated = FileInputs.start()
         saved_input = builtins.input, getpass.getpass
         if msg.get("allow_stdin"):  # `floe kernel`: input() through the frontend
             builtins.input = self._input
@@ -677,6 +739,7 @@ class Kernel:
             res = self.shell.run_cell(msg["code"], msg["count"], self._emit, silent=bool(msg.get("silent")),
                                       store_history=bool(msg.get("store_history", True)))
         finally:
+            FileInputs.scratch()
             FileInputs.recording = None
             builtins.input, getpass.getpass = saved_input
         t1 = _now()
