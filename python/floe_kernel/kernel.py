@@ -339,6 +339,7 @@ class FileInputs:
     writing = None    # set of paths written
     truncating = None  # of those, the ones written from scratch (mode w/x, O_TRUNC, removed)
     creating = None   # path -> read before: the files and directories this cell created (see scratch)
+    entries = None    # paths this cell created, removed or renamed: their directories' listings changed
     skip = ()
     # event -> (index of a path argument, index of its dir_fd argument or None)
     _WRITE_EVENTS = {"os.rename": ((0, 2), (1, 3)), "os.remove": ((0, 1),), "os.rmdir": ((0, 1),),
@@ -349,7 +350,7 @@ class FileInputs:
     @classmethod
     def start(cls):
         """A cell begins: returns the sets of paths it reads, writes and truncates."""
-        cls.creating = {}
+        cls.creating, cls.entries = {}, set()
         cls.writing, cls.truncating = set(), set()
         cls.recording = set()
         return cls.recording, cls.writing, cls.truncating
@@ -360,7 +361,9 @@ class FileInputs:
         again (a formatter's or library's scratch files: sympy's preview
         writes texput.tex in a temporary directory it removes) were no
         channel to any other cell: they leave the written sets, and the
-        read set unless read before the cell created them. Returns them."""
+        read set unless read before the cell created them. Returns the
+        directories whose listings the cell changed otherwise (a cell that
+        lists one, os.listdir, os.scandir, glob, pathlib, read it)."""
         gone = []
         for path, read_before in (cls.creating or {}).items():
             try:
@@ -373,8 +376,9 @@ class FileInputs:
             cls.truncating.discard(path)
             if not read_before:
                 cls.recording.discard(path)
-        cls.creating = None
-        return gone
+        dirs = {os.path.dirname(p) for p in (cls.entries or ()) if p not in gone}
+        cls.creating = cls.entries = None
+        return sorted(d for d in dirs if d and not os.path.join(d, "").startswith(cls.skip))
 
     @classmethod
     def _created(cls, path):
@@ -385,6 +389,7 @@ class FileInputs:
             cls._lstat(path)
         except OSError:
             cls.creating[path] = path in cls.recording
+            cls.entries.add(path)
 
     @classmethod
     def install(cls):
@@ -502,6 +507,11 @@ class FileInputs:
         if event == "import":
             cls._import(args[0], args[2] if len(args) > 2 else None)
             return
+        if event in ("os.listdir", "os.scandir"):  # a listing reads the directory
+            path = cls._path("." if args[0] is None else args[0])
+            if path is not None:
+                rec.add(path)
+            return
         which = cls._WRITE_EVENTS.get(event)
         if which:
             for i, fd in which:
@@ -517,6 +527,8 @@ class FileInputs:
                     except OSError:
                         if cls.creating is not None:
                             cls._created(path)
+                elif event != "os.truncate" and cls.entries is not None:
+                    cls.entries.add(path)
                 cls.writing.add(path)
                 cls.truncating.add(path)
 
@@ -739,7 +751,7 @@ class Kernel:
             res = self.shell.run_cell(msg["code"], msg["count"], self._emit, silent=bool(msg.get("silent")),
                                       store_history=bool(msg.get("store_history", True)))
         finally:
-            FileInputs.scratch()
+            listed = FileInputs.scratch()
             FileInputs.recording = None
             builtins.input, getpass.getpass = saved_input
         t1 = _now()
@@ -785,6 +797,7 @@ class Kernel:
                 written.add(CHILD_FILES)
             out["wfiles"] = sorted(f for f in written if not f.startswith(rd))
             out["tfiles"] = sorted(f for f in truncated if not f.startswith(rd))
+            out["dfiles"] = [d for d in listed if not os.path.join(d, "").startswith(rd)]
             out["mem"] = _private_bytes()
         out["events"] = self.events
         out["t_done"] = _now()

@@ -194,6 +194,8 @@ typedef struct core_cell {
     char *big;             /* the large artifact (path) it reads, for --stagger, or NULL */
     strvec rfiles, wfiles; /* files the current attempt read / wrote (kernel.py FileInputs) */
     strvec tfiles;         /* of wfiles, those written from scratch (truncated, created, removed) */
+    strvec dfiles;         /* directories whose listing the attempt changed (a file created or
+                            * removed in them); a cell listing one has it in rfiles */
     strvec files_seen;     /* contended files any attempt touched */
     uint64_t start_seq, done_seq; /* when the attempt started / finished, in seq steps */
 } core_cell;

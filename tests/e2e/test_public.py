@@ -50,10 +50,8 @@ KNOWN = {
 # (src/name, mode) -> finding: seen both equal and different between runs
 # (a strict xfail would fail either way): skipped, naming the finding
 FLAKY = {
-    # differed in both parallel runs made (floe at 9c56481 and at this branch): cells 8, 9 draw
-    # before cell 5's `import helpers_05_08` (which sets plt.rcParams['figure.dpi']) finished;
-    # a cell that only uses the process state is not its reader, so it is not re-run (timing)
-    ("pdsh/05.08-Random-Forests", "parallel"): "P14 process state used but not changed by a cell",
+    # (P14, pdsh/05.08 parallel, fixed: a cell importing a module of the notebook's directory is a
+    # process-state barrier)
 }
 
 ALL = os.environ.get("FLOE_PUBLIC", "") == "all"

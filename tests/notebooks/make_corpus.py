@@ -312,6 +312,22 @@ NOTEBOOKS = {
         "pd.Series(range(10))",
         "fig = plt.figure()\nprint(fig.dpi)\nplt.close(fig)",
     ],
+    # issue 16: a directory listing (os.listdir, os.scandir, glob, pathlib)
+    # reads the directory: it comes after the cells that add files to it
+    # (a listing cell is a barrier; names() lists through a function, seen
+    # at run time only: the cell is re-run)
+    "adv_dir_listing": [
+        "import glob\nimport os\nimport pathlib\nimport tempfile\nimport time\n"
+        "d = tempfile.mkdtemp(prefix='floe-corpus-')\ndef names(path):\n    return sorted(os.listdir(path))",
+        "time.sleep(0.8)\nwith open(os.path.join(d, 'a.txt'), 'w') as fa:\n    fa.write('a')",
+        "print(names(d))",
+        "print(sorted(os.path.basename(p) for p in glob.glob(os.path.join(d, '*.txt'))))",
+        "print(sorted(p.name for p in pathlib.Path(d).iterdir()))",
+        "time.sleep(0.5)\nos.mkdir(os.path.join(d, 'sub'))\nwith open(os.path.join(d, 'c.txt'), 'w') as fc:\n"
+        "    fc.write('c')",
+        "print(sorted(e.name for e in os.scandir(d)), sorted(pathlib.Path(d).glob('*.txt')) != [])",
+        "import shutil\nshutil.rmtree(d)\nprint(os.path.exists(d))",
+    ],
     # pandas must believe it runs under Jupyter: 20 columns at most, wide
     # frames wrapped (tests/realworld/FINDINGS.md R1)
     "pandas_wide": [
