@@ -928,6 +928,7 @@ class Kernel:
         source = self.shell.transform_source(msg["code"]) if hasattr(self.shell, "transform_source") \
             else msg["code"]
         defs = store.cell_defs(source)
+        raw = msg["code"] if isinstance(msg["code"], str) else "".join(msg["code"])
         version = msg["version"]
         only = msg.get("export_only")
         only = set(only) if only is not None else None
@@ -947,7 +948,7 @@ class Kernel:
             t0 = _now()
             base = os.path.join(self.run_dir, "%s@%d" % (name, version))
             try:
-                art = store.dump(name, value, base, source, msg["count"], defs)
+                art = store.dump(name, value, base, source, msg["count"], defs, raw)
             except store.Unmovable as e:
                 unmovable.append({"name": name, "type": _type_name(value), "reason": str(e)})
                 continue

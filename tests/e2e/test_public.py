@@ -45,7 +45,6 @@ KNOWN = {
     # said, not silent: floe prints that numpy.empty's values are not guaranteed (trace: unguaranteed)
     ("pdsh/02.01-Understanding-Data-Types", "serial"): "P6 uninitialised memory (np.empty), said on stderr",
     ("pdsh/02.01-Understanding-Data-Types", "parallel"): "P6 uninitialised memory (np.empty), said on stderr",
-    ("pdsh/05.12-Gaussian-Mixtures", "serial"): "P15 a warning names the file of a function from another cell",
 }
 # (src/name, mode) -> finding: seen both equal and different between runs
 # (a strict xfail would fail either way): skipped, naming the finding

@@ -328,6 +328,14 @@ NOTEBOOKS = {
         "print(sorted(e.name for e in os.scandir(d)), sorted(pathlib.Path(d).glob('*.txt')) != [])",
         "import shutil\nshutil.rmtree(d)\nprint(os.path.exists(d))",
     ],
+    # issue 16 P15: a warning raised in a function defined in another cell
+    # names that cell's file, /tmp/ipykernel_<pid>/<hash of its raw source>.py
+    "adv_warning_filename": [
+        "import warnings\ndef careful(x):\n    warnings.warn('x is %d' % x)\n    return x + 1",
+        "careful(1)",
+        "class Thing:\n    def go(self):\n        raise ValueError('no')",
+        (["raises-exception"], "Thing().go()"),
+    ],
     # pandas must believe it runs under Jupyter: 20 columns at most, wide
     # frames wrapped (tests/realworld/FINDINGS.md R1)
     "pandas_wide": [
