@@ -377,9 +377,58 @@ class FileInputs:
     recording = None  # set of paths read, during a cell
     writing = None    # set of paths written
     truncating = None  # of those, the ones written from scratch (mode w/x, O_TRUNC, removed)
+    creating = None   # path -> read before: the files and directories this cell created (see scratch)
+    entries = None    # paths this cell created, removed or renamed: their directories' listings changed
     skip = ()
-    _WRITE_EVENTS = {"os.rename": (0, 1), "os.remove": (0,), "os.rmdir": (0,), "os.truncate": (0,),
-                     "shutil.rmtree": (0,), "os.link": (1,), "os.symlink": (1,), "os.mkdir": (0,)}
+    # event -> (index of a path argument, index of its dir_fd argument or None)
+    _WRITE_EVENTS = {"os.rename": ((0, 2), (1, 3)), "os.remove": ((0, 1),), "os.rmdir": ((0, 1),),
+                     "os.truncate": ((0, None),), "shutil.rmtree": ((0, 1),), "os.link": ((1, 3),),
+                     "os.symlink": ((1, 2),), "os.mkdir": ((0, 2),)}
+    _lstat = staticmethod(os.lstat)  # not the wrapped one: looking is no read of the cell's
+
+    @classmethod
+    def start(cls):
+        """A cell begins: returns the sets of paths it reads, writes and truncates."""
+        cls.creating, cls.entries = {}, set()
+        cls.writing, cls.truncating = set(), set()
+        cls.recording = set()
+        return cls.recording, cls.writing, cls.truncating
+
+    @classmethod
+    def scratch(cls):
+        """A cell ended: the files and directories it created that are gone
+        again (a formatter's or library's scratch files: sympy's preview
+        writes texput.tex in a temporary directory it removes) were no
+        channel to any other cell: they leave the written sets, and the
+        read set unless read before the cell created them. Returns the
+        directories whose listings the cell changed otherwise (a cell that
+        lists one, os.listdir, os.scandir, glob, pathlib, read it)."""
+        gone = []
+        for path, read_before in (cls.creating or {}).items():
+            try:
+                cls._lstat(path)
+                continue
+            except OSError:
+                pass
+            gone.append(path)
+            cls.writing.discard(path)
+            cls.truncating.discard(path)
+            if not read_before:
+                cls.recording.discard(path)
+        dirs = {os.path.dirname(p) for p in (cls.entries or ()) if p not in gone}
+        cls.creating = cls.entries = None
+        return sorted(d for d in dirs if d and not os.path.join(d, "").startswith(cls.skip))
+
+    @classmethod
+    def _created(cls, path):
+        """path is about to be created by this cell unless it exists."""
+        if path in cls.creating:
+            return
+        try:
+            cls._lstat(path)
+        except OSError:
+            cls.creating[path] = path in cls.recording
+            cls.entries.add(path)
 
     @classmethod
     def install(cls):
@@ -456,12 +505,19 @@ class FileInputs:
             cls._read(os.path.join(d, last, "__init__.py"))
 
     @classmethod
-    def _path(cls, p):
+    def _path(cls, p, dir_fd=None):
+        """The absolute path p names, or None (a descriptor, a file of the
+        installation). A relative p with a dir_fd (shutil.rmtree removes
+        a tree through descriptors) is relative to that directory, not to
+        the working directory."""
         if isinstance(p, int):
             return None  # a file descriptor
         try:
-            p = os.path.abspath(os.fsdecode(os.fspath(p)))
-        except (TypeError, ValueError):
+            p = os.fsdecode(os.fspath(p))
+            if isinstance(dir_fd, int) and dir_fd >= 0 and not os.path.isabs(p):
+                p = os.path.join(os.readlink("/proc/self/fd/%d" % dir_fd), p)
+            p = os.path.abspath(p)
+        except (TypeError, ValueError, OSError):
             return None
         return None if p.startswith(cls.skip) else p
 
@@ -478,6 +534,9 @@ class FileInputs:
             write = bool(mode and any(ch in mode for ch in "wax+")) or \
                 (isinstance(flags, int) and bool(flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)))
             if write:
+                if cls.creating is not None and ((mode and mode[0] in "wxa") or
+                                                 (isinstance(flags, int) and flags & os.O_CREAT)):
+                    cls._created(path)
                 cls.writing.add(path)
                 if (mode and mode[0] in "wx") or (isinstance(flags, int) and flags & (os.O_TRUNC | os.O_EXCL)):
                     cls.truncating.add(path)
@@ -487,13 +546,30 @@ class FileInputs:
         if event == "import":
             cls._import(args[0], args[2] if len(args) > 2 else None)
             return
+        if event in ("os.listdir", "os.scandir"):  # a listing reads the directory
+            path = cls._path("." if args[0] is None else args[0])
+            if path is not None:
+                rec.add(path)
+            return
         which = cls._WRITE_EVENTS.get(event)
         if which:
-            for i in which:
-                path = cls._path(args[i]) if i < len(args) else None
-                if path is not None:
-                    cls.writing.add(path)
-                    cls.truncating.add(path)
+            for i, fd in which:
+                path = cls._path(args[i], args[fd] if fd is not None and fd < len(args) else None) \
+                    if i < len(args) else None
+                if path is None:
+                    continue
+                if event == "os.mkdir":
+                    try:  # os.makedirs(d, exist_ok=True) of a directory that is there: a look, no write
+                        cls._lstat(path)
+                        rec.add(path)
+                        continue
+                    except OSError:
+                        if cls.creating is not None:
+                            cls._created(path)
+                elif event != "os.truncate" and cls.entries is not None:
+                    cls.entries.add(path)
+                cls.writing.add(path)
+                cls.truncating.add(path)
 
 
 class Kernel:
@@ -707,9 +783,7 @@ class Kernel:
             rng0 = _rng_fingerprint()
         chaos.delay("compute", *self.attempt)
         t0 = _now()
-        files = FileInputs.recording = set()
-        written = FileInputs.writing = set()
-        truncated = FileInputs.truncating = set()
+        files, written, truncated = FileInputs.start()
         saved_input = builtins.input, getpass.getpass
         if msg.get("allow_stdin"):  # `floe kernel`: input() through the frontend
             from .jupyter import frontend_stdin
@@ -718,6 +792,7 @@ class Kernel:
             res = self.shell.run_cell(msg["code"], msg["count"], self._emit, silent=bool(msg.get("silent")),
                                       store_history=bool(msg.get("store_history", True)))
         finally:
+            listed = FileInputs.scratch()
             FileInputs.recording = None
             builtins.input, getpass.getpass = saved_input
         t1 = _now()
@@ -772,6 +847,7 @@ class Kernel:
                 written.add(CHILD_FILES)
             out["wfiles"] = sorted(f for f in written if not f.startswith(rd))
             out["tfiles"] = sorted(f for f in truncated if not f.startswith(rd))
+            out["dfiles"] = [d for d in listed if not os.path.join(d, "").startswith(rd)]
             out["mem"] = _private_bytes()
         out["events"] = self.events
         out["t_done"] = _now()
@@ -880,6 +956,7 @@ class Kernel:
         source = self.shell.transform_source(msg["code"]) if hasattr(self.shell, "transform_source") \
             else msg["code"]
         defs = store.cell_defs(source)
+        raw = msg["code"] if isinstance(msg["code"], str) else "".join(msg["code"])
         version = msg["version"]
         only = msg.get("export_only")
         only = set(only) if only is not None else None
@@ -899,7 +976,7 @@ class Kernel:
             t0 = _now()
             base = os.path.join(self.run_dir, "%s@%d" % (name, version))
             try:
-                art = store.dump(name, value, base, source, msg["count"], defs)
+                art = store.dump(name, value, base, source, msg["count"], defs, raw)
             except store.Unmovable as e:
                 unmovable.append({"name": name, "type": _type_name(value), "reason": str(e)})
                 continue

@@ -215,6 +215,7 @@ void core_reset_results(core_cell *c) {
     strvec_free(&c->rfiles);
     strvec_free(&c->wfiles);
     strvec_free(&c->tfiles);
+    strvec_free(&c->dfiles);
     for (size_t i = 0; i < c->nreads; i++) free(c->reads[i].name);
     c->nreads = 0;
     free(c->ename);
@@ -645,6 +646,26 @@ static int file_race(core *e, size_t k, size_t *a, size_t *b, const char **file)
                 *a = k, *b = m, *file = d->wfiles.v[i];
                 return 1;
             }
+    }
+    return 0;
+}
+
+/* Cell k just finished. Did it list a directory (os.listdir, glob...) whose
+ * listing an earlier cell changed, finishing after k started? Then k may
+ * have missed a file Jupyter's run would show (or shown one it would not):
+ * the earlier cell, the writer, comes first. Unlike a file, the listing is
+ * only read here: the lister runs again, no writer does (two cells adding
+ * files to one directory do not race). Sets the writer and directory. */
+static int listing_race(core *e, size_t k, size_t *writer, const char **dir) {
+    core_cell *c = &e->cells[k];
+    for (size_t j = 0; c->rfiles.n && j < k; j++) {
+        core_cell *d = &e->cells[j];
+        if (d->state != C_DONE || d->restored || d->done_seq < c->start_seq) continue;
+        const char *f = common_file(&d->dfiles, &c->rfiles);
+        if (f) {
+            *writer = j, *dir = f;
+            return 1;
+        }
     }
     return 0;
 }
@@ -1203,6 +1224,7 @@ static void finish_cell(core *e, size_t k, json_t *msg) {
     take_files(&c->rfiles, json_object_get(msg, "files"));
     take_files(&c->wfiles, json_object_get(msg, "wfiles"));
     take_files(&c->tfiles, json_object_get(msg, "tfiles"));
+    take_files(&c->dfiles, json_object_get(msg, "dfiles"));
     c->done_seq = ++e->seq;
     for (size_t i = 0; i < e->contended.n; i++)
         if (touches(c, e->contended.v[i]) && !strvec_contains(&c->files_seen, e->contended.v[i]))
@@ -1222,6 +1244,15 @@ static void finish_cell(core *e, size_t k, json_t *msg) {
         }
     }
     if (!missed && msg && core_lineage_aside_reads(e, k, msg)) missed = 1;
+    size_t lw;
+    const char *ld;
+    if (!missed && e->o->mode == MODE_PARALLEL && listing_race(e, k, &lw, &ld)) {
+        char why[160];
+        snprintf(why, sizeof why, "cell %zu changed %s while cell %zu listed it", lw, ld, k);
+        if (!settled_kernel) core_lineage_settle(e, k, 0);
+        retry(e, k, why);
+        return;
+    }
     if (missed || rng_stale(e, k, msg)) {
         if (!settled_kernel) core_lineage_settle(e, k, 0);
         retry(e, k, missed ? "a read the prediction missed" : "the random state changed");
@@ -1292,6 +1323,17 @@ void core_after_done(core *e, size_t k) {
         replay_file(e, k, m, file, why);
         free(file);
         if (c->state != C_DONE) break; /* this cell itself runs again */
+    }
+    /* later cells that finished before this one and listed a directory whose
+     * listing it changed: they list it again (listing_race) */
+    for (size_t m = k + 1; c->state == C_DONE && c->dfiles.n && m < e->ncells; m++) {
+        core_cell *d = &e->cells[m];
+        if (d->state != C_DONE || d->restored || d->start_seq > c->done_seq) continue;
+        const char *f = common_file(&c->dfiles, &d->rfiles);
+        if (!f) continue;
+        char why[160];
+        snprintf(why, sizeof why, "cell %zu changed %s after cell %zu listed it", k, f, m);
+        core_invalidate(e, m, why);
     }
     wake_parked(e);
 }

@@ -324,6 +324,36 @@ def test_barrier_cell_imports_only_what_it_reads(tmp_path):
     imported = sorted((e["args"].get("cell"), e["name"]) for e in evs if e.get("name", "").startswith("import:"))
     assert (1, "import:big") not in imported, imported
     assert (1, "import:small") in imported and (2, "import:big") in imported, imported
+# a library's scratch files, as sympy's preview and matplotlib's cache make them
+SCRATCH_LIB = ("import os\nimport tempfile\nimport time\n"
+               "def render(text):\n"
+               "    with tempfile.TemporaryDirectory(dir='.') as d:\n"
+               "        with open(os.path.join(d, 'texput.tex'), 'w') as f:\n            f.write(text)\n"
+               "        time.sleep(0.3)\n"
+               "    with open('scratch.tmp', 'w') as f:\n        f.write(text)\n"
+               "    os.remove('scratch.tmp')\n"
+               "    os.makedirs('cache', exist_ok=True)\n"
+               "    return text\n"
+               "os.makedirs('cache', exist_ok=True)")
+
+
+@pytest.mark.parametrize("jobs", ["2", "3"])
+def test_scratch_files_are_no_channel(tmp_path, jobs):
+    """Files a cell creates and removes again (a formatter's scratch files:
+    sympy's preview writes texput.tex in a temporary directory, removed
+    through directory descriptors), and os.makedirs(exist_ok=True) of a
+    directory that is there, are no channel between cells: independent
+    cells doing so at once are not re-run (issue 16, P16: Lecture-5 had
+    252 such re-runs)."""
+    p = tmp_path / "s.ipynb"
+    write_nb(p, [SCRATCH_LIB] + ["print(render('%d'))" % i for i in range(1, 5)])
+    tr = tmp_path / "t.json"
+    r, nb = run(p, "--mode", "parallel", "-j", jobs, "--no-cache", "--trace", str(tr))
+    assert r.returncode == 0, r.stderr
+    evs = json.loads(tr.read_text())["traceEvents"]
+    assert [e["args"]["why"] for e in evs if e.get("name") == "rerun"] == []
+    assert [texts(c) for c in nb["cells"][1:]] == ["%d\n" % i for i in range(1, 5)]
+    assert sorted(os.listdir(tmp_path)) == ["cache", "out.ipynb", "s.ipynb", "t.json"]
 
 
 def test_frame_with_unsupported_dtype_falls_back_to_pickle(tmp_path):
