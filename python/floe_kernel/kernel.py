@@ -673,6 +673,7 @@ class Kernel:
         if msg.get("allow_stdin"):  # `floe kernel`: input() through the frontend
             builtins.input = self._input
             getpass.getpass = self._getpass
+        self.shell.discard_pending()
         try:
             res = self.shell.run_cell(msg["code"], msg["count"], self._emit, silent=bool(msg.get("silent")),
                                       store_history=bool(msg.get("store_history", True)))

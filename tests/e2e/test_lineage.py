@@ -11,6 +11,8 @@ import subprocess
 import pytest
 from conftest import write_nb
 
+import oracle
+
 FLOE = os.environ.get("FLOE", os.path.join(os.path.dirname(__file__), "..", "..", "build", "floe"))
 os.environ.setdefault("FLOE_PYTHON", "/usr/bin/python3")
 CORPUS = os.path.join(os.path.dirname(__file__), "..", "notebooks")
@@ -86,3 +88,22 @@ def test_kernels_kept_over_the_memory_budget_are_evicted_and_readers_import(tmp_
     assert r.returncode == 0 and texts2 == texts
     assert not [e for e in named(events2, "drop-lineage") if "memory budget" in e["args"].get("why", "")]
     assert not [e for e in events2 if e["name"] == "import:big"]
+
+
+# The corpus notebooks about what a kernel that goes on must not carry, run
+# with lineage on against Jupyter (test_notebooks runs them in every mode
+# with the default setting)
+LINEAGE_NBS = sorted(n for n in os.listdir(CORPUS) if n.startswith("adv_lineage") and n.endswith(".ipynb"))
+
+
+@pytest.mark.parametrize("mode", ["serial", "parallel"])
+@pytest.mark.parametrize("name", LINEAGE_NBS)
+def test_lineage_notebooks_match_jupyter(tmp_path, name, mode):
+    path = os.path.join(CORPUS, name)
+    want = oracle.normalise(oracle.run_jupyter(path))
+    out = tmp_path / "out.ipynb"
+    r = subprocess.run([FLOE, "run", path, "-o", str(out), "-q", "--no-cache", "--mode", mode, "-j", "2"],
+                       capture_output=True, text=True, timeout=300, env=dict(os.environ, FLOE_LINEAGE="1"))
+    assert r.returncode == 0, r.stderr
+    d = oracle.diff(want, oracle.normalise(json.loads(out.read_text())))
+    assert d is None, d
