@@ -253,8 +253,15 @@ def _reduce_array(obj):
         return NotImplemented
     if obj.dtype.hasobject or r.dtype.hasobject or not (r.flags.c_contiguous or r.flags.f_contiguous):
         return NotImplemented  # cannot be rebuilt over r's buffer: a copy
-    return _view, (r, _address(obj) - _address(r), obj.shape, obj.strides, obj.dtype, type(obj),
-                   bool(obj.flags.writeable))
+    return _view, (r, _address(obj) - _address(r), obj.shape, obj.strides, obj.dtype, type(obj), _writeable(obj))
+
+
+def _writeable(a):
+    """a.flags.writeable without numpy's FutureWarning for the views of
+    np.broadcast_arrays (floe's work must not warn in the cell's kernel)."""
+    flags = a.flags
+    w = getattr(flags, "_writeable_no_warn", None)
+    return bool(flags.writeable if w is None else w)
 
 
 def _group_pickler():

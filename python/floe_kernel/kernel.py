@@ -788,6 +788,7 @@ class Kernel:
         if msg.get("allow_stdin"):  # `floe kernel`: input() through the frontend
             from .jupyter import frontend_stdin
             frontend_stdin(self.chan.send, self.chan.recv)
+        self.shell.discard_pending()
         try:
             res = self.shell.run_cell(msg["code"], msg["count"], self._emit, silent=bool(msg.get("silent")),
                                       store_history=bool(msg.get("store_history", True)))

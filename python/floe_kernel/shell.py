@@ -567,6 +567,25 @@ class CellShell:
             self.cell.add({"output_type": "error", "ename": str(etype.__name__), "evalue": str(evalue),
                            "traceback": list(stb)})
 
+    def discard_pending(self):
+        """Drops what reached the streams outside a cell: floe's own work
+        between cells (an export's warning, an import's) or a thread
+        writing while no cell runs. nbclient keeps a cell's outputs until
+        the kernel is idle and drops later ones; a kernel that goes on with
+        another cell (a holder, a lineage kernel) must not show them there."""
+        for f in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+            if f is not None and f not in (self.stdout, self.stderr):
+                try:
+                    f.flush()  # into the captured fds
+                except (OSError, ValueError):
+                    pass
+        for cap in self.fdcap:
+            cap.drain()
+        for s in (self.stdout, self.stderr):
+            with s.lock:
+                s.buf = []
+                s.started = None
+
     # --- running --------------------------------------------------------------------
     def run_cell(self, code, execution_count, emit, silent=False, store_history=True):
         """Runs one cell. execution_count None: IPython's own numbering (the

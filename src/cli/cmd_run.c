@@ -86,15 +86,14 @@ static const char run_usage[] =
     "                         cluster's worker threads\n"
     "      --dask-tls-ca/--dask-tls-cert/--dask-tls-key PATH\n"
     "                         TLS files for a tls:// scheduler (else Dask's config)\n"
-    "      --lineage          (experimental, off by default: it still gives outputs\n"
-    "                         other than Jupyter's on some real notebooks) a finished\n"
-    "                         cell's kernel goes on with a later cell that reads what\n"
-    "                         it holds (also FLOE_LINEAGE=1; never with --dask, where\n"
-    "                         a cell must be able to run again on another worker).\n"
-    "      --no-lineage       every isolated cell in a fresh kernel (the default).\n"
-    "                         With --lineage, in parallel mode a cell\n"
-    "                         waits up to FLOE_LINEAGE_WAIT_MS (default 100) for a busy\n"
-    "                         kernel that holds what it reads before starting fresh\n"
+    "      --lineage          (the default) a finished cell's kernel goes on with a\n"
+    "                         later cell that reads what it holds (never with --dask,\n"
+    "                         where a cell must be able to run again on another\n"
+    "                         worker). In parallel mode a cell waits up to\n"
+    "                         FLOE_LINEAGE_WAIT_MS (default 100) for a busy kernel\n"
+    "                         that holds what it reads before starting fresh\n"
+    "      --no-lineage       every isolated cell in a fresh kernel (also\n"
+    "                         FLOE_LINEAGE=0)\n"
     "      --no-warm          a private zygote for this run. By default (not when the\n"
     "                         CI variable is set, nor with FLOE_WARM=0) the zygote, the\n"
     "                         process that imported the preload set, stays warm after\n"
@@ -187,9 +186,8 @@ static int parse_args(int argc, char **argv, run_args *a) {
     long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
     a->o.mem_budget = pages > 0 && psize > 0 ? (long long)pages * psize / 4 : 0; /* a quarter of RAM */
     const char *lin = getenv("FLOE_LINEAGE");
-    /* opt-in: on the real-notebook tests it gave outputs other than
-     * Jupyter's in serial and parallel mode (issue 17's note) */
-    a->o.lineage = lin && *lin && env_on("FLOE_LINEAGE");
+    /* on by default; FLOE_LINEAGE=0 (or --no-lineage) turns it off */
+    a->o.lineage = !(lin && *lin) || env_on("FLOE_LINEAGE");
     const char *lw = getenv("FLOE_LINEAGE_WAIT_MS");
     a->o.lineage_wait_ms = lw && *lw ? atoi(lw) : 100;
     a->papermill = -1;

@@ -11,16 +11,24 @@ import subprocess
 import pytest
 from conftest import write_nb
 
+import oracle
+
 FLOE = os.environ.get("FLOE", os.path.join(os.path.dirname(__file__), "..", "..", "build", "floe"))
 os.environ.setdefault("FLOE_PYTHON", "/usr/bin/python3")
 CORPUS = os.path.join(os.path.dirname(__file__), "..", "notebooks")
 
 
-def run(nb, tmp_path, *args):
+def default_env(**kw):
+    """The environment without FLOE_LINEAGE: lineage is on by default."""
+    env = {k: v for k, v in os.environ.items() if k != "FLOE_LINEAGE"}
+    env.update(kw)
+    return env
+
+
+def run(nb, tmp_path, *args, env=None):
     out, trace = tmp_path / "out.ipynb", tmp_path / "trace.json"
-    # lineage is opt-in (--lineage / FLOE_LINEAGE=1); a --no-lineage in args wins
     r = subprocess.run([FLOE, "run", str(nb), "-o", str(out), "-q", "--no-cache", "--trace", str(trace), *args],
-                       capture_output=True, text=True, timeout=300, env=dict(os.environ, FLOE_LINEAGE="1"))
+                       capture_output=True, text=True, timeout=300, env=env or default_env())
     texts = []
     for c in json.loads(out.read_text())["cells"]:
         if c["cell_type"] != "code":
@@ -64,6 +72,10 @@ def test_small_cells_in_serial_mode_run_in_one_kernel(tmp_path):
     assert texts[-1] == "11\n"
     assert len(named(events, "continue")) == len(cells) - 1
     assert not [e for e in events if e["name"].startswith("import:")]
+    # FLOE_LINEAGE=0 turns the default off: every cell in a fresh kernel
+    r0, texts0, events0 = run(nb, tmp_path, "--mode", "serial", env=default_env(FLOE_LINEAGE="0"))
+    assert r0.returncode == 0 and texts0 == texts
+    assert not named(events0, "continue") and [e for e in events0 if e["name"].startswith("import:")]
 
 
 def test_kernels_kept_over_the_memory_budget_are_evicted_and_readers_import(tmp_path):
@@ -86,3 +98,22 @@ def test_kernels_kept_over_the_memory_budget_are_evicted_and_readers_import(tmp_
     assert r.returncode == 0 and texts2 == texts
     assert not [e for e in named(events2, "drop-lineage") if "memory budget" in e["args"].get("why", "")]
     assert not [e for e in events2 if e["name"] == "import:big"]
+
+
+# The corpus notebooks about what a kernel that goes on must not carry,
+# against Jupyter in the isolated modes (test_notebooks runs them too; here
+# the outcome does not depend on FLOE_LINEAGE in the environment)
+LINEAGE_NBS = sorted(n for n in os.listdir(CORPUS) if n.startswith("adv_lineage") and n.endswith(".ipynb"))
+
+
+@pytest.mark.parametrize("mode", ["serial", "parallel"])
+@pytest.mark.parametrize("name", LINEAGE_NBS)
+def test_lineage_notebooks_match_jupyter(tmp_path, name, mode):
+    path = os.path.join(CORPUS, name)
+    want = oracle.normalise(oracle.run_jupyter(path))
+    out = tmp_path / "out.ipynb"
+    r = subprocess.run([FLOE, "run", path, "-o", str(out), "-q", "--no-cache", "--mode", mode, "-j", "2"],
+                       capture_output=True, text=True, timeout=300, env=default_env())
+    assert r.returncode == 0, r.stderr
+    d = oracle.diff(want, oracle.normalise(json.loads(out.read_text())))
+    assert d is None, d

@@ -33,7 +33,7 @@ _BUGS = {
     "adv_output_history": (ISOLATED, "B8 In/Out history (_, _1, Out) across isolated kernels"),
 }
 KNOWN = {(nb, m): "tests/notebooks/BUGS.md " + why for nb, (modes, why) in _BUGS.items() for m in modes}
-# xfail, not strict: the experimental kernel lineage (--lineage, FLOE_LINEAGE=1)
+# xfail, not strict: kernel lineage (the default; not with --no-lineage)
 # gives Jupyter's output for these when the reading cell goes on in its
 # producer's kernel, which depends on which kernel is free when it is ready;
 # B6 the co-variable work that came with it fixes in some runs

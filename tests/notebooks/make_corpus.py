@@ -604,6 +604,22 @@ NOTEBOOKS = {
         "print(base)",
         "both[0].append(11)\nprint(a, b)",
     ],
+    # issue 17, kernel lineage: a kernel that goes on with the next cell has
+    # run floe's own work after its last one (the export pickles, walks and
+    # fingerprints the cell's values): what that wrote to stdout/stderr (a
+    # __reduce__ that prints or warns, numpy's FutureWarning on reading the
+    # flags of np.broadcast_arrays' views) is no cell's output in Jupyter
+    "adv_lineage_stray_output": [
+        "import warnings\nimport numpy as np\n\n"
+        "class Noisy:\n    def __init__(self, n):\n        self.n = n\n\n"
+        "    def __reduce__(self):\n        print('reduced', self.n)\n"
+        "        warnings.warn('Noisy pickled')\n        return (Noisy, (self.n,))",
+        "noisy = Noisy(1)\nprint('made', noisy.n)",
+        "print('read', noisy.n)\nnoisy = Noisy(noisy.n + 1)",
+        "noisy.n",
+        "x = np.arange(3)\nb, c = np.broadcast_arrays(x, np.ones((2, 3)))",
+        "print(b.sum(), c.shape)",
+    ],
     "adv_matplotlib_state": [
         "import matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(2, 2))",
         "ax.plot([1, 2, 3])",
