@@ -10,10 +10,12 @@ import builtins
 import getpass
 import os
 import re
+import signal
 import sys
+import threading
 import time
 
-from . import chaos, covars, protocol, store
+from . import chaos, covars, proto, protocol, store
 
 _INTERNAL = re.compile(r"^(_|__|___|_i|_ii|_iii|_i\d+|_\d+|_oh|_ih|_dh|In|Out|get_ipython|exit|quit|__\w*__)$")
 
@@ -519,6 +521,8 @@ class Kernel:
         self.links = covars.Links()
         self.aside = {}  # a lineage kernel's names hidden from the cell (_reset)
         self.aside_reads = []
+        self.children = set()  # kernels forked from this one as a template (_fork)
+        chan.fds = []  # a fork request brings the new kernel's socket
 
     def serve(self):
         while True:
@@ -533,11 +537,76 @@ class Kernel:
                 self.chan.send(done)
             elif op == "exit":
                 return
+            elif op == "fork":
+                self._fork()
             elif op == "scope":
                 self.scope(msg)
             elif op in ("jupyter_init", "jupyter", "input_reply"):
                 from . import jupyter  # `floe kernel`: the Jupyter protocol's requests
                 jupyter.handle(self, msg)
+
+    # --- a template: readers forked from a lineage kernel ------------------------
+    def _fork(self):
+        """{"op":"fork"} with a socket attached, to an idle lineage kernel
+        (core_lineage.c, "fork from template"): forks a child that serves
+        that socket as a new kernel, with this heap (copy-on-write) and
+        every object as the last cell left it; this kernel goes on waiting.
+        As the zygote does, it replies "forked" and reports "exited" with
+        the status when a child ends (a SIGCHLD handler that reaps only its
+        own children, so that a cell's subprocesses keep theirs)."""
+        fds, self.chan.fds = self.chan.fds, []
+        if not fds:
+            return
+        for extra in fds[1:]:
+            os.close(extra)
+        fd = fds[0]
+        if not self.children:
+            signal.signal(signal.SIGCHLD, self._on_child)
+        t0 = time.perf_counter_ns()
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            self.children = set()
+            from . import main
+            main._die_with_parent()
+            os.close(self.chan.fd)
+            self.chan = proto.Channel(fd)
+            self.chan.fds = []
+            main._reseed()
+            self._own_fds()
+            return
+        os.close(fd)
+        self.children.add(pid)
+        self.chan.send({"op": "forked", "pid": pid, "t": time.monotonic_ns() // 1000,
+                        "fork_us": (time.perf_counter_ns() - t0) // 1000})
+        self._on_child()  # one that ended before the handler could see it
+
+    def _own_fds(self):
+        """A forked child's fd 1 and 2 still lead to the template's pipes,
+        whose reader threads did not survive the fork: pipes of its own."""
+        from .shell import FdCapture
+        sh = self.shell
+        for cap in sh.fdcap or ():
+            try:
+                os.close(cap.r)
+            except OSError:
+                pass
+        if sh.fdcap:
+            sh.fdcap = (FdCapture(1, sh.stdout), FdCapture(2, sh.stderr))
+
+    def _on_child(self, *_):
+        if self.chan.sending:  # in the middle of a frame: once it is out
+            self.chan.after_send = self._on_child
+            return
+        for pid in list(self.children):
+            try:
+                got, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                got, status = pid, 0
+            if got:
+                self.children.discard(pid)
+                from .main import _status
+                self.chan.send({"op": "exited", "pid": pid, "status": _status(status)})
 
     # --- protocol helpers -------------------------------------------------------
     def _emit(self, msg):
@@ -723,6 +792,9 @@ class Kernel:
             out["wfiles"] = sorted(f for f in written if not f.startswith(rd))
             out["tfiles"] = sorted(f for f in truncated if not f.startswith(rd))
             out["mem"] = _private_bytes()
+            # threads do not survive a fork: floe forks no reader from a
+            # kernel whose cells left some running (core_lineage.c)
+            out["threads"] = sum(1 for t in threading.enumerate() if not t.name.startswith("floe-"))
         out["events"] = self.events
         out["t_done"] = _now()
         return out
