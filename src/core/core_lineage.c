@@ -396,8 +396,9 @@ void core_lineage_free(core *e) {
 
 /* ---- fork from template ------------------------------------------------------------
  *
- * Where the graph branches (two or more pending readers of what an idle
- * lineage kernel holds), only one of them can go on in it. The others are
+ * Where the graph branches (in parallel mode, two or more readers of what
+ * an idle lineage kernel holds ready at once), only one of them can go on
+ * in it. The others are
  * started in a kernel forked from it, the lineage kernel serving as a
  * template (kernel.py _fork): its heap copy-on-write, so no import of what
  * it holds and every identity, view and piece of process state as the
@@ -437,11 +438,17 @@ static double import_rate(core *e) {
     return 200.0;
 }
 
-/* Whether a pending cell other than k would go on in l too. */
+/* Whether a pending cell other than k, whose predicted producers are
+ * done (it could start beside k), would go on in l too. One that must wait
+ * for another cell can go on later in k's kernel, which keeps what k read. */
 static int other_reader(core *e, size_t k, const core_lineage *l) {
     for (size_t m = (size_t)l->last + 1; m < e->ncells; m++) {
         core_cell *d = &e->cells[m];
-        if (m != k && !d->skip && d->state == C_PENDING && gain(e, m, l)) return 1;
+        if (m == k || d->skip || d->state != C_PENDING || !gain(e, m, l)) continue;
+        int ready = 1;
+        for (size_t i = 0; i < d->deps.n && ready; i++)
+            ready = e->cells[d->deps.v[i]].skip || e->cells[d->deps.v[i]].state == C_DONE;
+        if (ready) return 1;
     }
     return 0;
 }
@@ -457,7 +464,8 @@ static void no_fork(core *e, size_t k, const core_lineage *l, const char *why) {
 
 int core_lineage_fork(core *e, size_t k, int id) {
     core_lineage *l = find(e, id);
-    if (!l || !e->o->lineage_fork || !other_reader(e, k, l)) return 0;
+    /* one cell at a time, the readers go on one after the other */
+    if (!l || !e->o->lineage_fork || e->o->mode != MODE_PARALLEL || e->o->jobs < 2 || !other_reader(e, k, l)) return 0;
     core_cell *c = &e->cells[k];
     long long bytes = 0, names = 0;
     for (size_t i = 0; i < l->nns; i++) {
