@@ -5,11 +5,12 @@ Used by bench/ice.py and bench/scaling.py (their fork-vs-import column);
 alone: python3 bench/forkread.py [--rounds N] [--rows N].
 
 One notebook: a producer cell makes the value, three independent readers
-read it, run in serial mode with kernel lineage on (FLOE_LINEAGE=1), once
-with fork from template (FLOE_LINEAGE_FORK=1: the first two readers fork,
-the last goes on in the producer's kernel) and once without
-(FLOE_LINEAGE_FORK=0: the first goes on, the other two import), side by
-side in each round. For the two readers that do not go on, from
+read it, run in parallel mode (-j 3) with kernel lineage on
+(FLOE_LINEAGE=1), once with fork from template (FLOE_LINEAGE_FORK=1: the
+first two readers fork, the last goes on in the producer's kernel) and once
+without (FLOE_LINEAGE_FORK=0: one goes on, the others import after waiting
+up to 100 ms for it, FLOE_LINEAGE_WAIT_MS), side by side in each round.
+(In serial mode no reader forks: they go on one after the other.) For the two readers that do not go on, from
 FLOE_DEBUG's per-cell times:
   start   dispatch -> the cell's code starts: the fork (request -> child
           serving, copy-on-write) or the fresh kernel's imports, plus, in
@@ -51,7 +52,8 @@ def _nb(src, path):
 
 def _one(nb, d, fork):
     tr = os.path.join(d, "fr-%d.json" % fork)
-    _, p = common.floe(["run", nb, "-o", os.path.join(d, "fr-out.ipynb"), "--mode", "serial", "-q", "--no-cache",
+    _, p = common.floe(["run", nb, "-o", os.path.join(d, "fr-out.ipynb"), "--mode", "parallel", "-j", "3", "-q",
+                        "--no-cache",
                         "--trace", tr],
                        env_update={"FLOE_LINEAGE": "1", "FLOE_LINEAGE_FORK": str(fork), "FLOE_DEBUG": "1"})
     evs, _ = common.trace_events(tr)

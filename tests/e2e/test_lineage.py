@@ -136,19 +136,21 @@ def test_a_producer_that_leaves_a_thread_running_is_not_forked_from(tmp_path):
 
 
 def test_a_template_dropped_while_its_forked_children_run_waits_for_them(tmp_path):
-    # cells 1 and 2 fork from cell 0's kernel; cell 3 goes on in cell 1's
-    # (it holds s and y), so cell 0's kernel is of no more use while cell
-    # 2 still runs in its child: a forked kernel dies with its template
-    # (PR_SET_PDEATHSIG), so the template is killed only once it ends
+    # cells 1 and 2 fork from cell 0's kernel, cell 3 goes on in it; cell
+    # 4 (after cell 1) goes on in cell 1's (it holds s and y), so cell 0's
+    # kernel is of no more use while cell 2 still runs in its child: a
+    # forked kernel dies with its template (PR_SET_PDEATHSIG), so the
+    # template is killed only once it ends
     cells = ["import numpy as np, pandas as pd\n" + BIG,
              "y = s.iloc[1]",
              "import time\ntime.sleep(3)\nprint(s.iloc[2])",
+             "print(s.iloc[4])",
              "print(y, s.iloc[3])"]
     nb = tmp_path / "drop.ipynb"
     write_nb(nb, cells)
     r, texts, events = run(nb, tmp_path, "--mode", "parallel", "-j", "3")
     assert r.returncode == 0, r.stderr
-    assert texts[2:] == ["2\n", "1 3\n"]
+    assert texts[2:] == ["2\n", "4\n", "1 3\n"]
     assert len(named(events, "fork-template")) == 2
     drops = [e for e in named(events, "drop-lineage") if e["args"].get("deferred")]
     assert drops, named(events, "drop-lineage")
