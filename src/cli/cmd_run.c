@@ -192,9 +192,10 @@ static int parse_args(int argc, char **argv, run_args *a) {
     a->o.lineage = lin && *lin && env_on("FLOE_LINEAGE");
     const char *lw = getenv("FLOE_LINEAGE_WAIT_MS");
     a->o.lineage_wait_ms = lw && *lw ? atoi(lw) : 100;
-    /* fork from template: on with lineage unless FLOE_LINEAGE_FORK=0 */
+    /* fork from template: on with lineage unless FLOE_LINEAGE_FORK=0;
+     * "always": wherever the graph branches, whatever the cost (tests) */
     const char *lf = getenv("FLOE_LINEAGE_FORK");
-    a->o.lineage_fork = !(lf && *lf) || env_on("FLOE_LINEAGE_FORK");
+    a->o.lineage_fork = lf && !strcmp(lf, "always") ? 2 : !(lf && *lf) || env_on("FLOE_LINEAGE_FORK");
     a->papermill = -1;
     a->save_every = 2;
     a->pm = json_object();

@@ -63,7 +63,8 @@ typedef struct run_opts {
     int lineage;           /* a finished kernel may go on with a later cell that reads
                             * what it holds (continuation, core_lineage.c); 0 = off */
     int lineage_fork;      /* with lineage: where the graph branches, a reader may be forked
-                            * from the lineage kernel as a template (core_lineage_fork); 0 = off */
+                            * from the lineage kernel as a template (core_lineage_fork); 0 = off,
+                            * 2 = wherever the graph branches, whatever the cost (tests) */
     const char *python;
     const char *pythonpath;
     const char *preload;

@@ -484,7 +484,7 @@ int core_lineage_fork(core *e, size_t k, int id) {
     }
     double import_us = (double)(names * IMPORT_US) + (double)bytes / import_rate(e);
     double fork_us = (double)FORK_US + (double)l->mem * 30.0 / 1048576.0 + (double)bytes / 2048.0;
-    return import_us > fork_us;
+    return e->o->lineage_fork > 1 || import_us > fork_us;
 }
 
 void core_lineage_start_fork(core *e, size_t k, int id, json_t *m, strvec *kept) {
