@@ -522,6 +522,7 @@ class Kernel:
         self.aside = {}  # a lineage kernel's names hidden from the cell (_reset)
         self.aside_reads = []
         self.children = set()  # kernels forked from this one as a template (_fork)
+        self.fp_cache = {}  # name -> (value, fingerprint) taken by a template before it forked
         chan.fds = []  # a fork request brings the new kernel's socket
 
     def serve(self):
@@ -538,7 +539,7 @@ class Kernel:
             elif op == "exit":
                 return
             elif op == "fork":
-                self._fork()
+                self._fork(msg)
             elif op == "scope":
                 self.scope(msg)
             elif op in ("jupyter_init", "jupyter", "input_reply"):
@@ -546,7 +547,7 @@ class Kernel:
                 jupyter.handle(self, msg)
 
     # --- a template: readers forked from a lineage kernel ------------------------
-    def _fork(self):
+    def _fork(self, msg):
         """{"op":"fork"} with a socket attached, to an idle lineage kernel
         (core_lineage.c, "fork from template"): forks a child that serves
         that socket as a new kernel, with this heap (copy-on-write) and
@@ -560,6 +561,12 @@ class Kernel:
         for extra in fds[1:]:
             os.close(extra)
         fd = fds[0]
+        # the fingerprints the reader takes of what it keeps (_reset), once
+        # here for every child: the values are the same objects in each
+        ns = self.shell.user_ns
+        for name in msg.get("fp", ()):
+            if name in ns and not (name in self.fp_cache and self.fp_cache[name][0] is ns[name]):
+                self.fp_cache[name] = (ns[name], store.fingerprint(ns[name]))
         if not self.children:
             signal.signal(signal.SIGCHLD, self._on_child)
         t0 = time.perf_counter_ns()
@@ -702,6 +709,7 @@ class Kernel:
             self.run_dir = msg["run_dir"]
             if msg.get("reuse"):
                 self._reset(ns, msg)
+            self.fp_cache = {}  # a cell runs: a template's fingerprints may no longer hold
             # before the imports: functions they create (defs, lambdas,
             # closures) take their builtins from the globals at creation,
             # and must resolve unpredicted names lazily too
@@ -869,9 +877,11 @@ class Kernel:
             elif name in hold and name not in self.aside:
                 self.aside[name] = value
         del aside
+        cache, self.fp_cache = self.fp_cache, {}  # a template's, valid until a cell runs
         for name in msg.get("fp", ()):
             if name in ns:
-                self.imported[name] = store.fingerprint(ns[name])
+                hit = cache.get(name)
+                self.imported[name] = hit[1] if hit and hit[0] is ns[name] else store.fingerprint(ns[name])
 
     def _import_all(self, imports, tolerant=False):
         """tolerant: an open-world cell gets every visible name, most of

@@ -554,7 +554,7 @@ static void on_kernel_msg(chan *c, json_t *msg, void *data) {
     if (k->pool->cbs.on_msg) k->pool->cbs.on_msg(k, msg, k->pool->data);
 }
 
-kernel *kpool_fork_from(kpool *p, kernel *t) {
+kernel *kpool_fork_from(kpool *p, kernel *t, json_t *fp) {
     if (p->stopping || p->remote || !t || !t->ch || t->pid <= 0 || t->exited || t->released || t->doomed) return NULL;
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return NULL;
@@ -567,6 +567,7 @@ kernel *kpool_fork_from(kpool *p, kernel *t) {
         return NULL;
     }
     json_t *req = json_pack("{s:s}", "op", "fork");
+    if (fp) json_object_set(req, "fp", fp);
     int rc = chan_send_fd(t->ch, req, sv[1]);
     json_decref(req);
     if (rc < 0) {

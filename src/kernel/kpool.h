@@ -84,8 +84,10 @@ kernel *kpool_fork(kpool *p);
  * tmpl replies "forked" and reports "exited" for it as the zygote does; it
  * dies with tmpl (PR_SET_PDEATHSIG), so tmpl is not killed while it has
  * live children: kpool_kill and kpool_release of such a template take
- * effect when the last child is dead. NULL on failure. */
-kernel *kpool_fork_from(kpool *p, kernel *tmpl);
+ * effect when the last child is dead. fp (borrowed, may be NULL): the names
+ * the child will fingerprint (the run request's "fp"), which tmpl
+ * fingerprints once for all its children before it forks. NULL on failure. */
+kernel *kpool_fork_from(kpool *p, kernel *tmpl, json_t *fp);
 /* SIGKILL and release, deferred while k has forked children alive; returns
  * the number of those children (0: killed now). */
 int kpool_kill(kernel *k);

@@ -91,7 +91,7 @@ static int holder_of(engine *e, kernel *kn) {
  * core_lineage_fork); the template stays idle. */
 static kernel *fork_template(engine *e, core_action *a) {
     kernel *t = holder_kernel(e, a->holder);
-    kernel *kn = t ? kpool_fork_from(e->pool, t) : NULL;
+    kernel *kn = t ? kpool_fork_from(e->pool, t, json_object_get(a->msg, "fp")) : NULL;
     if (!kn) return NULL;
     kn->user = NULL;
     core_stats_mut(e->core)->kernels++;
