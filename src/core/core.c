@@ -514,6 +514,7 @@ static json_t *run_request(core *e, size_t k, int cont, int fork) {
     json_t *imports = json_array();
     c->lazy_now = 0;
     strvec kept = {0};
+    c->fork_of = 0;
     if (fork) core_lineage_start_fork(e, k, cont, m, &kept);
     else core_lineage_start(e, k, cont, m, &kept);
     if (c->open_world || c->lazy) {
@@ -828,7 +829,8 @@ static int dispatch(core *e, size_t k, int *stop_run) {
     if (wait) return e->o->mode != MODE_PARALLEL ? 1 : 0;
     int l = h ? 0 : core_lineage_pick(e, k);
     if (!h && !l && core_lineage_wait(e, k)) return 0;
-    int fork = l && core_lineage_fork(e, k, l);
+    int fork = l ? core_lineage_fork(e, k, l) : 0;
+    if (fork < 0) l = fork = 0; /* neither goes on in it nor forks from it: a fresh kernel */
     start_cell(e, k, h ? CK_HOLDER : fork ? CK_FORK : l ? CK_CONT : CK_FRESH, h ? h : l);
     return 0;
 }

@@ -165,6 +165,7 @@ typedef struct core_cell {
     int holder;            /* kept after this cell: it holds values that cannot move
                             * (generators, open files...) for the cells that read them; 0 = none */
     int cont;              /* the lineage kernel the current attempt goes on in, 0 = none */
+    int fork_of;           /* the lineage kernel its current attempt's kernel was forked from, 0 = none */
     long long mem;         /* the private memory of its kernel when it finished, 0 = unknown */
     int threads;           /* threads alive in its kernel when it finished (0 = unknown) */
     int kept_live;         /* it used a value kept live in its lineage that no artifact

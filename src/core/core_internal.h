@@ -130,7 +130,10 @@ void core_lineage_free(core *e);
 /* Fork from template: 1 when ready cell k, which would go on in idle
  * lineage id, had better start in a kernel forked from it (the lineage
  * stays idle for its other pending readers): the imports it saves cost
- * more than the fork. */
+ * more than the fork, or cells forked from it still run (a cell going on
+ * in it could be killed, and its forked kernels with it); -1 when it may
+ * do neither (cells forked from it run and it cannot fork): a fresh
+ * kernel; 0: it goes on in it. */
 int core_lineage_fork(core *e, size_t k, int id);
 /* As core_lineage_start, for a kernel forked from lineage id: the same
  * keep/hold/delete lists; the lineage stays idle, and k's kernel starts a

@@ -462,10 +462,29 @@ static void no_fork(core *e, size_t k, const core_lineage *l, const char *why) {
     json_decref(a);
 }
 
+static int fork_pays(core *e, size_t k, core_lineage *l, int must);
+
+/* Whether a cell forked from l runs: l's kernel must then not be killed
+ * (its forked kernels die with it), so no cell goes on in it. */
+static int forks_running(core *e, const core_lineage *l) {
+    for (size_t m = 0; m < e->ncells; m++)
+        if (e->cells[m].state == C_RUNNING && e->cells[m].fork_of == l->id) return 1;
+    return 0;
+}
+
 int core_lineage_fork(core *e, size_t k, int id) {
     core_lineage *l = find(e, id);
+    if (!l || !e->o->lineage_fork) return 0;
+    int busy = forks_running(e, l);
     /* one cell at a time, the readers go on one after the other */
-    if (!l || !e->o->lineage_fork || e->o->mode != MODE_PARALLEL || e->o->jobs < 2 || !other_reader(e, k, l)) return 0;
+    if (!busy && (e->o->mode != MODE_PARALLEL || e->o->jobs < 2 || !other_reader(e, k, l))) return 0;
+    int f = fork_pays(e, k, l, busy);
+    return busy && !f ? -1 : f;
+}
+
+/* 1 when k forks from l: it can, and the imports saved cost more than the
+ * fork (or anyway: must, or FLOE_LINEAGE_FORK=always). */
+static int fork_pays(core *e, size_t k, core_lineage *l, int must) {
     core_cell *c = &e->cells[k];
     long long bytes = 0, names = 0;
     for (size_t i = 0; i < l->nns; i++) {
@@ -484,7 +503,7 @@ int core_lineage_fork(core *e, size_t k, int id) {
     }
     double import_us = (double)(names * IMPORT_US) + (double)bytes / import_rate(e);
     double fork_us = (double)FORK_US + (double)l->mem * 30.0 / 1048576.0 + (double)bytes / 2048.0;
-    return e->o->lineage_fork > 1 || import_us > fork_us;
+    return must || e->o->lineage_fork > 1 || import_us > fork_us;
 }
 
 void core_lineage_start_fork(core *e, size_t k, int id, json_t *m, strvec *kept) {
@@ -494,5 +513,6 @@ void core_lineage_start_fork(core *e, size_t k, int id, json_t *m, strvec *kept)
     core_lineage_start(e, k, id, m, kept);
     if (l) l->busy = busy, l->running = running; /* the template stays idle */
     e->cells[k].cont = 0; /* its kernel is its own: a lineage of its own when it finishes */
+    e->cells[k].fork_of = id;
     json_object_set_new(m, "fork", json_true());
 }
