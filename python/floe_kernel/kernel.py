@@ -567,6 +567,7 @@ class Kernel:
         for name in msg.get("fp", ()):
             if name in ns and not (name in self.fp_cache and self.fp_cache[name][0] is ns[name]):
                 self.fp_cache[name] = (ns[name], store.fingerprint(ns[name]))
+        from . import main  # here, not in the handler: an import there can be interrupted by another
         if not self.children:
             signal.signal(signal.SIGCHLD, self._on_child)
         t0 = time.perf_counter_ns()
@@ -574,7 +575,6 @@ class Kernel:
         if pid == 0:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             self.children = set()
-            from . import main
             main._die_with_parent()
             os.close(self.chan.fd)
             self.chan = proto.Channel(fd)
@@ -606,14 +606,16 @@ class Kernel:
             self.chan.after_send = self._on_child
             return
         for pid in list(self.children):
+            if pid not in self.children:  # reported by a handler that interrupted this one
+                continue
             try:
                 got, status = os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
-                got, status = pid, 0
+                continue
             if got:
                 self.children.discard(pid)
-                from .main import _status
-                self.chan.send({"op": "exited", "pid": pid, "status": _status(status)})
+                st = {"signal": os.WTERMSIG(status)} if os.WIFSIGNALED(status) else {"code": os.WEXITSTATUS(status)}
+                self.chan.send({"op": "exited", "pid": pid, "status": st})
 
     # --- protocol helpers -------------------------------------------------------
     def _emit(self, msg):
