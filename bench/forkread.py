@@ -6,8 +6,9 @@ alone: python3 bench/forkread.py [--rounds N] [--rows N].
 
 One notebook: a producer cell makes the value, three independent readers
 read it, run in parallel mode (-j 3) with kernel lineage on
-(FLOE_LINEAGE=1), once with fork from template (FLOE_LINEAGE_FORK=1: the
-readers fork from the producer's kernel) and once
+(FLOE_LINEAGE=1), once with fork from template (FLOE_LINEAGE_FORK=always,
+whatever floe's cost model would choose: the readers fork from the
+producer's kernel) and once
 without (FLOE_LINEAGE_FORK=0: one goes on, the others import after waiting
 up to 100 ms for it, FLOE_LINEAGE_WAIT_MS), side by side in each round.
 (In serial mode no reader forks: they go on one after the other.) For the two readers that do not go on, from
@@ -55,17 +56,20 @@ def _one(nb, d, fork):
     _, p = common.floe(["run", nb, "-o", os.path.join(d, "fr-out.ipynb"), "--mode", "parallel", "-j", "3", "-q",
                         "--no-cache",
                         "--trace", tr],
-                       env_update={"FLOE_LINEAGE": "1", "FLOE_LINEAGE_FORK": str(fork), "FLOE_DEBUG": "1"})
+                       env_update={"FLOE_LINEAGE": "1", "FLOE_LINEAGE_FORK": "always" if fork else "0", "FLOE_DEBUG": "1",
+                                   # a reader does not wait for the one going on: it imports (or forks)
+                                   "FLOE_LINEAGE_WAIT_MS": "0"})
     evs, _ = common.trace_events(tr)
     went_on = {e["args"]["cell"] for e in evs if e["name"] == "continue"}
     forked = {e["args"]["cell"]: e.get("tid") for e in evs if e["name"] == "fork-template"}
     fork_dur = {e.get("tid"): e["dur"] / 1e6 for e in evs if e["name"] == "fork"}
+    fork_call = {e.get("tid"): e["args"].get("fork_us", 0) / 1e6 for e in evs if e["name"] == "fork"}
     imports = {}
     for e in evs:
         if e["name"].startswith("import:"):
             c = e["args"]["cell"]
             imports[c] = imports.get(c, 0) + e["dur"] / 1e6
-    start, reader, alone = [], [], []
+    start, reader, alone, call = [], [], [], []
     for m in _DEBUG.finditer(p.stderr):
         k = int(m.group(1))
         if k == 0 or k in went_on:
@@ -74,10 +78,12 @@ def _one(nb, d, fork):
         start.append(ds + imp)
         reader.append(ds + imp + comp)
         alone.append(fork_dur.get(forked[k], 0.0) if k in forked else imports.get(k, 0.0))
+        if k in forked:
+            call.append(fork_call.get(forked[k], 0.0))
     if fork and not forked or not fork and forked or not start:
         sys.stderr.write("forkread: fork=%d: %d forks, %d readers that did not go on; floe said:\n%s\n"
                          % (fork, len(forked), len(start), p.stderr[-1500:]))
-    return start, reader, alone
+    return start, reader, alone, call
 
 
 def measure(rounds=1, rows=10_000_000, which=None):
@@ -90,13 +96,14 @@ def measure(rounds=1, rows=10_000_000, which=None):
                 continue
             nb = os.path.join(d, "fr.ipynb")
             _nb(src % {"rows": rows}, nb)
-            res = {"fork": ([], [], []), "import": ([], [], [])}
+            res = {"fork": ([], [], [], []), "import": ([], [], [], [])}
             for _ in range(rounds):
                 for fork in (1, 0):  # side by side in each round
                     for acc, v in zip(res["fork" if fork else "import"], _one(nb, d, fork)):
                         acc.extend(v)
             med = lambda xs: statistics.median(xs) if xs else float("nan")  # noqa: E731
-            out[name] = {k: {"start": med(v[0]), "reader": med(v[1]), "alone": med(v[2])} for k, v in res.items()}
+            out[name] = {k: {"start": med(v[0]), "reader": med(v[1]), "alone": med(v[2]), "call": med(v[3])}
+                         for k, v in res.items()}
     return out
 
 
@@ -104,12 +111,14 @@ def report(res):
     rows = []
     for name, r in res.items():
         f, i = r["fork"], r["import"]
-        rows.append([name, "%.3f" % f["alone"], "%.3f" % i["alone"], "%.3fx" % (f["alone"] / max(i["alone"], 1e-9)),
+        rows.append([name, "%.4f" % f["call"], "%.3f" % f["alone"], "%.3f" % i["alone"], "%.3fx" % (f["alone"] / max(i["alone"], 1e-9)),
                      "%.3f" % f["start"], "%.3f" % i["start"], "%.3fx" % (f["start"] / max(i["start"], 1e-9)),
                      "%.3f" % f["reader"], "%.3f" % i["reader"], "%.3fx" % (f["reader"] / max(i["reader"], 1e-9))])
-    print(common.table(rows, ["reader of", "fork s", "import s", "ratio", "start fork", "start imp", "ratio",
+    print(common.table(rows, ["reader of", "fork() s", "fork s", "import s", "ratio", "start fork", "start imp", "ratio",
                               "reader fork", "reader imp", "ratio"]))
-    print("  fork/import: the fork alone vs the import events alone; start: dispatch -> code starts (fingerprints\n"
+    print("  fork() s: the fork call in the template; fork s: request -> child ready (the template's one\n"
+          "  fingerprint of what the readers keep, taken before its first fork, included)\n"
+          "  fork/import: the fork alone vs the import events alone; start: dispatch -> code starts (fingerprints\n"
           "  of what it reads included, in both); reader: dispatch -> end of its compute (copy-on-write faults)")
     with open("/proc/loadavg") as f:
         print("  load average after the runs: %s" % " ".join(f.read().split()[:3]))

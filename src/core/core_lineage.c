@@ -411,13 +411,15 @@ void core_lineage_free(core *e) {
  *
  * Cost: an import of b bytes takes IMPORT_US + b / rate, the rate learned
  * from the imports this run has seen (prior 200 MB/s); a fork takes
- * FORK_US plus the copy of the template's page tables (about 30 us per MB
- * of its private memory, measured: 26 ms for a 750 MB Python heap) plus
+ * FORK_US (bench/forkread.py: 6.5 ms for the fork call, 16 ms from request
+ * to a ready child, where the 100,000 x 2 int frame's mapped import took 2
+ * ms) plus the copy of the template's page tables (about 30 us per MB of
+ * its private memory, measured: 26 ms for a 750 MB Python heap) plus
  * the copy-on-write faults of the pages the reader touches (the bytes it
  * keeps, at about 2 GB/s). */
 
 #define IMPORT_US 1000LL
-#define FORK_US 3000LL
+#define FORK_US 8000LL
 
 void core_lineage_learn(core *e, size_t k, json_t *done) {
     (void)k;
