@@ -22,8 +22,14 @@ scale with workers (floe + bridge CPU and the scheduler's CPU per cell,
 measured with getrusage / /proc). Checked against the measured runs at W=1
 (-j 1) and W=2, then printed for W = 1..64.
 
+A cell's result without its files comes to floe as an event its worker
+sends when the task ends; FLOE_BRIDGE_PROJECTION=1 fetches it with a
+second (projection) task instead, as before: `--done` compares the two,
+side by side, on the trivial and fits notebooks (per-cell overhead, wall).
+
   bench/dask.py                 2 rounds, the tables
-  bench/dask.py --rounds 3 --workers 2"""
+  bench/dask.py --rounds 3 --workers 2
+  bench/dask.py --done --rounds 5   event vs projection task only"""
 import argparse
 import json
 import math
@@ -104,25 +110,56 @@ _CELL = re.compile(r"cell (\d+): ready->dispatch (-?\d+) us, dispatch->start (-?
                    r"compute (-?\d+), export (-?\d+), done->floe (-?\d+)")
 
 
-def run_floe(nb, args, cluster=None):
+def run_floe(nb, args, cluster=None, env=None):
     """One run: wall s, [per-cell overhead ms], [compute ms], floe-side CPU s, scheduler CPU s."""
     out = nb + ".out.ipynb"
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     s0 = cluster.sched_cpu() if cluster else 0.0
-    dt, p = common.floe(["run", nb, "-o", out, "--no-cache"] + args, env_update={"FLOE_DEBUG": "1"})
+    dt, p = common.floe(["run", nb, "-o", out, "--no-cache"] + args, env_update=dict({"FLOE_DEBUG": "1"}, **(env or {})))
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     s1 = cluster.sched_cpu() if cluster else 0.0
-    over, comp = [], []
+    over, comp, back = [], [], []
     for m in _CELL.finditer(p.stderr):
         v = [int(x) for x in m.groups()]
         over.append((v[2] + v[3] + v[5] + v[6]) / 1000.0)
         comp.append(v[4] / 1000.0)
+        back.append(v[6] / 1000.0)
     cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
-    return dt, over, comp, cpu, s1 - s0, common.outputs(out)
+    return dt, over, comp, cpu, s1 - s0, common.outputs(out), back
 
 
 def model(S, c, s, N, D, W):
     return S + max(math.ceil(N / W) * (D + c), N * s)
+
+
+def done_paths(a, cl, fits, triv):
+    """A cell's result as an event (now) vs fetched by a projection task
+    (FLOE_BRIDGE_PROJECTION=1, before), interleaved round by round."""
+    res = {}
+    try:
+        for rnd in range(a.rounds):
+            for name, nb in (("trivial", triv), ("fits", fits)):
+                for how, env in (("projection task", {"FLOE_BRIDGE_PROJECTION": "1"}), ("event", {})):
+                    res.setdefault((name, how), []).append(run_floe(nb, ["--dask", cl.address], cl, env))
+    finally:
+        cl.stop()
+    rows, same = [], True
+    for name in ("trivial", "fits"):
+        pr, ev = res[(name, "projection task")], res[(name, "event")]
+        same &= all(r[5] == pr[0][5] for r in pr + ev)
+        wp, we = common.median([r[0] for r in pr]), common.median([r[0] for r in ev])
+        op = common.median([x for r in pr for x in r[1]])
+        oe = common.median([x for r in ev for x in r[1]])
+        fp = common.median([x for r in pr for x in r[6]])
+        fe = common.median([x for r in ev for x in r[6]])
+        rows.append([name, len(pr[0][1]), "%.2f" % wp, "%.2f" % we, "%.1f" % op, "%.1f" % oe, "%+.1f" % (oe - op),
+                     "%.1f" % fp, "%.1f" % fe])
+    print("\n--dask, %d workers x 1 thread: a cell's result by projection task (before) vs event (now), "
+          "median of %d rounds:" % (a.workers, a.rounds))
+    print(common.table(rows, ["notebook", "cells", "proj wall s", "event wall s", "proj ms/cell", "event ms/cell",
+                              "change ms/cell", "proj done->floe ms", "event done->floe ms"]))
+    print("outputs identical across both and rounds:", same)
+    print("load at end (1/5/15 min):", " ".join(open("/proc/loadavg").read().split()[:3]))
 
 
 def main():
@@ -130,6 +167,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--readers", type=int, default=6)
+    ap.add_argument("--done", action="store_true", help="only: the done event vs the projection task")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="floe-bench-dask-")
     syn = os.path.join(tmp, "synthetic.ipynb")
@@ -143,6 +181,8 @@ def main():
     cl = Cluster(a.workers, tmp)
     W = a.workers
     res = {}
+    if a.done:
+        return done_paths(a, cl, fits, triv)
     try:
         for rnd in range(a.rounds):
             for name, nb in (("synthetic", syn), ("fits", fits), ("trivial", triv)):

@@ -25,10 +25,18 @@ Artifacts: a task's result holds the files its cell exported, and stays on
 its worker. A run request importing a file made by an earlier task takes
 that task's future as an input: Dask moves the bytes worker to worker (and
 recomputes the producer if its worker was lost). Only the "done" message
-(outputs, small values) comes to floe's machine, through a small projection
-task; with the cache or --keep-run (FLOE_DASK_FETCH) the files come too,
+(outputs, small values) comes to floe's machine, as an event the task sends
+when it ends (a small projection task fetches one too large for an event);
+with the cache or --keep-run (FLOE_DASK_FETCH) the files come too,
 into floe's run directory, since the cache lives here. Files floe's machine
 has and no task made (cache restores) are scattered to the cluster.
+
+Files: a cell's files stay on its worker's file system. The bridge records
+which worker last wrote each file; a cell whose attempt used a file made on
+another worker that its own does not share runs again there (files from
+two workers: copied to one first, read_files), and a later attempt of it
+goes there at once; a cell taking a process state whose working directory
+a cell made on a worker runs there. The trace's args.pinned_for says why.
 
 A worker that dies mid-cell: Dask runs the task again elsewhere (its
 inputs recomputed if they were lost); a task pinned to a dead worker, or
@@ -79,6 +87,7 @@ class PseudoKernel:
         self.future = None             # the task running now
         self.dead = False
         self.closed = False
+        self.interrupted = False       # signalled while its cell runs
 
     def send(self, msg):
         with self.lock:
@@ -107,6 +116,15 @@ class Bridge:
         self.fetch = os.environ.get("FLOE_DASK_FETCH") == "1"
         self.boot = None
         self.stopping = False
+        self.where = {}                # file (floe's name) -> (the worker of the last cell that wrote it, the
+                                       # file there: [boot, dev, ino] or None, dask_worker.run_cell's fids)
+        self.touched = {}              # cell -> the files its attempts used that their worker did not have
+        self.missing = {}              # cell -> the files its last attempt looked for and did not find
+        self.statepin = {}             # process state (file) whose cwd is a worker's directory -> that worker
+        self.dones = {}                # task key -> its result without files, as the worker sent it
+        self.dcond = threading.Condition()
+        # the benchmark's "before": results fetched by a projection task only
+        self.project = os.environ.get("FLOE_BRIDGE_PROJECTION") == "1"
 
     # --- setup ------------------------------------------------------------------------
     def connect(self):
@@ -129,6 +147,7 @@ class Bridge:
                                         os.environ.get("FLOE_DASK_CWD"), int(os.environ.get("FLOE_MEM_LIMIT", 0) or 0))
         self.client.register_worker_plugin(plugin, name=dask_worker.plugin_name(self.run_id))
         self.client.subscribe_topic(dask_worker.plugin_name(self.run_id), self._on_need)
+        self.client.subscribe_topic(dask_worker.done_topic(self.run_id), self._on_done)
         # hello once the workers' zygotes have imported the preload set: a
         # cell's time (and its timeout) starts when it can run, as locally
         failed = {w: f for w, f in self.client.run(dask_worker.ready, self.run_id).items() if f}
@@ -163,6 +182,7 @@ class Bridge:
         if pk is None or pk.dead:
             return
         fut = pk.future
+        pk.interrupted = True   # the cell ends as it is: not run again elsewhere for its files
         targets = [pk.worker] if pk.worker else None
         try:
             found = self.client.run(self.dw.signal_kernel, self.run_id, pk.pid, sig, workers=targets)
@@ -244,21 +264,144 @@ class Bridge:
             return obj
         return fix(req)
 
+    def unseen(self, small, copied=()):
+        """The files a cell's attempt used that were made on another worker
+        and that its worker does not share (not the same file there: the
+        writer's boot, device and inode differ), less those copied to it;
+        and with them those it used made on its own worker (where it must
+        run is decided over both)."""
+        out, own = set(), set()
+        fids = small.get("fids") or {}
+        for p, fid in fids.items():
+            w = self.where.get(p)
+            if w is None:
+                continue
+            if w[0] == small["worker"] or p in copied:
+                own.add(p)
+            elif fid != w[1]:
+                out.add(p)
+        return out, own
+
+    def place(self, pk, touched, state_at=None):
+        """Where a cell that uses the files `touched` must run: the worker
+        where they were last written (the files a cell made stay on its
+        worker's file system). Returns (worker or None, {worker: [files to
+        copy from it]}, why): a kernel already kept on a worker (a holder)
+        runs there, a cell whose process state has a working directory made
+        on a worker (state_at) runs there; files last written on two workers
+        are copied to the one that wrote most of them."""
+        need = {}
+        for p in touched or ():
+            w = (self.where.get(p) or (None,))[0]
+            if w is not None and w in self.workers and p.startswith("/"):  # gone with a worker: lost
+                need.setdefault(w, []).append(p)
+        if state_at not in self.workers:
+            state_at = None
+        if not need and not state_at:
+            return None, {}, ""
+        if pk.ran:
+            target = pk.worker
+        elif state_at:
+            target = state_at
+        else:
+            target = max(sorted(need), key=lambda w: len(need[w]))
+        copies = {w: ps for w, ps in need.items() if w != target}
+        names = sorted(os.path.basename(p) for p in need.get(target, []))
+        why = "files made there: %s" % ", ".join(names[:4] + (["..."] if len(names) > 4 else [])) if names else ""
+        if state_at and target == state_at:
+            why = "its working directory is there" + ("; " + why if why else "")
+        if copies:
+            why += "; copied from %s: %s" % (", ".join(sorted(copies)), ", ".join(
+                sorted(os.path.basename(p) for ps in copies.values() for p in ps)[:4]))
+        return target, copies, why.lstrip("; ")
+
+    def submit(self, pk, req, ins, pinned, copies):
+        """One attempt of a cell: its task (pinned: on that worker only, with
+        copies of files from other workers) and its result without files."""
+        kw = {"workers": [pinned], "allow_other_workers": False} if pinned else {}
+        key = "floe-%s-cell%s-v%s-k%d-%s" % (self.run_id, req.get("cell"), req.get("version"), pk.pid,
+                                            uuid.uuid4().hex[:6])
+        if pinned and pinned not in self.workers:
+            raise _WorkerLost()
+        cps = []
+        for w, paths in sorted(copies.items()):
+            if w not in self.workers:
+                continue   # lost with its worker: the cell sees what its own worker has
+            f = self.client.submit(self.dw.read_files, self.run_id, paths, key="copy-" + key, pure=False,
+                                   workers=[w], allow_other_workers=False)
+            self.futures.append(f)
+            cps.append(f)
+        fut = self.client.submit(self.dw.run_cell, self.run_id, pk.pid, req, self.floe_dir, bool(pk.ran),
+                                 *(list(ins) + cps), key=key, pure=False, **kw)
+        pk.future = fut
+        return fut, self.result(fut, key)
+
+    def _on_done(self, event):
+        _, msg = event
+        with self.dcond:
+            self.dones[msg.get("key")] = msg
+            self.dcond.notify_all()
+
+    def result(self, fut, key):
+        """A task's result without its files: the event its worker sent when
+        the task ended (run_cell), or, for one too large for an event (or
+        an event that did not come), a projection task on the worker that
+        holds the result. Raises as fut.result() does (cancelled, killed)."""
+        finished = None
+        while not self.project:
+            with self.dcond:
+                msg = self.dones.pop(key, None)
+                if msg is None:
+                    self.dcond.wait(0.05)
+                    msg = self.dones.pop(key, None)
+            if msg is not None:
+                if "small" in msg:
+                    return msg["small"]
+                break
+            st = fut.status
+            if st in ("error", "cancelled", "lost"):
+                fut.result()   # raises why
+            if st == "finished":
+                finished = finished or time.monotonic()
+                if time.monotonic() - finished > 2.0:
+                    break
+        return self.client.submit(_small, fut, key="small-" + key, pure=False).result()
+
     def run(self, pk, req):
-        """One cell: a task, its projection, the done message to floe."""
+        """One cell: a task, its projection, the done message to floe. A cell
+        that used files made on another worker than its own runs again on
+        that one (the files a cell made stay where it ran); a cell whose
+        earlier attempt used such files goes there at once."""
+        cell = req.get("cell")
         try:
             ins = self.inputs(req)
             req = self.rewrite_external(req)
-            pinned = pk.worker if pk.ran else None
-            kw = {"workers": [pinned], "allow_other_workers": False} if pinned else {}
-            key = "floe-%s-cell%s-v%s-k%d-%s" % (self.run_id, req.get("cell"), req.get("version"), pk.pid,
-                                                uuid.uuid4().hex[:6])
-            if pinned and pinned not in self.workers:
-                raise _WorkerLost()
-            fut = self.client.submit(self.dw.run_cell, self.run_id, pk.pid, req, self.floe_dir, bool(pinned), *ins,
-                                     key=key, pure=False, **kw)
-            pk.future = fut
-            small = self.client.submit(_small, fut, key="small-" + key, pure=False).result()
+            state_at = self.statepin.get((req.get("rng") or {}).get("path"))
+            # an earlier attempt used files made on another worker, or looked
+            # for files not made yet (run again by the core once they were)
+            known = set(self.touched.get(cell, ())) | {
+                p for p in self.missing.get(cell, ()) if (self.where.get(p) or (0, None))[1] is not None}
+            pinned, copies, why = self.place(pk, known, state_at)
+            if pk.ran:
+                pinned, why = pk.worker, why or "its kernel is kept there"
+            pk.interrupted = False
+            for attempt in range(3):
+                fut, small = self.submit(pk, req, ins, pinned, copies)
+                if small.get("dead") or pk.ran or pk.interrupted:
+                    break
+                unseen, own = self.unseen(small, {p for ps in copies.values() for p in ps})
+                self.missing[cell] = {p for p, fid in (small.get("fids") or {}).items() if fid is None}
+                if not unseen:
+                    break
+                self.touched[cell] = self.touched.get(cell, set()) | unseen | own
+                at, cps, w = self.place(pk, self.touched[cell], state_at)
+                if not unseen or at is None or (at == small["worker"] and not cps):
+                    break
+                # it ran where the files it used are not: again, on their worker
+                _dbg("cell", cell, "ran on", small["worker"], "again on", at, w)
+                self.futures.append(fut)
+                self._bg(self.dw.release, self.run_id, [pk.pid], workers=[small["worker"]])
+                pinned, copies, why = at, cps, w
             if self.fetch and not small.get("dead"):
                 self._fetch(fut)
         except Exception as e:  # noqa: BLE001 - cancelled, killed worker, lost: the kernel died
@@ -277,12 +420,19 @@ class Bridge:
             for e in small["done"].get("exports") or []:
                 if e.get("path"):
                     self.owner[e["path"]] = fut
+            for p in small["done"].get("wfiles") or []:
+                self.where[p] = (small["worker"], (small.get("fids") or {}).get(p))
+            if small.get("moved_cwd"):
+                for e in small["done"].get("exports") or []:
+                    if e.get("name") == "__floe_state__" and e.get("path"):
+                        self.statepin[e["path"]] = small["worker"]
         pk.worker, pk.ran = small["worker"], True
         done = small["done"]
         self._clock(done, small)
         if pinned:
             for ev in done.get("events") or []:
                 ev.setdefault("args", {})["pinned"] = pinned
+                ev["args"]["pinned_for"] = why
         for u in small.get("updates") or []:
             pk.send(u)
         pk.send(done)

@@ -20,7 +20,14 @@ removes the directory: nothing of the run is left on the worker.
 
 Paths: floe names artifacts by files in ITS run directory (floe_dir); here
 they live in this worker's directory. Requests are rewritten floe_dir ->
-local on the way in and local -> floe_dir on the way out."""
+local on the way in and local -> floe_dir on the way out.
+
+Files cells use: the kernels run in the notebook's directory if it exists
+here, else in the run's directory, or in FLOE_DASK_WORKDIR (this worker's
+own) if set; paths under it are reported to floe under the notebook's
+directory, with which file each is here (fids: boot, device, inode), so the
+bridge knows whether a file another worker wrote was seen here. read_files
+and the "copies" input move files between workers' directories."""
 import os
 import queue
 import shutil
@@ -138,6 +145,11 @@ class FloeWorker(WorkerPlugin):
             env["FLOE_MEM_LIMIT"] = str(self.mem_limit)
         python = self.python if os.access(self.python, os.X_OK) else sys.executable
         cwd = self.cwd if self.cwd and os.path.isdir(self.cwd) else self.dir
+        own = os.environ.get("FLOE_DASK_WORKDIR")
+        if own:  # this worker's own working directory (no file system shared with floe's machine)
+            os.makedirs(own, exist_ok=True)
+            cwd = os.path.abspath(own)
+        self.workdir = cwd
         import ctypes
         prctl = ctypes.CDLL(None, use_errno=True).prctl
 
@@ -242,10 +254,59 @@ def _rewrite(obj, src, dst):
     return obj
 
 
-def _materialize(local, inputs):
+def _to_local(pl, path):
+    """A path in floe's working directory (the notebook's) -> the same file
+    in this worker's working directory (they differ when the notebook's
+    directory does not exist here, or FLOE_DASK_WORKDIR is set)."""
+    return _rewrite(path, pl.cwd, pl.workdir) if pl.cwd and pl.cwd != pl.workdir else path
+
+
+def _to_floe(pl, path):
+    return _rewrite(path, pl.workdir, pl.cwd) if pl.cwd and pl.cwd != pl.workdir else path
+
+
+def read_files(run_id, paths):
+    """The task that copies files a cell made on this worker to the worker a
+    later cell that uses them runs on (dask_bridge.Bridge.place): their
+    bytes (None: a directory, False: gone), by floe's name for them."""
+    _, pl = _plugin(run_id)
+    out = {}
+    for p in paths:
+        lp = _to_local(pl, p)
+        if os.path.isdir(lp):
+            out[p] = None
+        elif os.path.isfile(lp):
+            with open(lp, "rb") as f:
+                out[p] = f.read()
+        else:
+            out[p] = False
+    return {"copies": out}
+
+
+def _copy_in(pl, copies):
+    for p, data in copies.items():
+        lp = _to_local(pl, p)
+        if data is None:
+            os.makedirs(lp, exist_ok=True)
+        elif data is False:
+            if os.path.isfile(lp):
+                os.remove(lp)
+        else:
+            os.makedirs(os.path.dirname(lp), exist_ok=True)
+            tmp = "%s.floe-copy-%d" % (lp, threading.get_ident())
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.rename(tmp, lp)
+
+
+def _materialize(local, inputs, pl=None):
     """Writes the input results' files into this worker's directory (a file
-    already here, made by this worker, is the same bytes: kept)."""
+    already here, made by this worker, is the same bytes: kept), and the
+    files copied from other workers (read_files) into its working directory."""
     for res in inputs:
+        if pl is not None and "copies" in (res or {}):
+            _copy_in(pl, res["copies"])
+            continue
         for base, data in (res or {}).get("files", {}).items():
             path = os.path.join(local, base)
             if os.path.exists(path):
@@ -262,14 +323,38 @@ def _plugin(run_id):
     return w, w.plugins[plugin_name(run_id)]
 
 
+# a result without its files up to this size goes to floe as an event; a
+# larger one (big outputs) is fetched from the worker by a projection task
+EVENT_MAX = 256 * 1024
+
+
+def done_topic(run_id):
+    return "floe-done-" + run_id
+
+
 def run_cell(run_id, kid, req, floe_dir, reuse, *inputs):
     """The task: runs req (the core's run request) in a kernel forked from
     this worker's zygote (or, reuse, in the kernel kid already kept here).
     Returns {"done", "files", "updates", "worker", "boot", "now"}; a kernel
-    that died gives {"dead": status} instead of "done"."""
+    that died gives {"dead": status} instead of "done". The result without
+    its files also goes to the bridge at once, as an event on the topic
+    floe-done-<run> (the bridge need not ask for it with another task)."""
     w, pl = _plugin(run_id)
+    out = _run_cell(w, pl, run_id, kid, req, floe_dir, reuse, inputs)
+    small = {k: v for k, v in out.items() if k != "files"}
+    import json
+    try:
+        size = len(json.dumps(small))
+    except (TypeError, ValueError):
+        size = EVENT_MAX + 1
+    key = w.get_current_task()
+    w.log_event(done_topic(run_id), {"key": key, "small": small} if size <= EVENT_MAX else {"key": key})
+    return out
+
+
+def _run_cell(w, pl, run_id, kid, req, floe_dir, reuse, inputs):
     local = pl.dir
-    _materialize(local, inputs)
+    _materialize(local, inputs, pl)
     req = _rewrite(req, floe_dir, local)
     if req.get("run_dir") == floe_dir:
         req["run_dir"] = local
@@ -304,6 +389,22 @@ def run_cell(run_id, kid, req, floe_dir, reuse, *inputs):
             with open(path, "rb") as f:
                 out["files"][path[len(local) + 1:]] = f.read()
     done = _rewrite(done, local, floe_dir)
+    for f in ("files", "wfiles", "tfiles"):
+        if isinstance(done.get(f), list):
+            done[f] = [_to_floe(pl, p) for p in done[f]]
+    # which file each is here (boot, device, inode; None: there is none): the
+    # bridge compares with the writer's to know whether this worker saw its file
+    boot = boot_id()
+    out["fids"] = {}
+    for p in set(done.get("files") or []) | set(done.get("wfiles") or []):
+        try:
+            st = os.stat(_to_local(pl, p))
+            out["fids"][p] = [boot, st.st_dev, st.st_ino]
+        except (OSError, ValueError):
+            out["fids"][p] = None
+    cwd = done.get("cwd")
+    if isinstance(cwd, str) and os.path.realpath(cwd) != os.path.realpath(pl.workdir):
+        out["moved_cwd"] = _to_floe(pl, cwd)   # its process state holds a directory of this worker
     for ev in done.get("events") or []:
         ev.setdefault("args", {})["worker"] = w.address
     out["done"] = done

@@ -44,6 +44,10 @@ def _now():
 # pseudo-artifact under this name (the analyser makes cells that change
 # the non-random parts barriers, so later cells start after them).
 RNG = "__floe_state__"
+try:  # the directory kernels start in (the zygote's): a state's cwd, when it is this, means "where you started"
+    _START_CWD = os.getcwd()
+except OSError:
+    _START_CWD = None
 
 # The files a child process used, unknown: reported as one written file.
 CHILD_FILES = "<child process>"
@@ -184,9 +188,37 @@ def _library_apply(st):
         _sk_apply(st["sk_counters"])
 
 
+# Whether a seed is in effect for the global generators (random's and
+# numpy.random's): set by their seed()/setstate()/set_state() (wrapped at
+# each cell's start, so a call from any code counts) and carried with the
+# process state. A draw from an unseeded generator is not reproducible, in
+# Jupyter either: such a cell does not write the state (it is neither ordered
+# nor re-run on by later drawers); it still reads it, so a seed set by an
+# earlier cell that finishes later re-runs it.
+_SEEDED = [False]
+_SEEDERS = (("random", ("seed", "setstate")), ("numpy.random", ("seed", "set_state")))
+
+
+def _wrap_seeders():
+    for modname, names in _SEEDERS:
+        mod = sys.modules.get(modname)
+        for name in names if mod is not None else ():
+            f = getattr(mod, name, None)
+            if f is None or getattr(f, "_floe_seeder", False):
+                continue
+
+            def seeder(*a, _f=f, **k):
+                _SEEDED[0] = True
+                return _f(*a, **k)
+            seeder._floe_seeder = True
+            seeder.__name__, seeder.__doc__ = getattr(f, "__name__", name), getattr(f, "__doc__", None)
+            setattr(mod, name, seeder)
+
+
 def _rng_state():
     import warnings
-    st = {"random": __import__("random").getstate(), "cwd": os.getcwd(), "env": dict(os.environ),
+    st = {"random": __import__("random").getstate(), "seeded": _SEEDED[0], "cwd": os.getcwd(), "cwd0": _START_CWD,
+          "env": dict(os.environ),
           "path": list(sys.path), "recursion": sys.getrecursionlimit(), "warnings": list(warnings.filters)}
     np = sys.modules.get("numpy")
     if np is not None:
@@ -217,26 +249,27 @@ def _flat(d, prefix="", out=None):
 
 def _rng_fingerprint():
     """A snapshot of the process state, compared with == before and after a
-    cell (copies of the containers, no repr: this runs twice per cell)."""
+    cell (copies of the containers, no repr: this runs twice per cell): the
+    global generators' states, and the rest."""
     import warnings
-    snap = [__import__("random").getstate(), os.getcwd(), dict(os.environ), list(sys.path),
-            sys.getrecursionlimit(), list(warnings.filters)]
+    gen = [__import__("random").getstate()]
+    rest = [os.getcwd(), dict(os.environ), list(sys.path), sys.getrecursionlimit(), list(warnings.filters)]
     np = sys.modules.get("numpy")
     if np is not None:
         try:
             kind, keys, pos, has_gauss, gauss = np.random.get_state()
-            snap.append((kind, keys.tobytes(), pos, has_gauss, gauss))
-            snap.append(np.get_printoptions())
+            gen.append((kind, keys.tobytes(), pos, has_gauss, gauss))
+            rest.append(np.get_printoptions())
         except Exception:  # noqa: BLE001 - numpy half-imported
             pass
     cfg = _pd_config()
     if cfg is not None:
-        snap.append(_flat(cfg))
+        rest.append(_flat(cfg))
     rc = _mpl_rc()
     if rc is not None:
-        snap.append(dict.copy(rc))
-    snap.append(_library_state({}))
-    return snap
+        rest.append(dict.copy(rc))
+    rest.append(_library_state({}))
+    return gen, rest
 
 
 def _state_changed(before, after):
@@ -248,8 +281,13 @@ def _state_changed(before, after):
 
 def _rng_apply(st):
     __import__("random").setstate(st["random"])
-    if st.get("cwd") and os.path.isdir(st["cwd"]):
-        os.chdir(st["cwd"])
+    cwd = st.get("cwd")
+    if cwd and cwd == st.get("cwd0") and _START_CWD:
+        # the directory its kernel started in: this kernel's own (the same one,
+        # except on Dask workers that each have a directory of their own)
+        cwd = _START_CWD
+    if cwd and os.path.isdir(cwd):
+        os.chdir(cwd)
     if "env" in st:
         for k in [k for k in os.environ if k not in st["env"]]:
             del os.environ[k]
@@ -269,6 +307,7 @@ def _rng_apply(st):
         np.random.set_state(st["numpy"])
         if "np_print" in st:
             np.set_printoptions(**st["np_print"])
+    _SEEDED[0] = bool(st.get("seeded", True))
     if "pandas" in st:
         __import__("pandas")
         cfg = _pd_config()
@@ -340,9 +379,58 @@ class FileInputs:
     recording = None  # set of paths read, during a cell
     writing = None    # set of paths written
     truncating = None  # of those, the ones written from scratch (mode w/x, O_TRUNC, removed)
+    creating = None   # path -> read before: the files and directories this cell created (see scratch)
+    entries = None    # paths this cell created, removed or renamed: their directories' listings changed
     skip = ()
-    _WRITE_EVENTS = {"os.rename": (0, 1), "os.remove": (0,), "os.rmdir": (0,), "os.truncate": (0,),
-                     "shutil.rmtree": (0,), "os.link": (1,), "os.symlink": (1,), "os.mkdir": (0,)}
+    # event -> (index of a path argument, index of its dir_fd argument or None)
+    _WRITE_EVENTS = {"os.rename": ((0, 2), (1, 3)), "os.remove": ((0, 1),), "os.rmdir": ((0, 1),),
+                     "os.truncate": ((0, None),), "shutil.rmtree": ((0, 1),), "os.link": ((1, 3),),
+                     "os.symlink": ((1, 2),), "os.mkdir": ((0, 2),)}
+    _lstat = staticmethod(os.lstat)  # not the wrapped one: looking is no read of the cell's
+
+    @classmethod
+    def start(cls):
+        """A cell begins: returns the sets of paths it reads, writes and truncates."""
+        cls.creating, cls.entries = {}, set()
+        cls.writing, cls.truncating = set(), set()
+        cls.recording = set()
+        return cls.recording, cls.writing, cls.truncating
+
+    @classmethod
+    def scratch(cls):
+        """A cell ended: the files and directories it created that are gone
+        again (a formatter's or library's scratch files: sympy's preview
+        writes texput.tex in a temporary directory it removes) were no
+        channel to any other cell: they leave the written sets, and the
+        read set unless read before the cell created them. Returns the
+        directories whose listings the cell changed otherwise (a cell that
+        lists one, os.listdir, os.scandir, glob, pathlib, read it)."""
+        gone = []
+        for path, read_before in (cls.creating or {}).items():
+            try:
+                cls._lstat(path)
+                continue
+            except OSError:
+                pass
+            gone.append(path)
+            cls.writing.discard(path)
+            cls.truncating.discard(path)
+            if not read_before:
+                cls.recording.discard(path)
+        dirs = {os.path.dirname(p) for p in (cls.entries or ()) if p not in gone}
+        cls.creating = cls.entries = None
+        return sorted(d for d in dirs if d and not os.path.join(d, "").startswith(cls.skip))
+
+    @classmethod
+    def _created(cls, path):
+        """path is about to be created by this cell unless it exists."""
+        if path in cls.creating:
+            return
+        try:
+            cls._lstat(path)
+        except OSError:
+            cls.creating[path] = path in cls.recording
+            cls.entries.add(path)
 
     @classmethod
     def install(cls):
@@ -419,12 +507,19 @@ class FileInputs:
             cls._read(os.path.join(d, last, "__init__.py"))
 
     @classmethod
-    def _path(cls, p):
+    def _path(cls, p, dir_fd=None):
+        """The absolute path p names, or None (a descriptor, a file of the
+        installation). A relative p with a dir_fd (shutil.rmtree removes
+        a tree through descriptors) is relative to that directory, not to
+        the working directory."""
         if isinstance(p, int):
             return None  # a file descriptor
         try:
-            p = os.path.abspath(os.fsdecode(os.fspath(p)))
-        except (TypeError, ValueError):
+            p = os.fsdecode(os.fspath(p))
+            if isinstance(dir_fd, int) and dir_fd >= 0 and not os.path.isabs(p):
+                p = os.path.join(os.readlink("/proc/self/fd/%d" % dir_fd), p)
+            p = os.path.abspath(p)
+        except (TypeError, ValueError, OSError):
             return None
         return None if p.startswith(cls.skip) else p
 
@@ -441,6 +536,9 @@ class FileInputs:
             write = bool(mode and any(ch in mode for ch in "wax+")) or \
                 (isinstance(flags, int) and bool(flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)))
             if write:
+                if cls.creating is not None and ((mode and mode[0] in "wxa") or
+                                                 (isinstance(flags, int) and flags & os.O_CREAT)):
+                    cls._created(path)
                 cls.writing.add(path)
                 if (mode and mode[0] in "wx") or (isinstance(flags, int) and flags & (os.O_TRUNC | os.O_EXCL)):
                     cls.truncating.add(path)
@@ -450,13 +548,30 @@ class FileInputs:
         if event == "import":
             cls._import(args[0], args[2] if len(args) > 2 else None)
             return
+        if event in ("os.listdir", "os.scandir"):  # a listing reads the directory
+            path = cls._path("." if args[0] is None else args[0])
+            if path is not None:
+                rec.add(path)
+            return
         which = cls._WRITE_EVENTS.get(event)
         if which:
-            for i in which:
-                path = cls._path(args[i]) if i < len(args) else None
-                if path is not None:
-                    cls.writing.add(path)
-                    cls.truncating.add(path)
+            for i, fd in which:
+                path = cls._path(args[i], args[fd] if fd is not None and fd < len(args) else None) \
+                    if i < len(args) else None
+                if path is None:
+                    continue
+                if event == "os.mkdir":
+                    try:  # os.makedirs(d, exist_ok=True) of a directory that is there: a look, no write
+                        cls._lstat(path)
+                        rec.add(path)
+                        continue
+                    except OSError:
+                        if cls.creating is not None:
+                            cls._created(path)
+                elif event != "os.truncate" and cls.entries is not None:
+                    cls.entries.add(path)
+                cls.writing.add(path)
+                cls.truncating.add(path)
 
 
 class Kernel:
@@ -742,12 +857,12 @@ class Kernel:
                     if os.environ.get("FLOE_DEBUG"):
                         sys.__stderr__.write("floe: process state not carried: %r\n" % e)
             _patch_sympy()
+            _wrap_seeders()
+            had_numpy = "numpy.random" in sys.modules
             rng0 = _rng_fingerprint()
         chaos.delay("compute", *self.attempt)
         t0 = _now()
-        files = FileInputs.recording = set()
-        written = FileInputs.writing = set()
-        truncated = FileInputs.truncating = set()
+        files, written, truncated = FileInputs.start()
         saved_input = builtins.input, getpass.getpass
         if msg.get("allow_stdin"):  # `floe kernel`: input() through the frontend
             from .jupyter import frontend_stdin
@@ -756,6 +871,7 @@ class Kernel:
             res = self.shell.run_cell(msg["code"], msg["count"], self._emit, silent=bool(msg.get("silent")),
                                       store_history=bool(msg.get("store_history", True)))
         finally:
+            listed = FileInputs.scratch()
             FileInputs.recording = None
             builtins.input, getpass.getpass = saved_input
         t1 = _now()
@@ -776,8 +892,17 @@ class Kernel:
             chaos.delay("export", *self.attempt)
             out["exports"], out["deletes"], out["unmovable"] = self._export(msg)
             files.update(self.links.memmap_files)
-            if _state_changed(rng0, _rng_fingerprint()):
+            rng1 = _rng_fingerprint()
+            rest_changed = _state_changed(rng0[1], rng1[1])
+            drew = _state_changed(rng0[0], rng1[0])
+            # numpy imported by this cell: its seed() was not wrapped
+            seeded = _SEEDED[0] or (drew and not had_numpy and "numpy.random" in sys.modules)
+            if drew and not rest_changed and not seeded:
+                out["rng_drew"] = True
+            elif rest_changed or drew:
+                _SEEDED[0] = _SEEDED[0] or seeded
                 out["rng_touched"] = True
+                out["cwd"] = os.getcwd()
                 path = os.path.join(self.run_dir, "%s@%d" % (RNG, msg["version"]))
                 st = _rng_state()
                 try:
@@ -801,6 +926,7 @@ class Kernel:
                 written.add(CHILD_FILES)
             out["wfiles"] = sorted(f for f in written if not f.startswith(rd))
             out["tfiles"] = sorted(f for f in truncated if not f.startswith(rd))
+            out["dfiles"] = [d for d in listed if not os.path.join(d, "").startswith(rd)]
             out["mem"] = _private_bytes()
             # threads do not survive a fork: floe forks no reader from a
             # kernel whose cells left some running (core_lineage.c)
@@ -914,6 +1040,7 @@ class Kernel:
         source = self.shell.transform_source(msg["code"]) if hasattr(self.shell, "transform_source") \
             else msg["code"]
         defs = store.cell_defs(source)
+        raw = msg["code"] if isinstance(msg["code"], str) else "".join(msg["code"])
         version = msg["version"]
         only = msg.get("export_only")
         only = set(only) if only is not None else None
@@ -933,7 +1060,7 @@ class Kernel:
             t0 = _now()
             base = os.path.join(self.run_dir, "%s@%d" % (name, version))
             try:
-                art = store.dump(name, value, base, source, msg["count"], defs)
+                art = store.dump(name, value, base, source, msg["count"], defs, raw)
             except store.Unmovable as e:
                 unmovable.append({"name": name, "type": _type_name(value), "reason": str(e)})
                 continue

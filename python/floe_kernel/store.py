@@ -201,11 +201,15 @@ def cell_defs(source):
 
 
 def exec_code(info, ns, shell):
-    """Re-executes one def/class of a cell in ns, under the cell's file name."""
+    """Re-executes one def/class of a cell in ns, under the cell's file name:
+    ipykernel names it by a hash of the cell's raw source (its compiler's
+    get_code_name: /tmp/ipykernel_<pid>/<murmur2 of the source>.py), which
+    a warning or traceback raised in the function shows (issue 16, P15)."""
     src = info["source"]
     tree = ast.parse(src)
     node = next(n for n in tree.body if getattr(n, "lineno", None) == info["lineno"])
-    filename = shell.compile.cache(src, info["count"]) if shell is not None else "<floe>"
+    filename = shell.compile.cache(src, info["count"], raw_code=info.get("raw", src)) \
+        if shell is not None else "<floe>"
     code = compile(ast.Module(body=[node], type_ignores=[]), filename, "exec")
     exec(code, ns)
     return ns[info["name"]]
@@ -247,13 +251,18 @@ def _is_frame(value):
     return t.__module__.startswith("pandas.") and t.__name__ in ("DataFrame", "Series")
 
 
-def dump(name, value, path_base, cell_source, count, defs):
-    """Exports one value; returns the artifact description (JSON-able)."""
+def dump(name, value, path_base, cell_source, count, defs, raw_source=None):
+    """Exports one value; returns the artifact description (JSON-able).
+    cell_source: the cell as IPython transformed it; raw_source: as the
+    notebook has it, when it differs (the file name of its code, below)."""
     if isinstance(value, types.ModuleType):
         return {"codec": protocol.CODEC_MODULE, "module": value.__name__, "bytes": 0}
     if defined_here(value, name, defs):
-        return {"codec": protocol.CODEC_CODE, "source": cell_source, "count": count,
-                "lineno": defs[name], "name": name, "bytes": len(cell_source)}
+        art = {"codec": protocol.CODEC_CODE, "source": cell_source, "count": count,
+               "lineno": defs[name], "name": name, "bytes": len(cell_source)}
+        if raw_source is not None and raw_source != cell_source:
+            art["raw"] = raw_source
+        return art
     note = None
     if _is_frame(value):
         ac = _arrow_codec()

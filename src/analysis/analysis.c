@@ -679,6 +679,23 @@ static void dynamic_use(walker *w, const char *what) {
     (void)what;
 }
 
+/* Listing a directory (os.listdir, os.scandir, os.walk, glob.glob,
+ * pathlib's iterdir/glob/rglob) reads what every earlier cell created or
+ * removed in it, and what any later cell will: it cannot be undone by
+ * re-running (a later cell's new file stays), so such a cell is a barrier,
+ * as removing files is (issue 16). kernel.py reports a listing as a read of
+ * the directory, for listings inside libraries. */
+static void lists_dir(walker *w, const char *fn) {
+    static const char *const listing[] = {"listdir", "scandir", "walk", "glob", "iglob", "rglob", "iterdir", NULL};
+    for (size_t i = 0; listing[i]; i++)
+        if (!strcmp(fn, listing[i])) {
+            char *r = xasprintf("lists a directory (%s())", fn);
+            add_unique(&w->out->open_world, r);
+            free(r);
+            return;
+        }
+}
+
 static void walk_call(walker *w, TSNode n) {
     TSNode fn = field(n, "function");
     TSNode args = field(n, "arguments");
@@ -696,6 +713,7 @@ static void walk_call(walker *w, TSNode n) {
             !strcmp(name, "__import__") || (!strcmp(name, "locals") && !deferred(w)) ||
             (!strcmp(name, "dir") && !deferred(w) && (ts_node_is_null(args) || !ts_node_named_child_count(args))))
             strvec_push_owned(&w->out->open_world, xasprintf("calls %s()", name));
+        if (strcmp(name, "walk") != 0) lists_dir(w, name); /* from glob import glob; glob('*.csv') */
         free(name);
         return;
     }
@@ -741,6 +759,7 @@ static void walk_call(walker *w, TSNode n) {
         add_unique(&w->out->open_world, r);
         free(r);
     }
+    lists_dir(w, meth);
     /* shell commands: files no audit hook sees (ipython.c: !cmd, %%bash) */
     {
         char *o = text(w, field(fn, "object"));

@@ -134,6 +134,15 @@ int cmd_deps(int argc, char **argv) {
     an_analyze_many(srcs, nc, cells, (int)sysconf(_SC_NPROCESSORS_ONLN));
     int64_t t1 = time_mono_us();
     free(srcs);
+    char *nbdir = path_abs_dir(path); /* the kernels' directory, as `floe run` without --cwd */
+    for (size_t k = 0; k < nc; k++) {
+        char *local = core_local_import(&cells[k], nbdir);
+        if (local)
+            strvec_push_owned(&cells[k].open_world,
+                              xasprintf("changes process state (imports %s, a module of the notebook's directory)", local));
+        free(local);
+    }
+    free(nbdir);
     an_graph g;
     an_build_graph(cells, nc, &g);
     int64_t t2 = time_mono_us();

@@ -406,16 +406,6 @@ char *cli_find_pythonpath(void) {
     return NULL;
 }
 
-/* The directory of a path, absolute (kernels run there, as in Jupyter). */
-static char *abs_dir(const char *path) {
-    char *r = realpath(path, NULL);
-    if (!r) return NULL;
-    char *slash = strrchr(r, '/');
-    if (slash == r) slash[1] = '\0';
-    else if (slash) *slash = '\0';
-    return r;
-}
-
 static char *absolute(char *p) {
     if (!p || p[0] == '/') return p;
     char *r = realpath(p, NULL);
@@ -625,7 +615,7 @@ int cmd_run(int argc, char **argv) {
     python = absolute(python);
     kspec_apply_env(&ks);
     pypath = absolute(cli_find_pythonpath());
-    cwd = a.cwd ? realpath(a.cwd, NULL) : (from_stdin ? realpath(".", NULL) : abs_dir(a.in));
+    cwd = a.cwd ? realpath(a.cwd, NULL) : (from_stdin ? realpath(".", NULL) : path_abs_dir(a.in));
     if (!cwd) {
         fprintf(stderr, "floe: no such directory: %s\n", a.cwd ? a.cwd : a.in);
         goto done;
@@ -667,7 +657,7 @@ int cmd_run(int argc, char **argv) {
     a.o.nb_name = from_stdin ? "<stdin>" : a.in;
     a.o.cwd = cwd;
     const char *nc = getenv("FLOE_NO_CACHE");
-    char *nbdir = from_stdin ? NULL : abs_dir(a.in);
+    char *nbdir = from_stdin ? NULL : path_abs_dir(a.in);
     if (!a.no_cache && !from_stdin && !(nc && *nc && strcmp(nc, "0") != 0))
         cache_dir = a.cache_dir ? xstrdup(a.cache_dir) : (nbdir ? xasprintf("%s/.floe", nbdir) : NULL);
     free(nbdir);

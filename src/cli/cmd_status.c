@@ -86,6 +86,8 @@ int cmd_status(int argc, char **argv) {
     o.mode = MODE_PARALLEL;
     o.jobs = 1;
     o.quiet = 1;
+    char *nbdir = path_abs_dir(path);
+    o.cwd = nbdir; /* as `floe run` without --cwd: a local import is a barrier */
     core *co = core_new(&o, NULL, c, env, NULL);
     core_add_notebook(co, n, NULL, NULL);
     size_t nc = core_ncells(co);
@@ -107,6 +109,7 @@ int cmd_status(int argc, char **argv) {
     }
     free(plan);
     core_free(co);
+    free(nbdir);
     if (as_json) {
         char *j = json_dumps(json_pack("{s:o,s:i,s:i}", "cells", out, "fresh", fresh, "total", total), JSON_INDENT(1));
         puts(j);

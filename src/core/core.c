@@ -215,6 +215,7 @@ void core_reset_results(core_cell *c) {
     strvec_free(&c->rfiles);
     strvec_free(&c->wfiles);
     strvec_free(&c->tfiles);
+    strvec_free(&c->dfiles);
     for (size_t i = 0; i < c->nreads; i++) free(c->reads[i].name);
     c->nreads = 0;
     free(c->ename);
@@ -461,10 +462,13 @@ static long rng_writer(core *e, size_t k, core_artifact **art) {
  * cell finishing later with a new state makes it run again; and if that
  * already happened while it ran, it runs again now. "Already happened"
  * includes the state's own writer having been re-run while this cell ran:
- * the same cell, another state (its file tells them apart). */
+ * the same cell, another state (its file tells them apart). A cell that only
+ * drew from unseeded generators ("rng_drew") read the state but wrote none:
+ * later drawers are not re-run on it, a seed set earlier still re-runs it. */
 static int rng_stale(core *e, size_t k, json_t *msg) {
     core_cell *c = &e->cells[k];
-    if (!msg || !json_is_true(json_object_get(msg, "rng_touched"))) return 0;
+    if (!msg || !(json_is_true(json_object_get(msg, "rng_touched")) || json_is_true(json_object_get(msg, "rng_drew"))))
+        return 0;
     core_record_read(c, RNG_NAME, c->rng_from);
     core_artifact *art;
     if (rng_writer(e, k, &art) != c->rng_from) return 1;
@@ -517,7 +521,7 @@ static json_t *run_request(core *e, size_t k, int cont, int fork) {
     c->fork_of = 0;
     if (fork) core_lineage_start_fork(e, k, cont, m, &kept);
     else core_lineage_start(e, k, cont, m, &kept);
-    if (c->open_world || c->lazy) {
+    if (c->needs_all || c->lazy) {
         strvec all = {0};
         all_visible(e, k, &all);
         for (size_t i = 0; i < all.n; i++) add_import(e, k, imports, all.v[i], &kept);
@@ -644,6 +648,26 @@ static int file_race(core *e, size_t k, size_t *a, size_t *b, const char **file)
                 *a = k, *b = m, *file = d->wfiles.v[i];
                 return 1;
             }
+    }
+    return 0;
+}
+
+/* Cell k just finished. Did it list a directory (os.listdir, glob...) whose
+ * listing an earlier cell changed, finishing after k started? Then k may
+ * have missed a file Jupyter's run would show (or shown one it would not):
+ * the earlier cell, the writer, comes first. Unlike a file, the listing is
+ * only read here: the lister runs again, no writer does (two cells adding
+ * files to one directory do not race). Sets the writer and directory. */
+static int listing_race(core *e, size_t k, size_t *writer, const char **dir) {
+    core_cell *c = &e->cells[k];
+    for (size_t j = 0; c->rfiles.n && j < k; j++) {
+        core_cell *d = &e->cells[j];
+        if (d->state != C_DONE || d->restored || d->done_seq < c->start_seq) continue;
+        const char *f = common_file(&d->dfiles, &c->rfiles);
+        if (f) {
+            *writer = j, *dir = f;
+            return 1;
+        }
     }
     return 0;
 }
@@ -1206,6 +1230,7 @@ static void finish_cell(core *e, size_t k, json_t *msg) {
     take_files(&c->rfiles, json_object_get(msg, "files"));
     take_files(&c->wfiles, json_object_get(msg, "wfiles"));
     take_files(&c->tfiles, json_object_get(msg, "tfiles"));
+    take_files(&c->dfiles, json_object_get(msg, "dfiles"));
     c->done_seq = ++e->seq;
     for (size_t i = 0; i < e->contended.n; i++)
         if (touches(c, e->contended.v[i]) && !strvec_contains(&c->files_seen, e->contended.v[i]))
@@ -1213,7 +1238,9 @@ static void finish_cell(core *e, size_t k, json_t *msg) {
     int missed = missed_read(e, k, msg);
     size_t ra, rb;
     const char *rf;
-    if (!missed && e->o->mode == MODE_PARALLEL && file_race(e, k, &ra, &rb, &rf)) {
+    /* a run being stopped (Ctrl-C) replays nothing: the cells would not run
+     * again, and the notebook would lose what they did (their KeyboardInterrupt) */
+    if (!missed && e->o->mode == MODE_PARALLEL && !e->stopping && file_race(e, k, &ra, &rb, &rf)) {
         char why[160];
         snprintf(why, sizeof why, "cells %zu and %zu used %s at the same time", ra, rb, rf);
         replay_file(e, ra, rb, rf, why);
@@ -1223,6 +1250,15 @@ static void finish_cell(core *e, size_t k, json_t *msg) {
         }
     }
     if (!missed && msg && core_lineage_aside_reads(e, k, msg)) missed = 1;
+    size_t lw;
+    const char *ld;
+    if (!missed && e->o->mode == MODE_PARALLEL && listing_race(e, k, &lw, &ld)) {
+        char why[160];
+        snprintf(why, sizeof why, "cell %zu changed %s while cell %zu listed it", lw, ld, k);
+        if (!settled_kernel) core_lineage_settle(e, k, 0);
+        retry(e, k, why);
+        return;
+    }
     if (missed || rng_stale(e, k, msg)) {
         if (!settled_kernel) core_lineage_settle(e, k, 0);
         retry(e, k, missed ? "a read the prediction missed" : "the random state changed");
@@ -1280,7 +1316,7 @@ void core_after_done(core *e, size_t k) {
     for (size_t d = 0; d < c->deletes.n; d++) validate_readers(e, k, c->deletes.v[d]);
     /* later cells that finished before this one and used a file it wrote
      * (those still running are checked when they finish) */
-    for (size_t m = k + 1; c->wfiles.n && m < e->ncells; m++) {
+    for (size_t m = k + 1; c->wfiles.n && !e->stopping && m < e->ncells; m++) {
         core_cell *d = &e->cells[m];
         const char *f = NULL;
         if (d->state != C_DONE || d->restored || d->start_seq > c->done_seq) continue;
@@ -1293,6 +1329,17 @@ void core_after_done(core *e, size_t k) {
         replay_file(e, k, m, file, why);
         free(file);
         if (c->state != C_DONE) break; /* this cell itself runs again */
+    }
+    /* later cells that finished before this one and listed a directory whose
+     * listing it changed: they list it again (listing_race) */
+    for (size_t m = k + 1; c->state == C_DONE && c->dfiles.n && m < e->ncells; m++) {
+        core_cell *d = &e->cells[m];
+        if (d->state != C_DONE || d->restored || d->start_seq > c->done_seq) continue;
+        const char *f = common_file(&c->dfiles, &d->rfiles);
+        if (!f) continue;
+        char why[160];
+        snprintf(why, sizeof why, "cell %zu changed %s after cell %zu listed it", k, f, m);
+        core_invalidate(e, m, why);
     }
     wake_parked(e);
 }
@@ -1322,6 +1369,7 @@ static void init_cell(core *e, core_cell *c, const core_cell_spec *s) {
         strvec_sort_unique(&c->pred_writes);
     }
     c->open_world = s->open_world;
+    c->needs_all = s->open_world && s->needs_all;
 }
 
 /* The predicted producers of cell k, through the name -> predicted writers

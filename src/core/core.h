@@ -112,7 +112,10 @@ typedef struct core_cell_spec {
     json_t *code;          /* the source as sent to the kernel (string or array) */
     int skip, raises, always_run, count;
     const strvec *reads, *writes; /* predicted; NULL = none */
-    int open_world;
+    int open_world;        /* the prediction may be incomplete: it waits for every earlier cell */
+    int needs_all;         /* ... and it may look names up past the lazy hook (globals(), %who,
+                            * $x in a shell line, a callee using frames): it imports every
+                            * visible name before it runs; else names resolve on demand */
 } core_cell_spec;
 
 /* The artifact codecs, from the protocol description both sides read. */
@@ -181,7 +184,7 @@ typedef struct core_cell {
     sizevec deps;          /* predicted producers: earlier cells that may write a
                             * name this one reads, and earlier open-world cells */
     int export_all;        /* a later cell may read anything, or a dropped name was needed */
-    int open_world, lazy, lazy_now;
+    int open_world, needs_all, lazy, lazy_now;
     long version;          /* the version its current attempt writes */
     /* results of the current attempt */
     json_t *outputs, *display_ids;
@@ -199,6 +202,8 @@ typedef struct core_cell {
     char *big;             /* the large artifact (path) it reads, for --stagger, or NULL */
     strvec rfiles, wfiles; /* files the current attempt read / wrote (kernel.py FileInputs) */
     strvec tfiles;         /* of wfiles, those written from scratch (truncated, created, removed) */
+    strvec dfiles;         /* directories whose listing the attempt changed (a file created or
+                            * removed in them); a cell listing one has it in rfiles */
     strvec files_seen;     /* contended files any attempt touched */
     uint64_t start_seq, done_seq; /* when the attempt started / finished, in seq steps */
 } core_cell;
@@ -267,6 +272,11 @@ void core_add_notebook(core *c, struct nb *n, const struct an_cell *analysed, co
  * what the function, defined in any earlier cell, reads). spec's reads,
  * writes and open_world are filled here. */
 void core_append_analysed(core *c, core_cell_spec *spec, const struct an_cell *cells, size_t n);
+/* Both make a cell that imports a module living in the kernels' working
+ * directory (run_opts.cwd) a process-state barrier, like an open-world cell
+ * (issue 16, P14): this returns the first such module's name (a new
+ * string), or NULL. */
+char *core_local_import(const struct an_cell *c, const char *dir);
 
 /* The edges the core waits on: cell `to` starts after cell `from`, for the
  * names it reads that `from` may write ("*": any name, an open-world cell or

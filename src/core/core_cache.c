@@ -67,9 +67,12 @@ void core_cache_store(core *e, size_t k, json_t *done) {
     if (c->wfiles.n) return;
     /* nor one that read a file an earlier cell of this notebook wrote: its
      * input is made by the notebook, not found beside it */
-    for (size_t j = 0; c->rfiles.n && j < (size_t)(c - e->cells); j++)
+    for (size_t j = 0; c->rfiles.n && j < (size_t)(c - e->cells); j++) {
         for (size_t i = 0; i < e->cells[j].wfiles.n; i++)
             if (strvec_contains(&c->rfiles, e->cells[j].wfiles.v[i])) return;
+        for (size_t i = 0; i < e->cells[j].dfiles.n; i++) /* a listing of a directory it changed */
+            if (strvec_contains(&c->rfiles, e->cells[j].dfiles.v[i])) return;
+    }
     if (c->files_seen.n) return;
     /* nor one that ran in a holder: it changed values that live only there */
     if (c->in_holder) return;

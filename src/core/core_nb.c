@@ -8,6 +8,7 @@
  * names it binds, deletes or mutates, and what its functions mutate. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "analysis/analysis.h"
@@ -24,9 +25,60 @@ static int is_blank(const char *s) {
     return 1;
 }
 
+/* Open-world reasons whose cell finds every name it uses through the lazy
+ * hook (a global lookup that misses asks floe): state changes, star
+ * imports, exec/eval on the cell's own globals, file removal, listings. Any other
+ * reason (globals(), vars(), dir(), get_ipython(), magics and shell lines
+ * that expand $x from the namespace, a callee using frames, an analysis
+ * that failed) imports every visible name first. */
+static int lazy_safe(const strvec *reasons) {
+    static const char *const safe[] = {"changes process state (", "changes the working directory", "from ",
+                                       "removes files (",         "lists a directory (",          "calls exec()",
+                                       "calls eval()",            "calls compile()",              "calls __import__()",
+                                       NULL};
+    for (size_t i = 0; i < reasons->n; i++) {
+        size_t s = 0;
+        while (safe[s] && strncmp(reasons->v[i], safe[s], strlen(safe[s])) != 0) s++;
+        if (!safe[s]) return 0;
+    }
+    return 1;
+}
+
+/* The first module cell c imports that lives in dir (the kernels' working
+ * directory, first on their sys.path, as in Jupyter): dir/m.py or a package
+ * dir/m/__init__.py; NULL if none. Importing such a module runs the
+ * notebook's own code, which may change process state as a side effect
+ * (pdsh's helpers_05_08 sets matplotlib's figure dpi): the importing cell is
+ * a barrier, as a cell calling pd.set_option is, so that cells which only
+ * use that state start after it with its __floe_state__ (issue 16, P14).
+ * A module already loaded by the zygote is the same in every kernel and
+ * does not live here. Returns a new string. */
+char *core_local_import(const an_cell *c, const char *dir) {
+    if (!dir || !*dir) return NULL;
+    for (size_t i = 0; i < c->imports.n; i++) {
+        const char *m = c->imports.v[i];
+        size_t len = strcspn(m, ".");
+        if (!len) continue;
+        struct stat st;
+        char *f = xasprintf("%s/%.*s.py", dir, (int)len, m);
+        int found = stat(f, &st) == 0 && S_ISREG(st.st_mode);
+        free(f);
+        if (!found) {
+            f = xasprintf("%s/%.*s/__init__.py", dir, (int)len, m);
+            found = stat(f, &st) == 0 && S_ISREG(st.st_mode);
+            free(f);
+        }
+        if (found) return xasprintf("%.*s", (int)len, m);
+    }
+    return NULL;
+}
+
 /* The predicted reads and writes of every cell, from analysed cells and
- * their graph (built here when g is NULL). */
-static void predict(const an_cell *cells, size_t n, const an_graph *given, strvec *reads, strvec *writes, int *open) {
+ * their graph (built here when g is NULL); dir: see core_local_import;
+ * open[k]: 0, 1 open-world, 2 open-world and needs every name
+ * (core_cell_spec). */
+static void predict(const an_cell *cells, size_t n, const an_graph *given, const char *dir, strvec *reads,
+                    strvec *writes, int *open) {
     an_graph own = {0};
     const an_graph *g = given;
     if (!g) g = an_build_graph(cells, n, &own) == 0 ? &own : NULL;
@@ -39,7 +91,13 @@ static void predict(const an_cell *cells, size_t n, const an_graph *given, strve
         add_all(&writes[k], &cells[k].mutates);
         for (size_t d = 0; d < cells[k].ndefs; d++) add_all(&writes[k], &cells[k].defs[d].mutates);
         /* open-world itself, or it calls code that uses eval/exec/globals()/frames */
-        open[k] = cells[k].open_world.n > 0 || (g && g->open_calls && g->open_calls[k]);
+        int calls = g && g->open_calls && g->open_calls[k];
+        open[k] = calls || !lazy_safe(&cells[k].open_world) ? 2 : cells[k].open_world.n > 0;
+        if (!open[k]) { /* a local module's import: a process-state barrier, names through the hook */
+            char *local = core_local_import(&cells[k], dir);
+            open[k] = local != NULL;
+            free(local);
+        }
     }
     if (g == &own) an_graph_free(&own);
 }
@@ -72,8 +130,11 @@ void core_add_notebook(core *c, nb *n, const an_cell *analysed, const an_graph *
             an_analyze_many(srcs, ncells, cells, (int)sysconf(_SC_NPROCESSORS_ONLN));
             free(srcs);
         }
-        predict(analysed ? analysed : cells, ncells, analysed ? g : NULL, reads, writes, open);
-        for (size_t k = 0; k < ncells; k++) specs[k].open_world = open[k];
+        predict(analysed ? analysed : cells, ncells, analysed ? g : NULL, c->o->cwd, reads, writes, open);
+        for (size_t k = 0; k < ncells; k++) {
+            specs[k].open_world = open[k] > 0;
+            specs[k].needs_all = open[k] > 1;
+        }
         for (size_t k = 0; cells && k < ncells; k++) an_cell_free(&cells[k]);
         free(cells);
     }
@@ -93,10 +154,11 @@ void core_append_analysed(core *c, core_cell_spec *spec, const an_cell *cells, s
     if (!n) return;
     strvec *reads = xcalloc(n, sizeof *reads), *writes = xcalloc(n, sizeof *writes);
     int *open = xcalloc(n, sizeof *open);
-    predict(cells, n, NULL, reads, writes, open);
+    predict(cells, n, NULL, c->o->cwd, reads, writes, open);
     spec->reads = &reads[n - 1];
     spec->writes = &writes[n - 1];
-    spec->open_world = open[n - 1];
+    spec->open_world = open[n - 1] > 0;
+    spec->needs_all = open[n - 1] > 1;
     core_add_cells(c, spec, 1);
     for (size_t k = 0; k < n; k++) {
         strvec_free(&reads[k]);

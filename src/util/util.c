@@ -271,6 +271,15 @@ int write_file_atomic(const char *path, const void *data, size_t len, int flags)
     return write_atomic(path, write_all, &d, flags);
 }
 
+char *path_abs_dir(const char *path) {
+    char *r = realpath(path, NULL);
+    if (!r) return NULL;
+    char *slash = strrchr(r, '/');
+    if (slash == r) slash[1] = '\0';
+    else if (slash) *slash = '\0';
+    return r;
+}
+
 int str_endswith(const char *s, const char *suffix) {
     size_t a = strlen(s), b = strlen(suffix);
     return a >= b && memcmp(s + a - b, suffix, b) == 0;

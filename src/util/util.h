@@ -66,6 +66,10 @@ int write_atomic(const char *path, int (*fill)(int fd, void *ud), void *ud, int 
 /* write_atomic of data (flags: WRITE_DURABLE or 0). Returns 0 or -errno. */
 int write_file_atomic(const char *path, const void *data, size_t len, int flags);
 
+/* The directory of path, absolute and resolved (malloc'd), or NULL with
+ * errno set if path does not exist. */
+char *path_abs_dir(const char *path);
+
 /* Has the file name this suffix (case-sensitive)? */
 int str_endswith(const char *s, const char *suffix);
 

@@ -50,8 +50,11 @@ def _free_port():
 
 
 class Cluster:
-    def __init__(self, tmp):
+    def __init__(self, tmp, own_dirs=False):
+        """own_dirs: each worker runs cells in a directory of its own
+        (FLOE_DASK_WORKDIR), as workers on machines that share no file system."""
         self.tmp = tmp
+        self.own_dirs = own_dirs
         self.env = dict(os.environ)
         self.env.pop("FLOE_TEST_TAG", None)
         pp = self.env.get("PYTHONPATH")
@@ -65,16 +68,19 @@ class Cluster:
         self.workers = [self.start_worker("w%d" % i) for i in range(2)]
         self.wait_workers(2)
 
-    def _start(self, args, name):
+    def _start(self, args, name, env=None):
         log = open(os.path.join(self.tmp, name + ".log"), "w")
-        p = subprocess.Popen([PY, "-m", "distributed.cli.dask_" + args[0]] + args[1:], env=self.env,
+        p = subprocess.Popen([PY, "-m", "distributed.cli.dask_" + args[0]] + args[1:], env=env or self.env,
                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.procs.append(p)
         return p
 
     def start_worker(self, name):
+        env = None
+        if getattr(self, "own_dirs", False):
+            env = dict(self.env, FLOE_DASK_WORKDIR=os.path.join(self.tmp, "cwd-" + name))
         return self._start(["worker", self.address, "--nthreads", "1", "--no-dashboard", "--no-nanny",
-                            "--name", name], name)
+                            "--name", name], name, env)
 
     def ask(self, code):
         """Runs code with `c`, a Client of this cluster, in /usr/bin/python3; returns its JSON print."""
@@ -249,14 +255,18 @@ def test_allow_errors_as_jupyter(cluster, tmp_path):
 
 
 def test_ctrl_c_cancels_the_run(cluster, tmp_path):
+    """Ctrl-C with a cell running on each worker: both stop, and the notebook
+    records the first one's KeyboardInterrupt, as a local run does
+    (test_engine.test_sigint_records_interrupted_cells_that_shared_a_file)."""
     nb = tmp_path / "slow.ipynb"
-    started = tmp_path / "started"  # the cell's code runs (a forked kernel alone may not have started it)
-    write_nb(nb, ["import time\nopen(%r, 'a').close()\ntime.sleep(60)" % str(started),
-                  "import time\nopen(%r, 'a').close()\ntime.sleep(60)" % str(started), "print('never')"])
-    p = subprocess.Popen([FLOE, "run", str(nb), "-o", str(tmp_path / "out.ipynb"), "-q", "--no-cache", "--dask",
+    started = tmp_path / "started"  # a line per cell whose code runs (a forked kernel alone may not have started it)
+    cell = "import time\nopen(%r, 'a').write('x\\n')\ntime.sleep(60)" % str(started)
+    write_nb(nb, [cell, cell, "print('never')"])
+    out = tmp_path / "out.ipynb"
+    p = subprocess.Popen([FLOE, "run", str(nb), "-o", str(out), "-q", "--no-cache", "--dask",
                           cluster.address], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
-    while time.time() < deadline and not started.exists():
+    while time.time() < deadline and (not started.exists() or len(started.read_text().split()) < 2):
         time.sleep(0.05)
     time.sleep(0.3)
     t0 = time.time()
@@ -264,11 +274,25 @@ def test_ctrl_c_cancels_the_run(cluster, tmp_path):
     _, err = p.communicate(timeout=60)
     assert p.returncode == 130, err
     assert time.time() - t0 < 20, "Ctrl-C did not stop the cells on the workers"
-    # Known gap (issue 20's note): a cell interrupted while its code runs on a
-    # worker is not recorded with KeyboardInterrupt as a local run records it;
-    # the notebook is written, without that cell's outputs.
-    assert (tmp_path / "out.ipynb").exists()
+    cells = json.loads(out.read_text())["cells"]
+    assert [o.get("ename") for o in cells[0]["outputs"]] == ["KeyboardInterrupt"], cells[0]["outputs"]
+    assert cells[1]["outputs"] == cells[2]["outputs"] == []
     assert_nothing_left(cluster)
+
+
+def test_results_come_back_as_events(cluster, tmp_path):
+    """A cell's result (less its files) comes to floe as an event its task
+    sends when it ends; only one too large for an event (here 300 KB of
+    output) is fetched by a projection task (a "small-..." key)."""
+    nb = tmp_path / "big.ipynb"
+    write_nb(nb, ["print('small')", "print('x' * 300000)"])
+    n0 = cluster.ask("print(c.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.transition_log)))")
+    r, got = dask_run(cluster, nb, tmp_path / "out.ipynb")
+    assert r.returncode == 0, r.stderr
+    assert oracle.diff(oracle.normalise(oracle.run_jupyter(str(nb))), got) is None
+    keys = cluster.ask("print(json.dumps(c.run_on_scheduler(lambda dask_scheduler: sorted({str(t[0]) for t in "
+                       "list(dask_scheduler.transition_log)[%d:] if str(t[0]).startswith('small-')}))))" % n0)
+    assert [k for k in keys if "-cell0-" in k] == [] and [k for k in keys if "-cell1-" in k], keys
 
 
 def test_holder_cells_are_pinned(cluster, tmp_path):
@@ -380,3 +404,59 @@ def test_dead_workers_directories_are_swept(cluster, tmp_path):
     r, _ = dask_run(cluster, nb, tmp_path / "out.ipynb")
     assert r.returncode == 0, r.stderr
     assert not os.path.exists(stale)
+
+
+@pytest.fixture(scope="module")
+def split_cluster(tmp_path_factory):
+    c = Cluster(str(tmp_path_factory.mktemp("dask-split")), own_dirs=True)
+    yield c
+    c.stop()
+
+
+def test_cells_using_files_run_where_the_files_are(split_cluster, tmp_path):
+    """Workers that share no file system (each runs cells in its own
+    directory): a file stays on the worker of the cell that wrote it, so a
+    cell that reads it runs there (the trace: args.pinned, pinned_for), and
+    one that reads files made on both workers runs on one after the other's
+    files were copied to it. Without that, cell 2 (which waits for b, made
+    on the worker that is free while cell 0 still runs) and cell 3 would
+    not find a.txt / b.txt."""
+    cells = ["import time\ntime.sleep(2)\nopen('a.txt', 'w').write('A')",
+             "b = 'B'\nopen('b.txt', 'w').write(b)",
+             "print(open('a.txt').read(), b)",
+             "print(open('a.txt').read() + open('b.txt').read())"]
+    nb = tmp_path / "files.ipynb"
+    write_nb(nb, cells)
+    want = oracle.normalise(oracle.run_jupyter(str(nb)))
+    for f in ("a.txt", "b.txt"):
+        (tmp_path / f).unlink(missing_ok=True)   # Jupyter's (unless cached): floe's workers must not see them
+    tr = tmp_path / "t.json"
+    r, got = dask_run(split_cluster, nb, tmp_path / "out.ipynb", "--trace", str(tr))
+    assert r.returncode == 0, r.stderr
+    assert oracle.diff(want, got) is None, oracle.diff(want, got)
+    ev = {e["args"]["cell"]: e["args"] for e in computes(tr)}
+    assert ev[0]["worker"] != ev[1]["worker"], ev
+    assert ev[2]["worker"] == ev[2]["pinned"] == ev[0]["worker"] and "a.txt" in ev[2]["pinned_for"], ev
+    assert ev[3]["pinned"] == ev[3]["worker"] and "copied from" in ev[3]["pinned_for"], ev
+    assert not (tmp_path / "a.txt").exists(), "the workers shared floe's directory"
+    assert_nothing_left(split_cluster)
+
+
+def test_cells_after_a_chdir_run_where_the_directory_is(split_cluster, tmp_path):
+    """A cell that changed the working directory to one it made leaves a
+    process state naming a directory of its worker: the cells that take that
+    state run there (args.pinned_for says why)."""
+    cells = ["import os, time\nos.makedirs('sub', exist_ok=True)\nos.chdir('sub')\ntime.sleep(2)",
+             "x = 5",
+             "import os\nprint(os.path.basename(os.getcwd()), x)\nopen('w.txt', 'w').write('w')"]
+    nb = tmp_path / "cd.ipynb"
+    write_nb(nb, cells)
+    want = oracle.normalise(oracle.run_jupyter(str(nb)))
+    tr = tmp_path / "t.json"
+    r, got = dask_run(split_cluster, nb, tmp_path / "out.ipynb", "--trace", str(tr))
+    assert r.returncode == 0, r.stderr
+    assert oracle.diff(want, got) is None, oracle.diff(want, got)
+    ev = {e["args"]["cell"]: e["args"] for e in computes(tr)}
+    assert ev[2]["worker"] == ev[2].get("pinned") == ev[0]["worker"], ev
+    assert "working directory" in ev[2]["pinned_for"], ev
+    assert_nothing_left(split_cluster)

@@ -128,6 +128,30 @@ def test_sigint_writes_partial_notebook(tmp_path, mode):
     assert nb["cells"][2]["outputs"] == []
 
 
+def test_sigint_records_interrupted_cells_that_shared_a_file(tmp_path):
+    """Two cells running at once, both appending to one file, are interrupted:
+    the first gets its KeyboardInterrupt in the notebook, as in Jupyter. (The
+    file race between them used to replay both when they ended, so the
+    stopped run wrote neither's outputs.)"""
+    p = tmp_path / "s.ipynb"
+    started = tmp_path / "started"  # a line per cell whose code runs
+    cell = "import time\nopen(%r, 'a').write('x\\n')\ntime.sleep(60)" % str(started)
+    write_nb(p, [cell, cell, "print('never')"])
+    out = tmp_path / "out.ipynb"
+    proc = subprocess.Popen([FLOE, "run", str(p), "-o", str(out), "-q", "--preload", "IPython", "-j", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and (not started.exists() or len(started.read_text().split()) < 2):
+        time.sleep(0.05)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    cells = json.loads(out.read_text())["cells"]
+    assert [o.get("ename") for o in cells[0]["outputs"]] == ["KeyboardInterrupt"], cells[0]["outputs"]
+    assert cells[1]["outputs"] == cells[2]["outputs"] == []
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_parameters(tmp_path, mode):
     p = tmp_path / "p.ipynb"
@@ -254,6 +278,82 @@ def test_reading_a_frame_is_not_a_mutation(tmp_path):
     assert not [e for e in evs if e.get("name") == "rerun"]
     assert not [e for e in evs if e.get("name", "").startswith("export:df") and e["args"].get("cell", 0) > 0]
     assert texts(nb["cells"][3]) == "199990000\n"
+
+
+def test_unseeded_draws_are_not_rerun_seeded_ones_are(tmp_path):
+    """Issue 17: cells drawing from an unseeded generator (Jupyter's numbers
+    for them are not reproducible either) run in parallel without re-runs on
+    each other's random state; once a cell seeds, later drawers are ordered
+    on the state and give Jupyter's numbers."""
+    p = tmp_path / "r.ipynb"
+    write_nb(p, ["import random, time\nimport numpy as np",
+                 "time.sleep(0.6)\na = np.random.rand(3)\nprint(len(a))",
+                 "b = random.random()\nprint(0 <= b < 1)",
+                 "c = np.random.normal(size=4)\nprint(len(c))",
+                 "time.sleep(0.6)\nnp.random.seed(7)\nrandom.seed(7)",
+                 "print(np.random.randint(1000, size=3), random.random())"])
+    tr = tmp_path / "t.json"
+    r, nb = run(p, "--mode", "parallel", "-j", "3", "--no-cache", "--preload", "IPython,numpy",
+                "--trace", str(tr))
+    assert r.returncode == 0, r.stderr
+    evs = json.loads(tr.read_text())["traceEvents"]
+    reruns = [e for e in evs if e.get("name") == "rerun"]
+    assert [e["args"].get("cell") for e in reruns if e["args"].get("cell") in (1, 2, 3)] == [], reruns
+    import numpy as np
+    import random
+    np.random.seed(7)
+    random.seed(7)
+    assert texts(nb["cells"][5]) == "%s %s\n" % (np.random.randint(1000, size=3), random.random())
+
+
+def test_barrier_cell_imports_only_what_it_reads(tmp_path):
+    """Issue 17: a cell that changes process state (pd.options) is a barrier,
+    but it imports only what it reads, not every earlier value; a name it
+    uses beyond the prediction (through exec) resolves on demand, while a
+    cell calling globals() still gets every name."""
+    p = tmp_path / "b.ipynb"
+    write_nb(p, ["import pandas as pd\nbig = pd.Series(['x%d' % i for i in range(50000)])\nsmall = 3",
+                 "pd.options.display.max_rows = 7\nexec('print(small + 1)')",
+                 "print(len(big), 'big' in globals())"])
+    tr = tmp_path / "t.json"
+    r, nb = run(p, "--mode", "parallel", "-j", "2", "--no-cache", "--preload", "IPython,pandas",
+                "--trace", str(tr))
+    assert r.returncode == 0, r.stderr
+    assert texts(nb["cells"][1]) == "4\n" and texts(nb["cells"][2]) == "50000 True\n"
+    evs = json.loads(tr.read_text())["traceEvents"]
+    imported = sorted((e["args"].get("cell"), e["name"]) for e in evs if e.get("name", "").startswith("import:"))
+    assert (1, "import:big") not in imported, imported
+    assert (1, "import:small") in imported and (2, "import:big") in imported, imported
+# a library's scratch files, as sympy's preview and matplotlib's cache make them
+SCRATCH_LIB = ("import os\nimport tempfile\nimport time\n"
+               "def render(text):\n"
+               "    with tempfile.TemporaryDirectory(dir='.') as d:\n"
+               "        with open(os.path.join(d, 'texput.tex'), 'w') as f:\n            f.write(text)\n"
+               "        time.sleep(0.3)\n"
+               "    with open('scratch.tmp', 'w') as f:\n        f.write(text)\n"
+               "    os.remove('scratch.tmp')\n"
+               "    os.makedirs('cache', exist_ok=True)\n"
+               "    return text\n"
+               "os.makedirs('cache', exist_ok=True)")
+
+
+@pytest.mark.parametrize("jobs", ["2", "3"])
+def test_scratch_files_are_no_channel(tmp_path, jobs):
+    """Files a cell creates and removes again (a formatter's scratch files:
+    sympy's preview writes texput.tex in a temporary directory, removed
+    through directory descriptors), and os.makedirs(exist_ok=True) of a
+    directory that is there, are no channel between cells: independent
+    cells doing so at once are not re-run (issue 16, P16: Lecture-5 had
+    252 such re-runs)."""
+    p = tmp_path / "s.ipynb"
+    write_nb(p, [SCRATCH_LIB] + ["print(render('%d'))" % i for i in range(1, 5)])
+    tr = tmp_path / "t.json"
+    r, nb = run(p, "--mode", "parallel", "-j", jobs, "--no-cache", "--trace", str(tr))
+    assert r.returncode == 0, r.stderr
+    evs = json.loads(tr.read_text())["traceEvents"]
+    assert [e["args"]["why"] for e in evs if e.get("name") == "rerun"] == []
+    assert [texts(c) for c in nb["cells"][1:]] == ["%d\n" % i for i in range(1, 5)]
+    assert sorted(os.listdir(tmp_path)) == ["cache", "out.ipynb", "s.ipynb", "t.json"]
 
 
 def test_frame_with_unsupported_dtype_falls_back_to_pickle(tmp_path):

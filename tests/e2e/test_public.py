@@ -45,15 +45,12 @@ KNOWN = {
     # said, not silent: floe prints that numpy.empty's values are not guaranteed (trace: unguaranteed)
     ("pdsh/02.01-Understanding-Data-Types", "serial"): "P6 uninitialised memory (np.empty), said on stderr",
     ("pdsh/02.01-Understanding-Data-Types", "parallel"): "P6 uninitialised memory (np.empty), said on stderr",
-    ("pdsh/05.12-Gaussian-Mixtures", "serial"): "P15 a warning names the file of a function from another cell",
 }
 # (src/name, mode) -> finding: seen both equal and different between runs
 # (a strict xfail would fail either way): skipped, naming the finding
 FLAKY = {
-    # differed in both parallel runs made (floe at 9c56481 and at this branch): cells 8, 9 draw
-    # before cell 5's `import helpers_05_08` (which sets plt.rcParams['figure.dpi']) finished;
-    # a cell that only uses the process state is not its reader, so it is not re-run (timing)
-    ("pdsh/05.08-Random-Forests", "parallel"): "P14 process state used but not changed by a cell",
+    # (P14, pdsh/05.08 parallel, fixed: a cell importing a module of the notebook's directory is a
+    # process-state barrier)
 }
 
 ALL = os.environ.get("FLOE_PUBLIC", "") == "all"

@@ -301,6 +301,41 @@ NOTEBOOKS = {
         "import floe_probe_mod\nprint(floe_probe_mod.VALUE)",
         "import shutil\nshutil.rmtree(d)\nprint(os.path.exists(d))",
     ],
+    # issue 16 P14: importing a notebook-directory module changes process
+    # state (floe_adv_import_state.py sleeps, then sets rcParams, numpy's and
+    # pandas' print options); later cells only use that state
+    "adv_import_state": [
+        "import matplotlib.pyplot as plt\nimport numpy as np\nimport pandas as pd",
+        "import floe_adv_import_state",
+        "print(plt.rcParams['figure.dpi'])",
+        "print(np.array([1 / 3, 2 / 3]))",
+        "pd.Series(range(10))",
+        "fig = plt.figure()\nprint(fig.dpi)\nplt.close(fig)",
+    ],
+    # issue 16: a directory listing (os.listdir, os.scandir, glob, pathlib)
+    # reads the directory: it comes after the cells that add files to it
+    # (a listing cell is a barrier; names() lists through a function, seen
+    # at run time only: the cell is re-run)
+    "adv_dir_listing": [
+        "import glob\nimport os\nimport pathlib\nimport tempfile\nimport time\n"
+        "d = tempfile.mkdtemp(prefix='floe-corpus-')\ndef names(path):\n    return sorted(os.listdir(path))",
+        "time.sleep(0.8)\nwith open(os.path.join(d, 'a.txt'), 'w') as fa:\n    fa.write('a')",
+        "print(names(d))",
+        "print(sorted(os.path.basename(p) for p in glob.glob(os.path.join(d, '*.txt'))))",
+        "print(sorted(p.name for p in pathlib.Path(d).iterdir()))",
+        "time.sleep(0.5)\nos.mkdir(os.path.join(d, 'sub'))\nwith open(os.path.join(d, 'c.txt'), 'w') as fc:\n"
+        "    fc.write('c')",
+        "print(sorted(e.name for e in os.scandir(d)), sorted(pathlib.Path(d).glob('*.txt')) != [])",
+        "import shutil\nshutil.rmtree(d)\nprint(os.path.exists(d))",
+    ],
+    # issue 16 P15: a warning raised in a function defined in another cell
+    # names that cell's file, /tmp/ipykernel_<pid>/<hash of its raw source>.py
+    "adv_warning_filename": [
+        "import warnings\ndef careful(x):\n    warnings.warn('x is %d' % x)\n    return x + 1",
+        "careful(1)",
+        "class Thing:\n    def go(self):\n        raise ValueError('no')",
+        (["raises-exception"], "Thing().go()"),
+    ],
     # pandas must believe it runs under Jupyter: 20 columns at most, wide
     # frames wrapped (tests/realworld/FINDINGS.md R1)
     "pandas_wide": [

@@ -75,7 +75,8 @@ static void add_cell(core *c, const char *line, int *count) {
     s.skip = has_word(line, "skip");
     s.raises = has_word(line, "raises");
     s.always_run = has_word(line, "always");
-    s.open_world = has_word(line, "open");
+    s.open_world = has_word(line, "open") || has_word(line, "openlazy");
+    s.needs_all = has_word(line, "open");
     s.count = s.skip ? 0 : ++*count;
     s.reads = &reads;
     s.writes = &writes;
@@ -147,6 +148,7 @@ static json_t *done_msg(size_t k, const char *line) {
     add_list(m, "wfiles", line, "wfiles");
     add_list(m, "tfiles", line, "tfiles");
     if (has_word(line, "rng")) json_object_set_new(m, "rng_touched", json_true());
+    if (has_word(line, "drew")) json_object_set_new(m, "rng_drew", json_true());
     if (word_value(line, "nameerror", buf, sizeof buf)) {
         char *ev = xasprintf("name '%s' is not defined", buf);
         json_object_set_new(m, "status", json_string("error"));
