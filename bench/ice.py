@@ -12,7 +12,11 @@
    prototype moved values;
 3. a global-heavy pure-Python loop: its compute time in serial (isolated
    kernel, namespace built by floe) against monolithic (one IPython shell),
-   from the traces' compute events.
+   from the traces' compute events;
+4. fork vs import (bench/forkread.py): a reader of a 10M-row string Series
+   and of the 100,000 x 2 frame started in a kernel forked from its
+   producer's (kernel lineage's fork from template) against one started
+   fresh that imports it, side by side.
 """
 import argparse
 import json
@@ -26,6 +30,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
+import forkread  # noqa: E402
 
 PYDIR = os.path.join(common.ROOT, "python")
 
@@ -170,6 +175,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--cells", type=int, default=100)
     ap.add_argument("--json")
+    ap.add_argument("--fork-rounds", type=int, default=1, help="rounds of 4. (0: skip it)")
+    ap.add_argument("--fork-rows", type=int, default=10_000_000, help="rows of 4.'s string Series")
     a = ap.parse_args()
     print("floe ICE costs   machine: %s   rounds: %d (median)" % (common.machine(), a.rounds), flush=True)
     with tempfile.TemporaryDirectory(prefix="floe-ice-") as d:
@@ -206,10 +213,16 @@ def main():
                             ["monolithic (one shell)", "%.3f" % loop["monolithic"], "1.000x"]],
                            ["compute", "s", "ratio"]))
         print("  target <= 1.05x: %s" % ("met" if r <= 1.05 else "MISSED"))
+        fr = None
+        if a.fork_rounds > 0:
+            print("\n4. fork vs import: a reader started by fork from its producer's kernel vs by import"
+                  " (parallel -j 3, %d round(s), median)" % a.fork_rounds, flush=True)
+            fr = forkread.measure(a.fork_rounds, a.fork_rows)
+            forkread.report(fr)
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"kernel_per_cell_s": per, "fork_s": fork, "fork_ready_s": ready, "cold_import_pandas_s": cold, "artifact": art, "loop": loop}, f,
-                      indent=1)
+            json.dump({"kernel_per_cell_s": per, "fork_s": fork, "fork_ready_s": ready, "cold_import_pandas_s": cold,
+                       "artifact": art, "loop": loop, "fork_vs_import": fr}, f, indent=1)
 
 
 if __name__ == "__main__":

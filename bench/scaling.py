@@ -7,6 +7,11 @@ process; time of the load call only, file in page cache), hot import
 (load again in the same process, best of 5); memcpy bandwidth of the same
 machine for reference.
 
+Then the fork-vs-import column (bench/forkread.py): a reader of a 10M-row
+string Series and of the 100,000 x 2 frame started by fork from its
+producer's kernel (kernel lineage's fork from template) vs by import, side
+by side in one run (--fork-rounds 0 skips it).
+
 usage: python3 bench/scaling.py [--max-int 7] [--max-mixed 6] [--dir /dev/shm] [--svg plot.svg]"""
 import argparse
 import os
@@ -22,6 +27,9 @@ import pandas as pd
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "python"))
 from floe_kernel import arrow_codec, store  # noqa: E402
+
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+import forkread  # noqa: E402
 
 COLD = r"""
 import sys, time
@@ -104,6 +112,8 @@ def main():
     ap.add_argument("--max-mixed", type=int, default=6)
     ap.add_argument("--dir", default="/dev/shm" if os.access("/dev/shm", os.W_OK) else tempfile.gettempdir())
     ap.add_argument("--svg", help="also plot the times against rows (log-log) into this SVG file")
+    ap.add_argument("--fork-rounds", type=int, default=1, help="rounds of the fork-vs-import column (0: skip)")
+    ap.add_argument("--fork-rows", type=int, default=10_000_000)
     args = ap.parse_args()
     rows = []
     bw = memcpy_bw()
@@ -140,6 +150,10 @@ def main():
             os.unlink(pp)
     os.rmdir(d)
     print("times in ms; cold = load call in a fresh process (file in page cache)")
+    if args.fork_rounds > 0:
+        print("\nfork vs import: a reader started by fork from its producer's kernel vs by import"
+              " (floe run, parallel -j 3, %d round(s), median; times in s)" % args.fork_rounds, flush=True)
+        forkread.report(forkread.measure(args.fork_rounds, args.fork_rows))
     if args.svg:
         plot(rows, args.svg, bw)
         print("plot: %s" % args.svg)

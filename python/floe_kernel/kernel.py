@@ -10,10 +10,12 @@ import builtins
 import getpass
 import os
 import re
+import signal
 import sys
+import threading
 import time
 
-from . import chaos, covars, protocol, store
+from . import chaos, covars, proto, protocol, store
 
 _INTERNAL = re.compile(r"^(_|__|___|_i|_ii|_iii|_i\d+|_\d+|_oh|_ih|_dh|In|Out|get_ipython|exit|quit|__\w*__)$")
 
@@ -634,6 +636,9 @@ class Kernel:
         self.links = covars.Links()
         self.aside = {}  # a lineage kernel's names hidden from the cell (_reset)
         self.aside_reads = []
+        self.children = set()  # kernels forked from this one as a template (_fork)
+        self.fp_cache = {}  # name -> (value, fingerprint) taken by a template before it forked
+        chan.fds = []  # a fork request brings the new kernel's socket
 
     def serve(self):
         while True:
@@ -648,11 +653,84 @@ class Kernel:
                 self.chan.send(done)
             elif op == "exit":
                 return
+            elif op == "fork":
+                self._fork(msg)
             elif op == "scope":
                 self.scope(msg)
             elif op in ("jupyter_init", "jupyter", "input_reply"):
                 from . import jupyter  # `floe kernel`: the Jupyter protocol's requests
                 jupyter.handle(self, msg)
+
+    # --- a template: readers forked from a lineage kernel ------------------------
+    def _fork(self, msg):
+        """{"op":"fork"} with a socket attached, to an idle lineage kernel
+        (core_lineage.c, "fork from template"): forks a child that serves
+        that socket as a new kernel, with this heap (copy-on-write) and
+        every object as the last cell left it; this kernel goes on waiting.
+        As the zygote does, it replies "forked" and reports "exited" with
+        the status when a child ends (a SIGCHLD handler that reaps only its
+        own children, so that a cell's subprocesses keep theirs)."""
+        fds, self.chan.fds = self.chan.fds, []
+        if not fds:
+            return
+        for extra in fds[1:]:
+            os.close(extra)
+        fd = fds[0]
+        # the fingerprints the reader takes of what it keeps (_reset), once
+        # here for every child: the values are the same objects in each
+        ns = self.shell.user_ns
+        for name in msg.get("fp", ()):
+            if name in ns and not (name in self.fp_cache and self.fp_cache[name][0] is ns[name]):
+                self.fp_cache[name] = (ns[name], store.fingerprint(ns[name]))
+        from . import main  # here, not in the handler: an import there can be interrupted by another
+        if not self.children:
+            signal.signal(signal.SIGCHLD, self._on_child)
+        t0 = time.perf_counter_ns()
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            self.children = set()
+            main._die_with_parent()
+            os.close(self.chan.fd)
+            self.chan = proto.Channel(fd)
+            self.chan.fds = []
+            main._reseed()
+            self._own_fds()
+            return
+        os.close(fd)
+        self.children.add(pid)
+        self.chan.send({"op": "forked", "pid": pid, "t": time.monotonic_ns() // 1000,
+                        "fork_us": (time.perf_counter_ns() - t0) // 1000})
+        self._on_child()  # one that ended before the handler could see it
+
+    def _own_fds(self):
+        """A forked child's fd 1 and 2 still lead to the template's pipes,
+        whose reader threads did not survive the fork: pipes of its own."""
+        from .shell import FdCapture
+        sh = self.shell
+        for cap in sh.fdcap or ():
+            try:
+                os.close(cap.r)
+            except OSError:
+                pass
+        if sh.fdcap:
+            sh.fdcap = (FdCapture(1, sh.stdout), FdCapture(2, sh.stderr))
+
+    def _on_child(self, *_):
+        if self.chan.sending:  # in the middle of a frame: once it is out
+            self.chan.after_send = self._on_child
+            return
+        for pid in list(self.children):
+            if pid not in self.children:  # reported by a handler that interrupted this one
+                continue
+            try:
+                got, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                continue
+            if got:
+                self.children.discard(pid)
+                st = {"signal": os.WTERMSIG(status)} if os.WIFSIGNALED(status) else {"code": os.WEXITSTATUS(status)}
+                self.chan.send({"op": "exited", "pid": pid, "status": st})
 
     # --- protocol helpers -------------------------------------------------------
     def _emit(self, msg):
@@ -748,6 +826,7 @@ class Kernel:
             self.run_dir = msg["run_dir"]
             if msg.get("reuse"):
                 self._reset(ns, msg)
+            self.fp_cache = {}  # a cell runs: a template's fingerprints may no longer hold
             # before the imports: functions they create (defs, lambdas,
             # closures) take their builtins from the globals at creation,
             # and must resolve unpredicted names lazily too
@@ -850,6 +929,9 @@ class Kernel:
             out["tfiles"] = sorted(f for f in truncated if not f.startswith(rd))
             out["dfiles"] = [d for d in listed if not os.path.join(d, "").startswith(rd)]
             out["mem"] = _private_bytes()
+            # threads do not survive a fork: floe forks no reader from a
+            # kernel whose cells left some running (core_lineage.c)
+            out["threads"] = sum(1 for t in threading.enumerate() if not t.name.startswith("floe-"))
         out["events"] = self.events
         out["t_done"] = _now()
         return out
@@ -924,9 +1006,11 @@ class Kernel:
             elif name in hold and name not in self.aside:
                 self.aside[name] = value
         del aside
+        cache, self.fp_cache = self.fp_cache, {}  # a template's, valid until a cell runs
         for name in msg.get("fp", ()):
             if name in ns:
-                self.imported[name] = store.fingerprint(ns[name])
+                hit = cache.get(name)
+                self.imported[name] = hit[1] if hit and hit[0] is ns[name] else store.fingerprint(ns[name])
 
     def _import_all(self, imports, tolerant=False):
         """tolerant: an open-world cell gets every visible name, most of

@@ -17,15 +17,25 @@ class Channel:
 
     def __init__(self, fd):
         self.fd = fd
+        self.fds = None      # a list: descriptors attached to frames are kept here (recv)
+        self.sending = 0     # a frame is half written (a signal handler must not send)
+        self.after_send = None  # called once the frame is out, if set meanwhile
 
     def send(self, msg):
         data = json.dumps(msg, ensure_ascii=False, separators=(",", ":"),
                           default=_json_default).encode("utf-8", "surrogatepass")
         frame = _HDR.pack(len(data)) + data
         view = memoryview(frame)
-        while view:
-            n = os.write(self.fd, view)
-            view = view[n:]
+        self.sending += 1
+        try:
+            while view:
+                n = os.write(self.fd, view)
+                view = view[n:]
+        finally:
+            self.sending -= 1
+        if not self.sending and self.after_send is not None:
+            cb, self.after_send = self.after_send, None
+            cb()
 
     def _read_exact(self, n):
         chunks = []
@@ -37,8 +47,21 @@ class Channel:
             n -= len(b)
         return b"".join(chunks)
 
+    def _read_header(self):
+        """The frame's first bytes, with the descriptors attached to them
+        (SCM_RIGHTS) appended to self.fds: a lineage kernel's fork request."""
+        s = socket.socket(fileno=self.fd)
+        try:
+            hdr, fds, _, _ = socket.recv_fds(s, 4, 4)
+        finally:
+            s.detach()
+        self.fds.extend(fds)
+        if not hdr:
+            raise EOFError("floe closed the channel")
+        return hdr + (self._read_exact(4 - len(hdr)) if len(hdr) < 4 else b"")
+
     def recv(self):
-        (n,) = _HDR.unpack(self._read_exact(4))
+        (n,) = _HDR.unpack(self._read_header() if self.fds is not None else self._read_exact(4))
         if n > MAX_FRAME:
             raise ValueError("frame too large: %d" % n)
         return json.loads(self._read_exact(n).decode("utf-8", "surrogatepass"))

@@ -91,7 +91,10 @@ static const char run_usage[] =
     "                         where a cell must be able to run again on another\n"
     "                         worker). In parallel mode a cell waits up to\n"
     "                         FLOE_LINEAGE_WAIT_MS (default 100) for a busy kernel\n"
-    "                         that holds what it reads before starting fresh\n"
+    "                         that holds what it reads before starting fresh; where\n"
+    "                         two readers are ready at once, they fork from it when\n"
+    "                         that costs less than their imports (fork from\n"
+    "                         template; FLOE_LINEAGE_FORK=0 never, =always always)\n"
     "      --no-lineage       every isolated cell in a fresh kernel (also\n"
     "                         FLOE_LINEAGE=0)\n"
     "      --no-warm          a private zygote for this run. By default (not when the\n"
@@ -190,6 +193,10 @@ static int parse_args(int argc, char **argv, run_args *a) {
     a->o.lineage = !(lin && *lin) || env_on("FLOE_LINEAGE");
     const char *lw = getenv("FLOE_LINEAGE_WAIT_MS");
     a->o.lineage_wait_ms = lw && *lw ? atoi(lw) : 100;
+    /* fork from template: on with lineage unless FLOE_LINEAGE_FORK=0;
+     * "always": wherever the graph branches, whatever the cost (tests) */
+    const char *lf = getenv("FLOE_LINEAGE_FORK");
+    a->o.lineage_fork = lf && !strcmp(lf, "always") ? 2 : !(lf && *lf) || env_on("FLOE_LINEAGE_FORK");
     a->papermill = -1;
     a->save_every = 2;
     a->pm = json_object();

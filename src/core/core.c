@@ -510,7 +510,7 @@ static json_t *str_array(const strvec *v) {
 }
 
 /* The run request of cell k, going on in lineage `cont` (0: none). */
-static json_t *run_request(core *e, size_t k, int cont) {
+static json_t *run_request(core *e, size_t k, int cont, int fork) {
     core_cell *c = &e->cells[k];
     json_t *m = json_pack("{s:s,s:i,s:i,s:O,s:b}", "op", "run", "cell", (int)k, "count", c->count, "code", c->code,
                           "ice", e->o->mode != MODE_MONOLITHIC);
@@ -518,7 +518,9 @@ static json_t *run_request(core *e, size_t k, int cont) {
     json_t *imports = json_array();
     c->lazy_now = 0;
     strvec kept = {0};
-    core_lineage_start(e, k, cont, m, &kept);
+    c->fork_of = 0;
+    if (fork) core_lineage_start_fork(e, k, cont, m, &kept);
+    else core_lineage_start(e, k, cont, m, &kept);
     if (c->needs_all || c->lazy) {
         strvec all = {0};
         all_visible(e, k, &all);
@@ -728,7 +730,7 @@ static void start_cell(core *e, size_t k, core_kernel_from from, int h) {
     core_action *a = core_push(e, CA_START, k);
     a->from = from;
     a->holder = h;
-    a->msg = run_request(e, k, from == CK_CONT ? h : 0);
+    a->msg = run_request(e, k, from == CK_CONT || from == CK_FORK ? h : 0, from == CK_FORK);
     e->running++;
 }
 
@@ -851,7 +853,9 @@ static int dispatch(core *e, size_t k, int *stop_run) {
     if (wait) return e->o->mode != MODE_PARALLEL ? 1 : 0;
     int l = h ? 0 : core_lineage_pick(e, k);
     if (!h && !l && core_lineage_wait(e, k)) return 0;
-    start_cell(e, k, h ? CK_HOLDER : l ? CK_CONT : CK_FRESH, h ? h : l);
+    int fork = l ? core_lineage_fork(e, k, l) : 0;
+    if (fork < 0) l = fork = 0; /* neither goes on in it nor forks from it: a fresh kernel */
+    start_cell(e, k, h ? CK_HOLDER : fork ? CK_FORK : l ? CK_CONT : CK_FRESH, h ? h : l);
     return 0;
 }
 
@@ -1045,6 +1049,7 @@ static void set_timeout_error(core *e, core_cell *c) {
 
 static void take_times(core_cell *c, json_t *done) {
     c->mem = (long long)json_integer_value(json_object_get(done, "mem"));
+    c->threads = (int)json_integer_value(json_object_get(done, "threads"));
     c->t_start = json_integer_value(json_object_get(done, "t_start"));
     c->t_compute = json_integer_value(json_object_get(done, "t_compute"));
     c->t_end = json_integer_value(json_object_get(done, "t_end"));
@@ -1059,6 +1064,7 @@ static void replace(json_t **slot, json_t *v) {
 static void take_results(core *e, size_t k, json_t *done) {
     core_cell *c = &e->cells[k];
     take_times(c, done);
+    core_lineage_learn(e, k, done);
     const char *status = json_string_value(json_object_get(done, "status"));
     if (status && !strcmp(status, "import-error")) {
         char *msg = xasprintf("cannot import '%s' into this cell: %s", json_string_value(json_object_get(done, "name")),

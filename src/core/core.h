@@ -62,6 +62,9 @@ typedef struct run_opts {
                             * lineage kernel that holds what it reads, 0 = never */
     int lineage;           /* a finished kernel may go on with a later cell that reads
                             * what it holds (continuation, core_lineage.c); 0 = off */
+    int lineage_fork;      /* with lineage: where the graph branches, a reader may be forked
+                            * from the lineage kernel as a template (core_lineage_fork); 0 = off,
+                            * 2 = wherever the graph branches, whatever the cost (tests) */
     const char *python;
     const char *pythonpath;
     const char *preload;
@@ -165,7 +168,9 @@ typedef struct core_cell {
     int holder;            /* kept after this cell: it holds values that cannot move
                             * (generators, open files...) for the cells that read them; 0 = none */
     int cont;              /* the lineage kernel the current attempt goes on in, 0 = none */
+    int fork_of;           /* the lineage kernel its current attempt's kernel was forked from, 0 = none */
     long long mem;         /* the private memory of its kernel when it finished, 0 = unknown */
+    int threads;           /* threads alive in its kernel when it finished (0 = unknown) */
     int kept_live;         /* it used a value kept live in its lineage that no artifact
                             * carries (dropped or unmovable): not cached */
     struct core_held *held;/* what its kernel's namespace holds from earlier cells
@@ -207,7 +212,9 @@ typedef struct core_cell {
  * kernel (monolithic), or lineage kernel `holder` (CK_CONT: the kernel a
  * finished cell left, going on with this one; core_lineage.c). Holders and
  * lineages share one numbering, so a driver maps both with one table. */
-typedef enum { CK_FRESH, CK_HOLDER, CK_MONO, CK_CONT } core_kernel_from;
+/* CK_FORK: a new kernel forked from idle lineage kernel `holder` (its
+ * template), which stays idle (core_lineage_fork). */
+typedef enum { CK_FRESH, CK_HOLDER, CK_MONO, CK_CONT, CK_FORK } core_kernel_from;
 
 typedef enum {
     CA_START_POOL, /* start the interpreter pool: something must run */

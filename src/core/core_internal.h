@@ -21,6 +21,7 @@ typedef struct core_lineage {
     core_held *ns;         /* what its namespace holds after `last` */
     size_t nns;
     sizevec chain;         /* every cell that ran in it, ascending */
+    int threads;           /* threads its last cell left alive: > 1, no fork from it */
 } core_lineage;
 
 struct core {
@@ -56,6 +57,7 @@ struct core {
     size_t nacts, capacts, headacts;
     core_lineage *lins;    /* kernels kept for continuation (core_lineage.c) */
     size_t nlins, caplins;
+    long long imp_bytes, imp_us; /* imports seen in this run, for the cost of one (core_lineage_fork) */
 };
 
 core_action *core_push(core *c, core_action_kind kind, size_t cell);
@@ -125,6 +127,20 @@ void core_lineage_gc(core *e);
  * when that wait is over. */
 int core_lineage_wait(core *e, size_t k);
 void core_lineage_free(core *e);
+/* Fork from template: 1 when ready cell k, which would go on in idle
+ * lineage id, had better start in a kernel forked from it (the lineage
+ * stays idle for its other pending readers): the imports it saves cost
+ * more than the fork, or cells forked from it still run (a cell going on
+ * in it could be killed, and its forked kernels with it); -1 when it may
+ * do neither (cells forked from it run and it cannot fork): a fresh
+ * kernel; 0: it goes on in it. */
+int core_lineage_fork(core *e, size_t k, int id);
+/* As core_lineage_start, for a kernel forked from lineage id: the same
+ * keep/hold/delete lists; the lineage stays idle, and k's kernel starts a
+ * lineage of its own when it finishes. */
+void core_lineage_start_fork(core *e, size_t k, int id, json_t *m, strvec *kept);
+/* The imports and threads a "done" message reports, for the choice. */
+void core_lineage_learn(core *e, size_t k, json_t *done);
 
 /* core_policy.c */
 /* Queues a CA_WAKE at `due` (monotonic us), unless one is due earlier. */

@@ -299,6 +299,7 @@ void core_lineage_settle(core *e, size_t k, int ok) {
         leave_ns(c, k, &l->ns, &l->nns);
         l->last = (long)k;
         l->mem = c->mem;
+        l->threads = c->threads;
         l->busy = 0;
         sizevec_push(&l->chain, k);
         ok = usefulness(e, l, 1) > 0;
@@ -391,4 +392,129 @@ void core_lineage_free(core *e) {
     while (e->nlins) remove_lineage(e, &e->lins[e->nlins - 1]);
     free(e->lins);
     e->lins = NULL;
+}
+
+/* ---- fork from template ------------------------------------------------------------
+ *
+ * Where the graph branches (in parallel mode, two or more readers of what
+ * an idle lineage kernel holds ready at once), only one of them can go on
+ * in it. The others are
+ * started in a kernel forked from it, the lineage kernel serving as a
+ * template (kernel.py _fork): its heap copy-on-write, so no import of what
+ * it holds and every identity, view and piece of process state as the
+ * producer left them, with the same keep/hold/delete lists a continuation
+ * gets; they import only what other cells wrote. The template stays idle
+ * for more readers, the last of which goes on in it. Not from a kernel
+ * whose cells left threads running (fork copies the calling thread only),
+ * nor for a reader that keeps a value no artifact carries (a generator
+ * would be consumed twice, once in each copy).
+ *
+ * Cost: an import of b bytes takes IMPORT_US + b / rate, the rate learned
+ * from the imports this run has seen (prior 200 MB/s); a fork takes
+ * FORK_US (bench/forkread.py: 6.5 ms for the fork call, 16 ms from request
+ * to a ready child, where the 100,000 x 2 int frame's mapped import took 2
+ * ms) plus the copy of the template's page tables (about 30 us per MB of
+ * its private memory, measured: 26 ms for a 750 MB Python heap) plus
+ * the copy-on-write faults of the pages the reader touches (the bytes it
+ * keeps, at about 2 GB/s). */
+
+#define IMPORT_US 1000LL
+#define FORK_US 8000LL
+
+void core_lineage_learn(core *e, size_t k, json_t *done) {
+    (void)k;
+    size_t i;
+    json_t *ev;
+    json_array_foreach(json_object_get(done, "events"), i, ev) {
+        const char *name = json_string_value(json_object_get(ev, "name"));
+        if (!name || strncmp(name, "import:", 7) != 0) continue;
+        e->imp_bytes += json_integer_value(json_object_get(json_object_get(ev, "args"), "bytes"));
+        e->imp_us += json_integer_value(json_object_get(ev, "dur"));
+    }
+}
+
+/* Bytes per microsecond an import moves: learned once 10 ms of imports
+ * were seen, else the prior. */
+static double import_rate(core *e) {
+    if (e->imp_us >= 10000 && e->imp_bytes > 0) return (double)e->imp_bytes / (double)e->imp_us;
+    return 200.0;
+}
+
+/* Whether a pending cell other than k, whose predicted producers are
+ * done (it could start beside k), would go on in l too. One that must wait
+ * for another cell can go on later in k's kernel, which keeps what k read. */
+static int other_reader(core *e, size_t k, const core_lineage *l) {
+    for (size_t m = (size_t)l->last + 1; m < e->ncells; m++) {
+        core_cell *d = &e->cells[m];
+        if (m == k || d->skip || d->state != C_PENDING || !gain(e, m, l)) continue;
+        int ready = 1;
+        for (size_t i = 0; i < d->deps.n && ready; i++)
+            ready = e->cells[d->deps.v[i]].skip || e->cells[d->deps.v[i]].state == C_DONE;
+        if (ready) return 1;
+    }
+    return 0;
+}
+
+static void no_fork(core *e, size_t k, const core_lineage *l, const char *why) {
+    if (!e->tr) return;
+    json_t *a = json_pack("{s:i,s:s}", "template", (int)l->last, "why", why);
+    char *s = json_dumps(a, JSON_COMPACT);
+    trace_complete(e->tr, "no-fork", (int)k, 0, time_mono_us(), 0, s);
+    free(s);
+    json_decref(a);
+}
+
+static int fork_pays(core *e, size_t k, core_lineage *l, int must);
+
+/* Whether a cell forked from l runs: l's kernel must then not be killed
+ * (its forked kernels die with it), so no cell goes on in it. */
+static int forks_running(core *e, const core_lineage *l) {
+    for (size_t m = 0; m < e->ncells; m++)
+        if (e->cells[m].state == C_RUNNING && e->cells[m].fork_of == l->id) return 1;
+    return 0;
+}
+
+int core_lineage_fork(core *e, size_t k, int id) {
+    core_lineage *l = find(e, id);
+    if (!l || !e->o->lineage_fork) return 0;
+    int busy = forks_running(e, l);
+    /* one cell at a time, the readers go on one after the other */
+    if (!busy && (e->o->mode != MODE_PARALLEL || e->o->jobs < 2 || !other_reader(e, k, l))) return 0;
+    int f = fork_pays(e, k, l, busy);
+    return busy && !f ? -1 : f;
+}
+
+/* 1 when k forks from l: it can, and the imports saved cost more than the
+ * fork (or anyway: must, or FLOE_LINEAGE_FORK=always). */
+static int fork_pays(core *e, size_t k, core_lineage *l, int must) {
+    core_cell *c = &e->cells[k];
+    long long bytes = 0, names = 0;
+    for (size_t i = 0; i < l->nns; i++) {
+        const core_held *h = &l->ns[i];
+        if (!(wanted(e, c, h->name) || group_kept(e, c, l, h)) || !valid_for(e, k, h)) continue;
+        if (is_live(h->codec)) {
+            no_fork(e, k, l, "it keeps a value no artifact carries");
+            return 0;
+        }
+        bytes += h->size > 0 ? h->size : 0;
+        names++;
+    }
+    if (l->threads > 1) {
+        no_fork(e, k, l, "threads its cells started are running in the template");
+        return 0;
+    }
+    double import_us = (double)(names * IMPORT_US) + (double)bytes / import_rate(e);
+    double fork_us = (double)FORK_US + (double)l->mem * 30.0 / 1048576.0 + (double)bytes / 2048.0;
+    return must || e->o->lineage_fork > 1 || import_us > fork_us;
+}
+
+void core_lineage_start_fork(core *e, size_t k, int id, json_t *m, strvec *kept) {
+    core_lineage *l = find(e, id);
+    int busy = l ? l->busy : 0;
+    long running = l ? l->running : 0;
+    core_lineage_start(e, k, id, m, kept);
+    if (l) l->busy = busy, l->running = running; /* the template stays idle */
+    e->cells[k].cont = 0; /* its kernel is its own: a lineage of its own when it finishes */
+    e->cells[k].fork_of = id;
+    json_object_set_new(m, "fork", json_true());
 }

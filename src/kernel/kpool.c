@@ -350,21 +350,40 @@ static kernel *pending_pop(kpool *p) {
     return k;
 }
 
-static kernel *find_pid(kpool *p, pid_t pid) {
-    for (kernel *k = p->kernels; k; k = k->next)
-        if (k->pid == pid) return k;
-    return NULL;
+static void maybe_dead(kernel *k);
+
+/* A template's child is dead: a template released or killed meanwhile goes now. */
+static void child_gone(kernel *t) {
+    if (--t->children > 0 || !t->doomed) return;
+    t->doomed = 0;
+    kpool_kill(t);
 }
 
 static void maybe_dead(kernel *k) {
     if (k->dead_reported || !k->eof || !k->exited) return;
     k->dead_reported = 1;
     k->state = K_DEAD;
+    /* its forked children die with it (PR_SET_PDEATHSIG), unreported */
+    for (kernel *c = k->pool->kernels; k->children && c; c = c->next)
+        if (c->parent == k && !c->exited) {
+            close_remote(c); /* one never forked: its socket ends here */
+            c->exited = 1;
+            c->exit_signal = SIGKILL;
+            maybe_dead(c);
+        }
+    if (k->parent) child_gone(k->parent);
     if (k->pool->cbs.on_dead) k->pool->cbs.on_dead(k, k->pool->data);
 }
 
+/* Among kernels forked from parent (NULL: the zygote), the one with pid. */
+static kernel *find_child(kpool *p, kernel *parent, pid_t pid) {
+    for (kernel *k = p->kernels; k; k = k->next)
+        if (k->pid == pid && k->parent == parent) return k;
+    return NULL;
+}
+
 static void on_zygote_exited(kpool *p, json_t *msg) {
-    kernel *k = find_pid(p, (pid_t)json_integer_value(json_object_get(msg, "pid")));
+    kernel *k = find_child(p, NULL, (pid_t)json_integer_value(json_object_get(msg, "pid")));
     if (!k) return;
     json_t *st = json_object_get(msg, "status");
     k->exited = 1;
@@ -488,6 +507,39 @@ int kpool_start(kpool **out, uv_loop_t *loop, const kpool_opts *o, const kpool_c
     return 0;
 }
 
+/* A template's own messages about its children: "forked" (the oldest
+ * request of it) and "exited". 1 when msg was one. */
+static int template_msg(kernel *t, json_t *msg) {
+    const char *op = json_string_value(json_object_get(msg, "op"));
+    kpool *p = t->pool;
+    if (!op) return 0;
+    if (!strcmp(op, "forked")) {
+        kernel *k = NULL;
+        for (kernel *c = p->kernels; c; c = c->next)
+            if (c->parent == t && c->pid == 0) k = c; /* newest first: the last is the oldest */
+        if (!k) return 1;
+        k->pid = (pid_t)json_integer_value(json_object_get(msg, "pid"));
+        close_remote(k);
+        k->t_forked = time_mono_us();
+        k->fork_us = json_integer_value(json_object_get(msg, "fork_us"));
+        if (k->state == K_STARTING) k->state = K_IDLE;
+        if (p->cbs.on_forked) p->cbs.on_forked(k, p->data);
+        if (k->released) kpool_signal(k, SIGKILL);
+        return 1;
+    }
+    if (!strcmp(op, "exited")) {
+        kernel *k = find_child(p, t, (pid_t)json_integer_value(json_object_get(msg, "pid")));
+        if (!k) return 1;
+        json_t *st = json_object_get(msg, "status");
+        k->exited = 1;
+        k->exit_signal = (int)json_integer_value(json_object_get(st, "signal"));
+        k->exit_code = (int)json_integer_value(json_object_get(st, "code"));
+        maybe_dead(k);
+        return 1;
+    }
+    return 0;
+}
+
 static void on_kernel_msg(chan *c, json_t *msg, void *data) {
     kernel *k = data;
     (void)c;
@@ -498,7 +550,53 @@ static void on_kernel_msg(chan *c, json_t *msg, void *data) {
         maybe_dead(k);
         return;
     }
+    if (template_msg(k, msg)) return;
     if (k->pool->cbs.on_msg) k->pool->cbs.on_msg(k, msg, k->pool->data);
+}
+
+kernel *kpool_fork_from(kpool *p, kernel *t, json_t *fp) {
+    if (p->stopping || p->remote || !t || !t->ch || t->pid <= 0 || t->exited || t->released || t->doomed) return NULL;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return NULL;
+    kernel *k = xcalloc(1, sizeof *k);
+    k->ch = chan_open(p->loop, sv[0], on_kernel_msg, k);
+    if (!k->ch) {
+        close(sv[0]);
+        close(sv[1]);
+        free(k);
+        return NULL;
+    }
+    json_t *req = json_pack("{s:s}", "op", "fork");
+    if (fp) json_object_set(req, "fp", fp);
+    int rc = chan_send_fd(t->ch, req, sv[1]);
+    json_decref(req);
+    if (rc < 0) {
+        chan_close(k->ch);
+        close(sv[1]);
+        free(k);
+        return NULL;
+    }
+    k->remote_fd = sv[1];
+    k->id = p->next_id++;
+    k->pool = p;
+    k->parent = t;
+    t->children++;
+    k->state = K_STARTING;
+    k->t_requested = time_mono_us();
+    k->next = p->kernels;
+    p->kernels = k;
+    return k;
+}
+
+int kpool_kill(kernel *k) {
+    if (k->children > 0) {
+        k->doomed = 1;
+        k->user = NULL;
+        return k->children;
+    }
+    kpool_signal(k, SIGKILL);
+    kpool_release(k);
+    return 0;
 }
 
 kernel *kpool_fork(kpool *p) {
@@ -552,6 +650,11 @@ void kpool_signal(kernel *k, int sig) {
 }
 
 void kpool_release(kernel *k) {
+    if (k->children > 0) { /* it would take them along: once they are dead */
+        k->doomed = 1;
+        k->user = NULL;
+        return;
+    }
     if (k->released) return;
     k->released = 1;
     k->user = NULL;

@@ -35,6 +35,9 @@ typedef struct kernel {
     int exit_code, exit_signal;
     int64_t t_requested, t_forked;  /* monotonic us */
     int64_t fork_us;                /* the fork() call itself, timed in the zygote */
+    struct kernel *parent;/* the template it was forked from (kpool_fork_from), or NULL */
+    int children;         /* its forked children not yet dead */
+    int doomed;           /* released or killed while children ran: done when they end */
     struct kernel *next;  /* pool list */
 } kernel;
 
@@ -76,6 +79,18 @@ int kpool_start(kpool **out, uv_loop_t *loop, const kpool_opts *o, const kpool_c
 /* Requests a new kernel; returns it in K_STARTING (messages sent to it are
  * queued by the socket until it runs). NULL on failure. */
 kernel *kpool_fork(kpool *p);
+/* Requests a new kernel forked from idle kernel tmpl (a lineage kernel as a
+ * template: its heap copy-on-write, its objects as its last cell left them).
+ * tmpl replies "forked" and reports "exited" for it as the zygote does; it
+ * dies with tmpl (PR_SET_PDEATHSIG), so tmpl is not killed while it has
+ * live children: kpool_kill and kpool_release of such a template take
+ * effect when the last child is dead. fp (borrowed, may be NULL): the names
+ * the child will fingerprint (the run request's "fp"), which tmpl
+ * fingerprints once for all its children before it forks. NULL on failure. */
+kernel *kpool_fork_from(kpool *p, kernel *tmpl, json_t *fp);
+/* SIGKILL and release, deferred while k has forked children alive; returns
+ * the number of those children (0: killed now). */
+int kpool_kill(kernel *k);
 /* Sends a message to a kernel. 0 or a negative error. */
 int kpool_send(kernel *k, json_t *msg);
 /* Signals a kernel's process (no-op if not yet forked or dead). */

@@ -87,10 +87,27 @@ static int holder_of(engine *e, kernel *kn) {
 
 /* ---- carrying out actions ------------------------------------------------------ */
 
+/* A kernel forked from idle lineage kernel `holder` (fork from template,
+ * core_lineage_fork); the template stays idle. */
+static kernel *fork_template(engine *e, core_action *a) {
+    kernel *t = holder_kernel(e, a->holder);
+    kernel *kn = t ? kpool_fork_from(e->pool, t, json_object_get(a->msg, "fp")) : NULL;
+    if (!kn) return NULL;
+    kn->user = NULL;
+    core_stats_mut(e->core)->kernels++;
+    char args[160];
+    snprintf(args, sizeof args, "{\"template\":%d,\"after\":%lld,\"keep\":%zu,\"imports\":%zu}", t->id,
+             (long long)json_integer_value(json_object_get(a->msg, "lineage")),
+             json_array_size(json_object_get(a->msg, "keep")), json_array_size(json_object_get(a->msg, "imports")));
+    trace_complete(e->tr, "fork-template", (int)a->cell, kn->id, time_mono_us(), 0, args);
+    return kn;
+}
+
 static void act_start(engine *e, core_action *a) {
     dcell *d = &e->cells[a->cell];
     kernel *kn = a->from == CK_MONO     ? e->mono
                  : a->from == CK_FRESH  ? take_kernel(e)
+                 : a->from == CK_FORK   ? fork_template(e, a)
                                         : holder_kernel(e, a->holder);
     if (a->from == CK_CONT && kn) { /* an idle lineage kernel goes on: the cell's now */
         set_holder(e, a->holder, NULL);
@@ -151,8 +168,7 @@ static void act_drop_holder(engine *e, int h) {
     kernel *kn = holder_kernel(e, h);
     if (!kn) return;
     set_holder(e, h, NULL);
-    kpool_signal(kn, SIGKILL);
-    kpool_release(kn);
+    kpool_kill(kn); /* a template with forked children running: once they are dead */
 }
 
 static void act_answer(engine *e, core_action *a) {
@@ -201,8 +217,12 @@ static void act(engine *e, core_action *a) {
     case CA_RELEASE: act_release(e, a); break;
     case CA_DROP_HOLDER:
         if (a->from == CK_CONT && holder_kernel(e, a->holder)) {
-            char args[200];
-            snprintf(args, sizeof args, "{\"why\":\"%s\"}", a->why);
+            char args[240];
+            int ch = holder_kernel(e, a->holder)->children;
+            if (ch) /* forked children die with their template: it goes when they are done */
+                snprintf(args, sizeof args, "{\"why\":\"%s\",\"deferred\":%d}", a->why, ch);
+            else
+                snprintf(args, sizeof args, "{\"why\":\"%s\"}", a->why);
             trace_complete(e->tr, "drop-lineage", -1, holder_kernel(e, a->holder)->id, time_mono_us(), 0, args);
         }
         act_drop_holder(e, a->holder);

@@ -28,7 +28,7 @@ def default_env(**kw):
 def run(nb, tmp_path, *args, env=None):
     out, trace = tmp_path / "out.ipynb", tmp_path / "trace.json"
     r = subprocess.run([FLOE, "run", str(nb), "-o", str(out), "-q", "--no-cache", "--trace", str(trace), *args],
-                       capture_output=True, text=True, timeout=300, env=env or default_env())
+                       capture_output=True, text=True, timeout=300, env=default_env(**(env or {})))
     texts = []
     for c in json.loads(out.read_text())["cells"]:
         if c["cell_type"] != "code":
@@ -117,3 +117,90 @@ def test_lineage_notebooks_match_jupyter(tmp_path, name, mode):
     assert r.returncode == 0, r.stderr
     d = oracle.diff(want, oracle.normalise(json.loads(out.read_text())))
     assert d is None, d
+
+
+# ---- fork from template: where the graph branches (core_lineage_fork) --------------------
+
+BIG = "s = pd.Series(np.arange(300_000).astype(str)).astype(object)"
+
+
+def test_branching_readers_fork_from_the_template_import_nothing_and_match_jupyter(tmp_path):
+    # one producer, three independent readers of what its kernel holds: they
+    # fork from it (none goes on in it while forked ones run); none imports, and each
+    # sees the producer's objects as it left them -- identities (b is s, a
+    # view of arr, even id()) and a module attribute, which no artifact
+    # carries -- as in Jupyter's one process
+    import oracle
+    cells = ["import json\nimport numpy as np, pandas as pd\n" + BIG +
+             "\nb = s\narr = np.arange(10.0)\nv = arr[2:5]\ni0 = id(s)\njson.floe_mark = 'set by cell 1'",
+             "print(s.iloc[11], b is s, v.base is arr, id(s) == i0, json.floe_mark)",
+             "print(s.iloc[22], b is s, v.base is arr, id(b) == i0, json.floe_mark)",
+             "print(len(s), b is s, v.base is arr, id(s) == i0, json.floe_mark)"]
+    nb = tmp_path / "branch.ipynb"
+    write_nb(nb, cells)
+    r, texts, events = run(nb, tmp_path, "--mode", "parallel", "-j", "3")
+    assert r.returncode == 0, r.stderr
+    assert texts[1] == "11 True True True set by cell 1\n"
+    want = oracle.normalise(oracle.run_jupyter(str(nb)))
+    got = oracle.normalise(json.loads((tmp_path / "out.ipynb").read_text()))
+    assert want == got, oracle.diff(want, got)
+    forks = named(events, "fork-template")
+    assert len(forks) >= 2, [e["name"] for e in events]
+    assert {e["args"]["cell"] for e in forks} | {e["args"]["cell"] for e in named(events, "continue")} == {1, 2, 3}
+    assert not [e for e in events if e["name"].startswith("import:")]
+
+
+def test_a_producer_that_leaves_a_thread_running_is_not_forked_from(tmp_path):
+    # fork copies the calling thread only: the readers import instead
+    cells = ["import threading, time\nimport numpy as np, pandas as pd\n" + BIG +
+             "\nthreading.Thread(target=time.sleep, args=(3,), daemon=True).start()",
+             "print(s.iloc[1])", "print(s.iloc[2])", "print(s.iloc[3])"]
+    nb = tmp_path / "thread.ipynb"
+    write_nb(nb, cells)
+    r, texts, events = run(nb, tmp_path, "--mode", "parallel", "-j", "3")
+    assert r.returncode == 0, r.stderr
+    assert texts[1:] == ["1\n", "2\n", "3\n"]
+    assert not named(events, "fork-template")
+    assert any("threads" in e["args"]["why"] for e in named(events, "no-fork"))
+    assert [e for e in events if e["name"].startswith("import:")]
+
+
+def test_a_template_dropped_while_its_forked_children_run_waits_for_them(tmp_path):
+    # cells 1, 2 and 3 fork from cell 0's kernel; cell
+    # 4 (after cell 1) goes on in cell 1's (it holds s and y), so cell 0's
+    # kernel is of no more use while cell 2 still runs in its child: a
+    # forked kernel dies with its template (PR_SET_PDEATHSIG), so the
+    # template is killed only once it ends
+    cells = ["import numpy as np, pandas as pd\n" + BIG,
+             "y = s.iloc[1]",
+             "import time\ntime.sleep(8)\nprint(s.iloc[2])",
+             "print(s.iloc[4])",
+             "print(y, s.iloc[3])"]
+    nb = tmp_path / "drop.ipynb"
+    write_nb(nb, cells)
+    r, texts, events = run(nb, tmp_path, "--mode", "parallel", "-j", "3")
+    assert r.returncode == 0, r.stderr
+    assert texts[2:] == ["2\n", "4\n", "1 3\n"]
+    assert len(named(events, "fork-template")) >= 2
+    drops = [e for e in named(events, "drop-lineage") if e["args"].get("deferred")]
+    assert drops, named(events, "drop-lineage")
+
+
+def test_a_forked_reader_that_mutates_what_it_keeps_writes_it(tmp_path):
+    # the fingerprints a forked reader compares its kept values with are
+    # taken once by the template, before it forks: a mutation the static
+    # prediction misses (through a function) is still seen as a write, and
+    # the readers after it see the mutated list, as in Jupyter
+    import oracle
+    cells = ["L = list(range(5))\ndef grow(x):\n    x.append(len(x))",
+             "grow(L)\nprint(len(L))",
+             "print(len(L), L[-1])",
+             "print(sum(L))"]
+    nb = tmp_path / "mutate.ipynb"
+    write_nb(nb, cells)
+    r, texts, events = run(nb, tmp_path, "--mode", "parallel", "-j", "3", env={"FLOE_LINEAGE_FORK": "always"})
+    assert r.returncode == 0, r.stderr
+    want = oracle.normalise(oracle.run_jupyter(str(nb)))
+    got = oracle.normalise(json.loads((tmp_path / "out.ipynb").read_text()))
+    assert want == got, oracle.diff(want, got)
+    assert named(events, "fork-template")

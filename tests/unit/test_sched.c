@@ -142,6 +142,7 @@ static json_t *done_msg(size_t k, const char *line) {
         json_object_set_new(m, "unmovable", u);
     }
     if (word_value(line, "mem", buf, sizeof buf)) json_object_set_new(m, "mem", json_integer(atoll(buf)));
+    if (word_value(line, "threads", buf, sizeof buf)) json_object_set_new(m, "threads", json_integer(atoll(buf)));
     add_list(m, "deletes", line, "deletes");
     add_list(m, "files", line, "files");
     add_list(m, "wfiles", line, "wfiles");
@@ -169,8 +170,8 @@ static void log_start(buf *b, const core_action *a) {
     buf_printf(b, "start %zu", a->cell);
     if (a->from == CK_HOLDER) buf_printf(b, " holder %d", a->holder);
     if (a->from == CK_MONO) buf_puts(b, " mono");
-    if (a->from == CK_CONT) {
-        buf_printf(b, " lineage %d", a->holder);
+    if (a->from == CK_CONT || a->from == CK_FORK) {
+        buf_printf(b, a->from == CK_FORK ? " fork %d" : " lineage %d", a->holder);
         json_t *names[] = {json_object_get(a->msg, "keep"), json_object_get(a->msg, "hold")};
         const char *words[] = {" keep", " hold"};
         for (size_t w = 0; w < 2; w++) {
@@ -384,7 +385,8 @@ static int parse_option(sched_case *sc, const char *l) {
     else if (!strcmp(l, "allow_errors")) sc->o.allow_errors = 1;
     else if (!strcmp(l, "lazy_always")) sc->o.lazy_always = 1;
     else if (!strcmp(l, "open_ended")) sc->o.open_ended = 1;
-    else if (!strcmp(l, "lineage")) sc->o.lineage = 1;
+    else if (!strcmp(l, "lineage")) sc->o.lineage = sc->o.lineage_fork = 1;
+    else if (!strcmp(l, "no_fork")) sc->o.lineage_fork = 0;
     else if (!strncmp(l, "lineage_wait ", 13)) sc->o.lineage_wait_ms = atoi(l + 13);
     else if (!strncmp(l, "mem_budget ", 11)) sc->o.mem_budget = atoll(l + 11);
     else if (!strcmp(l, "schedule critical")) sc->o.schedule = SCHED_CRITICAL;
