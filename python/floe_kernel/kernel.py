@@ -167,9 +167,25 @@ def _sk_apply(values):
             setattr(mod, name, itertools.count(n[1]))
 
 
+def _ip_plain():
+    """IPython's text/plain formatter (its float format: %precision), or None."""
+    try:
+        return Kernel.shell.shell.display_formatter.formatters["text/plain"]
+    except Exception:  # noqa: BLE001 - no shell yet
+        return None
+
+
 def _library_state(st):
     if _SYMPY_CALLS:
         st["sympy_printing"] = list(_SYMPY_CALLS)
+    fmt = _ip_plain()
+    if fmt is not None:
+        st["ip_float"] = [fmt.float_precision, fmt.float_format]
+    dec = sys.modules.get("decimal")
+    if dec is not None:
+        c = dec.getcontext()
+        st["decimal"] = [c.prec, c.rounding, c.Emin, c.Emax, c.capitals, c.clamp,
+                         sorted(s.__name__ for s, on in c.traps.items() if on)]
     n = _sk_counters()
     if n is not None:
         st["sk_counters"] = n
@@ -186,6 +202,17 @@ def _library_apply(st):
         __import__("sympy").init_printing(*args, **kwargs)
     if st.get("sk_counters") is not None:
         _sk_apply(st["sk_counters"])
+    fmt = _ip_plain()
+    if fmt is not None and st.get("ip_float"):
+        # the trait's value without its observer (which would reset numpy's
+        # print precision, carried on its own)
+        fmt._trait_values["float_precision"], fmt.float_format = st["ip_float"]
+    if st.get("decimal"):
+        dec = __import__("decimal")
+        c = dec.getcontext()
+        c.prec, c.rounding, c.Emin, c.Emax, c.capitals, c.clamp, traps = st["decimal"]
+        for s in c.traps:
+            c.traps[s] = s.__name__ in traps
 
 
 # Whether a seed is in effect for the global generators (random's and
@@ -270,6 +297,19 @@ def _rng_fingerprint():
         rest.append(dict.copy(rc))
     rest.append(_library_state({}))
     return gen, rest
+
+
+def _state_hash(st):
+    """The process state's content hash, for the cache: what a cell printing
+    under it depends on. Unseeded generators' states (new in every run) and
+    floe's own environment variables are left out, so that a cell after a
+    state change can be restored in a later run."""
+    import hashlib
+    import pickle
+    key = {k: v for k, v in st.items() if st.get("seeded") or k not in ("random", "numpy")}
+    if "env" in key:
+        key["env"] = {k: v for k, v in key["env"].items() if not k.startswith("FLOE_")}
+    return hashlib.blake2b(pickle.dumps(key, protocol=4), digest_size=16).hexdigest()
 
 
 def _state_changed(before, after):
@@ -913,6 +953,10 @@ class Kernel:
                         st.pop(k, None)
                     art = store.dump(RNG, st, path, "", 0, {})
                 art["name"] = RNG
+                try:
+                    art["hash"] = _state_hash(st)
+                except Exception:  # noqa: BLE001 - unpicklable: the core hashes the file
+                    pass
                 out["exports"].append(art)
             out["reads"] = self.reads
             if self.aside_reads:

@@ -246,11 +246,11 @@ static char *root_name(walker *w, TSNode n) {
  * that changes it is open-world, a barrier later cells start after. */
 static const char *const state_objects[] = {"os.environ", "sys.path", "sys.modules", "pd.options",
                                             "pandas.options", "rcParams", "plt.rcParams", "mpl.rcParams",
-                                            "matplotlib.rcParams", NULL};
+                                            "matplotlib.rcParams", "getcontext()", "decimal.getcontext()", NULL};
 static const char *const state_calls[] = {"set_option", "reset_option", "set_printoptions", "filterwarnings",
                                           "simplefilter", "resetwarnings", "setrecursionlimit", "putenv",
                                           "unsetenv", "seterr", "rcdefaults", "chdir", "init_printing",
-                                          "init_session", "switch_backend", NULL};
+                                          "init_session", "switch_backend", "setcontext", NULL};
 
 static void state_object(walker *w, TSNode obj) {
     char *t = text(w, obj);

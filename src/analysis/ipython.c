@@ -20,7 +20,7 @@ static const char *const text_cell_magics[] = {"bash", "sh", "script", "writefil
 static const char *const ns_line_magics[] = {"run", "store", "load", "reset", "reset_selective", "pylab",
                                                "macro", "aimport", "autoreload", "load_ext", "xdel",
                                                "recall", "rerun", "cd", "pushd", "popd", "bookmark", "env", "set_env",
-                                               "config", "who", "who_ls", "whos", NULL};
+                                               "config", "who", "who_ls", "whos", "precision", NULL};
 
 static int in_list(const char *const *list, const char *w, size_t n) {
     for (size_t i = 0; list[i]; i++)

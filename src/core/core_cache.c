@@ -88,6 +88,13 @@ void core_cache_store(core *e, size_t k, json_t *done) {
         const char *h = export_hash(e, c->reads[r].from, c->reads[r].name);
         json_object_set_new(reads, c->reads[r].name, h ? json_string(h) : json_null());
     }
+    /* the process state it started with, read or not: `df` prints otherwise
+     * under another pd.options.display, `x` under another %precision (the
+     * state's hash leaves out unseeded generators: kernel.py _state_hash) */
+    if (!json_object_get(reads, RNG_NAME)) {
+        const char *h = export_hash(e, c->rng_from, RNG_NAME);
+        json_object_set_new(reads, RNG_NAME, h ? json_string(h) : json_null());
+    }
     json_t *files = json_array();
     json_t *f;
     json_array_foreach(json_object_get(done, "files"), i, f) {

@@ -154,3 +154,25 @@ def test_restored_result_numbered_as_its_cell(tmp_path):
     cell = nb["cells"][3]
     assert cell["execution_count"] == 4
     assert [o.get("execution_count") for o in cell["outputs"] if o["output_type"] == "execute_result"] == [4]
+
+
+@pytest.mark.parametrize("mode", ["serial", "parallel"])
+def test_same_cell_under_another_process_state_is_not_restored(tmp_path, mode):
+    """Two cells with one source and the same inputs print differently under
+    different display options (pd.options, %precision): the second must not
+    be restored from the first's entry, in the run that fills the cache nor
+    in the next; and the next run restores both (the state's hash is stable)."""
+    cells = ["import pandas as pd\ndf = pd.DataFrame({'a': range(30)})\nx = 3.14159265",
+             "pd.options.display.max_rows = 6\n%precision 2", "print(len(repr(df).splitlines()))\nx",
+             "pd.options.display.max_rows = 60\n%precision 4", "print(len(repr(df).splitlines()))\nx"]
+    p = tmp_path / "n.ipynb"
+    write_nb(p, cells)
+
+    def shown(nb):
+        return [["".join(o.get("text") or "") + "".join((o.get("data") or {}).get("text/plain", ""))
+                 for o in c["outputs"]] for c in nb["cells"]]
+    want = [[], ["'%.2f'"], ["10\n", "3.14"], ["'%.4f'"], ["31\n", "3.1416"]]
+    for attempt in ("fill", "restore"):
+        nb, ran, restored = run(p, "--cache-dir", str(tmp_path / "cache"), "--preload", "IPython,pandas", mode=mode)
+        assert shown(nb) == want, attempt
+    assert restored == [0, 1, 2, 3, 4] and ran == []

@@ -328,6 +328,21 @@ NOTEBOOKS = {
         "print(sorted(e.name for e in os.scandir(d)), sorted(pathlib.Path(d).glob('*.txt')) != [])",
         "import shutil\nshutil.rmtree(d)\nprint(os.path.exists(d))",
     ],
+    # issue 16 class 4: IPython's %precision and decimal's context are process
+    # state: later cells in other kernels (or one going on from a cell that ran
+    # before the change) print with them, as in Jupyter's one process
+    "adv_display_precision": [
+        "import numpy as np\n%precision 2",
+        "x = 3.14159265\nimport time\ntime.sleep(0.3)",
+        "x",
+        "import decimal\ndecimal.getcontext().prec = 5",
+        "print(decimal.Decimal(1) / decimal.Decimal(7))",
+        "%precision 4",
+        "x",
+        "np.array([1 / 3, 2 / 3])",
+        "%precision",
+        "x",
+    ],
     # issue 16 P15: a warning raised in a function defined in another cell
     # names that cell's file, /tmp/ipykernel_<pid>/<hash of its raw source>.py
     "adv_warning_filename": [
