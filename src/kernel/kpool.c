@@ -554,8 +554,9 @@ static void on_kernel_msg(chan *c, json_t *msg, void *data) {
     if (k->pool->cbs.on_msg) k->pool->cbs.on_msg(k, msg, k->pool->data);
 }
 
-kernel *kpool_fork_from(kpool *p, kernel *t, json_t *fp) {
-    if (p->stopping || p->remote || !t || !t->ch || t->pid <= 0 || t->exited || t->released || t->doomed) return NULL;
+/* A kernel's channel over a new socketpair; *remote: the end the zygote or
+ * template forks with. NULL if the pair or the channel cannot be made. */
+static kernel *new_kernel(kpool *p, int *remote) {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return NULL;
     kernel *k = xcalloc(1, sizeof *k);
@@ -566,25 +567,44 @@ kernel *kpool_fork_from(kpool *p, kernel *t, json_t *fp) {
         free(k);
         return NULL;
     }
-    json_t *req = json_pack("{s:s}", "op", "fork");
-    if (fp) json_object_set(req, "fp", fp);
-    int rc = chan_send_fd(t->ch, req, sv[1]);
-    json_decref(req);
-    if (rc < 0) {
-        chan_close(k->ch);
-        close(sv[1]);
-        free(k);
-        return NULL;
-    }
-    k->remote_fd = sv[1];
+    *remote = sv[1];
+    return k;
+}
+
+/* A kernel whose fork request could not be sent. */
+static void discard_kernel(kernel *k, int remote) {
+    chan_close(k->ch); /* closes our end with its handle */
+    close(remote);
+    free(k);
+}
+
+/* A kernel whose fork was requested joins the pool, K_STARTING. */
+static void add_kernel(kpool *p, kernel *k, int remote) {
+    k->remote_fd = remote;
     k->id = p->next_id++;
     k->pool = p;
-    k->parent = t;
-    t->children++;
     k->state = K_STARTING;
     k->t_requested = time_mono_us();
     k->next = p->kernels;
     p->kernels = k;
+}
+
+kernel *kpool_fork_from(kpool *p, kernel *t, json_t *fp) {
+    if (p->stopping || p->remote || !t || !t->ch || t->pid <= 0 || t->exited || t->released || t->doomed) return NULL;
+    int remote;
+    kernel *k = new_kernel(p, &remote);
+    if (!k) return NULL;
+    json_t *req = json_pack("{s:s}", "op", "fork");
+    if (fp) json_object_set(req, "fp", fp);
+    int rc = chan_send_fd(t->ch, req, remote);
+    json_decref(req);
+    if (rc < 0) {
+        discard_kernel(k, remote);
+        return NULL;
+    }
+    add_kernel(p, k, remote);
+    k->parent = t;
+    t->children++;
     return k;
 }
 
@@ -601,29 +621,14 @@ int kpool_kill(kernel *k) {
 
 kernel *kpool_fork(kpool *p) {
     if (p->stopping) return NULL;
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return NULL;
-    kernel *k = xcalloc(1, sizeof *k);
-    k->ch = chan_open(p->loop, sv[0], on_kernel_msg, k);
-    if (!k->ch) {
-        close(sv[0]);
-        close(sv[1]);
-        free(k);
+    int remote;
+    kernel *k = new_kernel(p, &remote);
+    if (!k) return NULL;
+    if (send_fork(p, remote) < 0) {
+        discard_kernel(k, remote);
         return NULL;
     }
-    if (send_fork(p, sv[1]) < 0) {
-        chan_close(k->ch); /* closes sv[0] with its handle */
-        close(sv[1]);
-        free(k);
-        return NULL;
-    }
-    k->remote_fd = sv[1];
-    k->id = p->next_id++;
-    k->pool = p;
-    k->state = K_STARTING;
-    k->t_requested = time_mono_us();
-    k->next = p->kernels;
-    p->kernels = k;
+    add_kernel(p, k, remote);
     if (p->npending == p->cappending) {
         p->cappending = p->cappending ? p->cappending * 2 : 16;
         p->pending = xrealloc(p->pending, p->cappending * sizeof *p->pending);
