@@ -316,8 +316,9 @@ def test_barrier_cell_imports_only_what_it_reads(tmp_path):
                  "pd.options.display.max_rows = 7\nexec('print(small + 1)')",
                  "print(len(big), 'big' in globals())"])
     tr = tmp_path / "t.json"
+    # without lineage: cells that go on in their producer's kernel import nothing at all
     r, nb = run(p, "--mode", "parallel", "-j", "2", "--no-cache", "--preload", "IPython,pandas",
-                "--trace", str(tr))
+                "--trace", str(tr), "--no-lineage")
     assert r.returncode == 0, r.stderr
     assert texts(nb["cells"][1]) == "4\n" and texts(nb["cells"][2]) == "50000 True\n"
     evs = json.loads(tr.read_text())["traceEvents"]
