@@ -382,14 +382,26 @@ static kernel *find_child(kpool *p, kernel *parent, pid_t pid) {
     return NULL;
 }
 
-static void on_zygote_exited(kpool *p, json_t *msg) {
-    kernel *k = find_child(p, NULL, (pid_t)json_integer_value(json_object_get(msg, "pid")));
+/* "exited" from the zygote (parent NULL) or a template: that child's status. */
+static void child_exited(kpool *p, kernel *parent, json_t *msg) {
+    kernel *k = find_child(p, parent, (pid_t)json_integer_value(json_object_get(msg, "pid")));
     if (!k) return;
     json_t *st = json_object_get(msg, "status");
     k->exited = 1;
     k->exit_signal = (int)json_integer_value(json_object_get(st, "signal"));
     k->exit_code = (int)json_integer_value(json_object_get(st, "code"));
     maybe_dead(k);
+}
+
+/* "forked" for kernel k, from the zygote or its template. */
+static void kernel_forked(kpool *p, kernel *k, json_t *msg) {
+    k->pid = (pid_t)json_integer_value(json_object_get(msg, "pid"));
+    close_remote(k);
+    k->t_forked = time_mono_us();
+    k->fork_us = json_integer_value(json_object_get(msg, "fork_us"));
+    if (k->state == K_STARTING) k->state = K_IDLE;
+    if (p->cbs.on_forked) p->cbs.on_forked(k, p->data);
+    if (k->released) kpool_signal(k, SIGKILL);
 }
 
 static void on_zygote_msg(chan *c, json_t *msg, void *data) {
@@ -425,16 +437,9 @@ static void on_zygote_msg(chan *c, json_t *msg, void *data) {
         buf_free(&b);
     } else if (!strcmp(op, "forked")) {
         kernel *k = pending_pop(p);
-        if (!k) return;
-        k->pid = (pid_t)json_integer_value(json_object_get(msg, "pid"));
-        close_remote(k);
-        k->t_forked = time_mono_us();
-        k->fork_us = json_integer_value(json_object_get(msg, "fork_us"));
-        if (k->state == K_STARTING) k->state = K_IDLE;
-        if (p->cbs.on_forked) p->cbs.on_forked(k, p->data);
-        if (k->released) kpool_signal(k, SIGKILL);
+        if (k) kernel_forked(p, k, msg);
     } else if (!strcmp(op, "exited")) {
-        on_zygote_exited(p, msg);
+        child_exited(p, NULL, msg);
     } else if (!strcmp(op, "stale")) {
         /* a module it imported changed on disk: it has gone, start afresh */
         if (!warm_retry(p) && p->cbs.on_fail) p->cbs.on_fail(p, "the warm zygote is out of date", p->data);
@@ -517,24 +522,11 @@ static int template_msg(kernel *t, json_t *msg) {
         kernel *k = NULL;
         for (kernel *c = p->kernels; c; c = c->next)
             if (c->parent == t && c->pid == 0) k = c; /* newest first: the last is the oldest */
-        if (!k) return 1;
-        k->pid = (pid_t)json_integer_value(json_object_get(msg, "pid"));
-        close_remote(k);
-        k->t_forked = time_mono_us();
-        k->fork_us = json_integer_value(json_object_get(msg, "fork_us"));
-        if (k->state == K_STARTING) k->state = K_IDLE;
-        if (p->cbs.on_forked) p->cbs.on_forked(k, p->data);
-        if (k->released) kpool_signal(k, SIGKILL);
+        if (k) kernel_forked(p, k, msg);
         return 1;
     }
     if (!strcmp(op, "exited")) {
-        kernel *k = find_child(p, t, (pid_t)json_integer_value(json_object_get(msg, "pid")));
-        if (!k) return 1;
-        json_t *st = json_object_get(msg, "status");
-        k->exited = 1;
-        k->exit_signal = (int)json_integer_value(json_object_get(st, "signal"));
-        k->exit_code = (int)json_integer_value(json_object_get(st, "code"));
-        maybe_dead(k);
+        child_exited(p, t, msg);
         return 1;
     }
     return 0;
