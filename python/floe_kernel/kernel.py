@@ -734,7 +734,13 @@ class Kernel:
             os.close(self.chan.fd)
             self.chan = proto.Channel(fd)
             self.chan.fds = []
+            # a new random state, as for a zygote's child; its seed() calls
+            # go through the template's seed wrappers, which would mark a
+            # seed in effect that no cell set (the child's unseeded draws
+            # would then be exported and later drawers ordered on them)
+            seeded = _SEEDED[0]
             main._reseed()
+            _SEEDED[0] = seeded
             self._own_fds()
             return
         os.close(fd)

@@ -204,3 +204,21 @@ def test_a_forked_reader_that_mutates_what_it_keeps_writes_it(tmp_path):
     got = oracle.normalise(json.loads((tmp_path / "out.ipynb").read_text()))
     assert want == got, oracle.diff(want, got)
     assert named(events, "fork-template")
+
+
+def test_readers_forked_from_a_template_draw_unseeded_without_reruns(tmp_path):
+    # a forked reader gets a new random state (as a zygote's child does);
+    # the seed() calls doing that went through the seed wrappers the
+    # template had installed and marked a seed in effect that no cell set:
+    # each reader's unseeded draw was then exported as random state and the
+    # readers after it ordered and re-run on it (two re-runs here)
+    nb = tmp_path / "draw.ipynb"
+    write_nb(nb, ["import numpy as np, random, time\na = np.arange(5)",
+                  "time.sleep(0.3)\nx1 = a.sum() + np.random.rand()\nprint(x1 >= 10)",
+                  "time.sleep(0.3)\nx2 = a.sum() + np.random.rand()\nprint(x2 >= 10)",
+                  "time.sleep(0.3)\nx3 = a.sum() + random.random()\nprint(x3 >= 10)"])
+    r, texts, events = run(nb, tmp_path, "--mode", "parallel", "-j", "3", env={"FLOE_LINEAGE_FORK": "always"})
+    assert r.returncode == 0, r.stderr
+    assert texts[1:] == ["True\n"] * 3
+    assert named(events, "fork-template")
+    assert [e["args"].get("cell") for e in named(events, "rerun")] == []
