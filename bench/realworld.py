@@ -65,6 +65,11 @@ def public(a):
         srcs = suite.cell_sources(src, name)
         (skipped if any(TIMING.search(c) for c in srcs) else nbs).append((src, name, len(srcs)))
     runners = ["jupyter", "parallel", "serial", "monolithic"] + (["nolineage"] if a.baseline else [])
+    variants = {}  # --variant MODE:VAR=VAL[,VAR=VAL]: floe in MODE under those variables
+    for v in a.variant:
+        mode, _, env = v.partition(":")
+        variants[v] = (mode, dict(kv.split("=", 1) for kv in env.split(",") if kv))
+        runners.append(v)
     head = ("real-world public notebooks (tests/public): wall clock, best of %d; floe --no-cache, parallel -j %d; "
             "%d notebooks (%d skipped for %%timeit/%%time)\nmachine: %s\ndate: %s" % (
                 a.rounds, a.jobs, len(nbs), len(skipped), common.machine(),
@@ -92,6 +97,18 @@ def public(a):
                         _, t, rc, _ = suite.run_floe(src, name, "parallel", a.jobs)
                     finally:
                         del os.environ["FLOE_LINEAGE"]
+                elif r in variants:
+                    mode, env = variants[r]
+                    saved = {k: os.environ.get(k) for k in env}
+                    os.environ.update(env)
+                    try:
+                        _, t, rc, _ = suite.run_floe(src, name, mode, a.jobs)
+                    finally:
+                        for k, old in saved.items():
+                            if old is None:
+                                os.environ.pop(k, None)
+                            else:
+                                os.environ[k] = old
                 else:
                     _, t, rc, _ = suite.run_floe(src, name, r, a.jobs)
                 best[r] = min(best[r], t)
@@ -102,7 +119,8 @@ def public(a):
         print("  %-55s %3d cells  jupyter %6.2f  par %6.2f  ser %6.2f  mono %6.2f  par/mono %.2f%s%s" % (
             src + "/" + name, cells, best["jupyter"], best["parallel"], best["serial"], best["monolithic"],
             best["parallel"] / best["monolithic"],
-            ("  nolin %6.2f" % best["nolineage"]) if a.baseline else "",
+            (("  nolin %6.2f" % best["nolineage"]) if a.baseline else "") +
+            "".join("  [%s] %6.2f" % (v, best[v]) for v in variants),
             "".join(" %s rc=%s" % (r, c) for r, c in rcs.items() if c not in (0, None))), flush=True)
     render(rows, skipped, head, a.out)
 
@@ -161,6 +179,12 @@ def render(rows, skipped, head, out, quiet=False):
         nl = sum(r[2]["nolineage"] for r in rows)
         summ.insert(1, "parallel --no-lineage (before issue 17), same run: %.2f s summed, %.2fx monolithic; "
                        "parallel/parallel --no-lineage %.2fx" % (nl, nl / tot["monolithic"], tot["parallel"] / nl))
+    for v in sorted({k for r in rows for k in r[2] if ":" in k}):
+        if all(v in r[2] for r in rows):
+            mode = v.partition(":")[0]
+            vt = sum(r[2][v] for r in rows)
+            summ.insert(1, "%s under %s, same run: %.2f s summed, %.2fx monolithic; %s/this %.2fx" % (
+                mode, v.partition(":")[2], vt, vt / tot["monolithic"], mode, tot[mode] / vt))
     table = "\n".join(lines + summ)
     if not quiet:
         print()
@@ -179,6 +203,9 @@ def main():
     ap.add_argument("--jobs", type=int, default=2, help="floe parallel -j (default 2)")
     ap.add_argument("--filter", default="", help="only notebooks whose name contains this")
     ap.add_argument("--out", help="also write the markdown table here")
+    ap.add_argument("--variant", action="append", default=[], metavar="MODE:VAR=VAL[,VAR=VAL]",
+                    help="public: also floe in MODE under these environment variables, e.g. "
+                         "parallel:FLOE_LINEAGE_SPARE=0 (repeatable)")
     ap.add_argument("--baseline", action="store_true",
                     help="public: also floe parallel --no-lineage (FLOE_LINEAGE=0), every cell in a fresh kernel")
     a = ap.parse_args()

@@ -389,7 +389,7 @@ def _run_cell(w, pl, run_id, kid, req, floe_dir, reuse, inputs):
             with open(path, "rb") as f:
                 out["files"][path[len(local) + 1:]] = f.read()
     done = _rewrite(done, local, floe_dir)
-    for f in ("files", "wfiles", "tfiles"):
+    for f in ("files", "wfiles", "tfiles", "sfiles"):
         if isinstance(done.get(f), list):
             done[f] = [_to_floe(pl, p) for p in done[f]]
     # which file each is here (boot, device, inode; None: there is none): the

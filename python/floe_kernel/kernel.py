@@ -421,6 +421,7 @@ class FileInputs:
     truncating = None  # of those, the ones written from scratch (mode w/x, O_TRUNC, removed)
     creating = None   # path -> read before: the files and directories this cell created (see scratch)
     entries = None    # paths this cell created, removed or renamed: their directories' listings changed
+    gone = ()         # after scratch(): the cell's scratch files (created, then gone again)
     skip = ()
     # event -> (index of a path argument, index of its dir_fd argument or None)
     _WRITE_EVENTS = {"os.rename": ((0, 2), (1, 3)), "os.remove": ((0, 1),), "os.rmdir": ((0, 1),),
@@ -442,7 +443,9 @@ class FileInputs:
         again (a formatter's or library's scratch files: sympy's preview
         writes texput.tex in a temporary directory it removes) were no
         channel to any other cell: they leave the written sets, and the
-        read set unless read before the cell created them. Returns the
+        read set unless read before the cell created them; they stay in
+        `gone`, as two cells using one such name at once still race (both
+        write and remove ./scratch.tmp: one's remove fails). Returns the
         directories whose listings the cell changed otherwise (a cell that
         lists one, os.listdir, os.scandir, glob, pathlib, read it)."""
         gone = []
@@ -459,6 +462,7 @@ class FileInputs:
                 cls.recording.discard(path)
         dirs = {os.path.dirname(p) for p in (cls.entries or ()) if p not in gone}
         cls.creating = cls.entries = None
+        cls.gone = gone
         return sorted(d for d in dirs if d and not os.path.join(d, "").startswith(cls.skip))
 
     @classmethod
@@ -977,6 +981,7 @@ class Kernel:
                 written.add(CHILD_FILES)
             out["wfiles"] = sorted(f for f in written if not f.startswith(rd))
             out["tfiles"] = sorted(f for f in truncated if not f.startswith(rd))
+            out["sfiles"] = sorted(f for f in FileInputs.gone if not f.startswith(rd))
             out["dfiles"] = [d for d in listed if not os.path.join(d, "").startswith(rd)]
             out["mem"] = _private_bytes()
             # threads do not survive a fork: floe forks no reader from a

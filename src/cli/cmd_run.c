@@ -197,6 +197,9 @@ static int parse_args(int argc, char **argv, run_args *a) {
      * "always": wherever the graph branches, whatever the cost (tests) */
     const char *lf = getenv("FLOE_LINEAGE_FORK");
     a->o.lineage_fork = lf && !strcmp(lf, "always") ? 2 : !(lf && *lf) || env_on("FLOE_LINEAGE_FORK");
+    /* the spare kernel: on with lineage unless FLOE_LINEAGE_SPARE=0 */
+    const char *ls = getenv("FLOE_LINEAGE_SPARE");
+    a->o.lineage_spare = !(ls && *ls) || env_on("FLOE_LINEAGE_SPARE");
     a->papermill = -1;
     a->save_every = 2;
     a->pm = json_object();

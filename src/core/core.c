@@ -215,6 +215,7 @@ void core_reset_results(core_cell *c) {
     strvec_free(&c->rfiles);
     strvec_free(&c->wfiles);
     strvec_free(&c->tfiles);
+    strvec_free(&c->sfiles);
     strvec_free(&c->dfiles);
     for (size_t i = 0; i < c->nreads; i++) free(c->reads[i].name);
     c->nreads = 0;
@@ -568,7 +569,16 @@ static const char *common_file(const strvec *a, const strvec *b) {
 }
 
 static int touches(const core_cell *c, const char *f) {
-    return strvec_contains(&c->rfiles, f) || strvec_contains(&c->wfiles, f);
+    return strvec_contains(&c->rfiles, f) || strvec_contains(&c->wfiles, f) || strvec_contains(&c->sfiles, f);
+}
+
+/* The file of d's that k touched, when d wrote it or used it as scratch. */
+static const char *touched_write(const core_cell *k, const core_cell *d) {
+    for (size_t i = 0; i < d->wfiles.n; i++)
+        if (touches(k, d->wfiles.v[i])) return d->wfiles.v[i];
+    for (size_t i = 0; i < d->sfiles.n; i++)
+        if (touches(k, d->sfiles.v[i])) return d->sfiles.v[i];
+    return NULL;
 }
 
 /* f is contended: cells j and k raced on it. Both remember it, so that
@@ -627,27 +637,29 @@ static void replay_file(core *e, size_t j, size_t k, const char *f, const char *
  *  - a later cell m wrote a file k used while k ran (m started before k
  *    finished): k may have seen m's version, or m's write may be older
  *    than k's.
+ * A scratch file (created and removed again by one attempt: sfiles) counts
+ * as written here: two cells that write and remove ./scratch.tmp at once
+ * race (one's remove fails), though neither leaves the file to anyone.
  * Sets the two cells (*a < *b) and the file; returns 0 if no race. */
 static int file_race(core *e, size_t k, size_t *a, size_t *b, const char **file) {
     core_cell *c = &e->cells[k];
-    for (size_t j = 0; (c->rfiles.n || c->wfiles.n) && j < k; j++) {
+    const char *f;
+    for (size_t j = 0; (c->rfiles.n || c->wfiles.n || c->sfiles.n) && j < k; j++) {
         core_cell *d = &e->cells[j];
-        if (d->state != C_DONE || d->restored || !d->wfiles.n || d->done_seq < c->start_seq) continue;
-        for (size_t i = 0; i < d->wfiles.n; i++)
-            if (touches(c, d->wfiles.v[i])) {
-                *a = j, *b = k, *file = d->wfiles.v[i];
-                return 1;
-            }
+        if (d->state != C_DONE || d->restored || d->done_seq < c->start_seq) continue;
+        if ((f = touched_write(c, d))) {
+            *a = j, *b = k, *file = f;
+            return 1;
+        }
     }
     for (size_t m = k + 1; m < e->ncells; m++) {
         core_cell *d = &e->cells[m];
-        if ((d->state != C_DONE && d->state != C_RUNNING) || d->restored || !d->wfiles.n) continue;
+        if ((d->state != C_DONE && d->state != C_RUNNING) || d->restored) continue;
         if (d->start_seq > c->done_seq) continue;
-        for (size_t i = 0; i < d->wfiles.n; i++)
-            if (touches(c, d->wfiles.v[i])) {
-                *a = k, *b = m, *file = d->wfiles.v[i];
-                return 1;
-            }
+        if ((f = touched_write(c, d))) {
+            *a = k, *b = m, *file = f;
+            return 1;
+        }
     }
     return 0;
 }
@@ -854,6 +866,7 @@ static int dispatch(core *e, size_t k, int *stop_run) {
     int l = h ? 0 : core_lineage_pick(e, k);
     if (!h && !l && core_lineage_wait(e, k)) return 0;
     int fork = l ? core_lineage_fork(e, k, l) : 0;
+    if (!h && !l) l = core_lineage_spare(e, k); /* it gains nothing anywhere: no fork from it */
     if (fork < 0) l = fork = 0; /* neither goes on in it nor forks from it: a fresh kernel */
     start_cell(e, k, h ? CK_HOLDER : fork ? CK_FORK : l ? CK_CONT : CK_FRESH, h ? h : l);
     return 0;
@@ -1230,6 +1243,7 @@ static void finish_cell(core *e, size_t k, json_t *msg) {
     take_files(&c->rfiles, json_object_get(msg, "files"));
     take_files(&c->wfiles, json_object_get(msg, "wfiles"));
     take_files(&c->tfiles, json_object_get(msg, "tfiles"));
+    take_files(&c->sfiles, json_object_get(msg, "sfiles"));
     take_files(&c->dfiles, json_object_get(msg, "dfiles"));
     c->done_seq = ++e->seq;
     for (size_t i = 0; i < e->contended.n; i++)

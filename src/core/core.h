@@ -65,6 +65,9 @@ typedef struct run_opts {
     int lineage_fork;      /* with lineage: where the graph branches, a reader may be forked
                             * from the lineage kernel as a template (core_lineage_fork); 0 = off,
                             * 2 = wherever the graph branches, whatever the cost (tests) */
+    int lineage_spare;     /* with lineage: one idle kernel is kept when no pending cell reads
+                            * what it holds, for a ready cell that reads nothing any kernel
+                            * holds to go on in (core_lineage_spare); 0 = off */
     const char *python;
     const char *pythonpath;
     const char *preload;
@@ -202,6 +205,9 @@ typedef struct core_cell {
     char *big;             /* the large artifact (path) it reads, for --stagger, or NULL */
     strvec rfiles, wfiles; /* files the current attempt read / wrote (kernel.py FileInputs) */
     strvec tfiles;         /* of wfiles, those written from scratch (truncated, created, removed) */
+    strvec sfiles;         /* scratch files: created and removed again by the attempt (no
+                            * channel: in neither list above), yet a race with another cell
+                            * using the same name at the same time */
     strvec dfiles;         /* directories whose listing the attempt changed (a file created or
                             * removed in them); a cell listing one has it in rfiles */
     strvec files_seen;     /* contended files any attempt touched */

@@ -126,6 +126,11 @@ void core_lineage_gc(core *e);
  * run_opts.lineage_wait_ms ago) than start fresh; a CA_WAKE is queued for
  * when that wait is over. */
 int core_lineage_wait(core *e, size_t k);
+/* The spare (run_opts.lineage_spare): for ready cell k, which gains
+ * nothing in any kernel (core_lineage_pick gave 0) and waits for none, the
+ * idle lineage kernel no pending cell reads from, if one is kept; 0 when
+ * none. k goes on in it as in any lineage. */
+int core_lineage_spare(core *e, size_t k);
 void core_lineage_free(core *e);
 /* Fork from template: 1 when ready cell k, which would go on in idle
  * lineage id, had better start in a kernel forked from it (the lineage

@@ -33,7 +33,10 @@
  * most (bytes of the artifacts it would otherwise import, plus one per
  * name). A cell of a chain that runs again takes its lineage along: an idle
  * one is dropped, a busy one is released when its cell finishes (its
- * kernel saw that cell's old attempt). */
+ * kernel saw that cell's old attempt).
+ *
+ * The spare: a kernel no pending cell reads from may still be kept, one at
+ * most, for a ready cell that gains nothing in any kernel (below). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -279,6 +282,30 @@ static void leave_ns(core_cell *c, size_t k, core_held **ns, size_t *n) {
     }
 }
 
+/* ---- the spare ----------------------------------------------------------------------
+ *
+ * Most cells of a tutorial read nothing an earlier cell's kernel holds (the
+ * next example defines its own list): without a lineage to go on in, each
+ * starts in a fresh kernel, a fork from the zygote and its start, about
+ * 23 ms a cell in parallel mode on whirlwind 06 against 10 going on. So one
+ * idle kernel that no pending cell reads from is kept as the spare, and
+ * such a cell goes on in it. Its namespace is hidden or deleted as for any
+ * continuation (core_lineage_start keeps nothing, sets aside what k would
+ * see), so k sees what a fresh kernel would, and the process state is the
+ * latest earlier one as for any continuation. Only while cells are left to
+ * run after it, the smallest one, not above SPARE_MEM of private memory
+ * (what it holds would be kept for nobody), not with threads its cells left
+ * running (what they print would reach k's outputs); first to go when the
+ * idle kernels are over -j or the memory budget (its usefulness is 0). */
+#define SPARE_MEM (256LL << 20)
+
+static int spare_ok(core *e, const core_lineage *l) {
+    if (!e->o->lineage_spare || l->busy || l->stale || l->threads > 1 || l->mem > SPARE_MEM) return 0;
+    for (size_t m = (size_t)l->last + 1; m < e->ncells; m++)
+        if (!e->cells[m].skip && e->cells[m].state == C_PENDING) return 1;
+    return 0;
+}
+
 void core_lineage_settle(core *e, size_t k, int ok) {
     core_cell *c = &e->cells[k];
     core_lineage *l = find(e, c->cont);
@@ -302,7 +329,7 @@ void core_lineage_settle(core *e, size_t k, int ok) {
         l->threads = c->threads;
         l->busy = 0;
         sizevec_push(&l->chain, k);
-        ok = usefulness(e, l, 1) > 0;
+        ok = usefulness(e, l, 1) > 0 || spare_ok(e, l); /* core_lineage_gc keeps one spare */
     }
     if (!ok) {
         if (l) remove_lineage(e, l);
@@ -361,11 +388,17 @@ static core_lineage *least_useful(core *e, int by_mem) {
 
 void core_lineage_gc(core *e) {
     size_t idle = 0;
-    long long mem = 0;
+    long long mem = 0, spare_mem = 0;
+    int spare = 0; /* the smallest idle kernel no pending cell reads from */
+    for (size_t i = 0; i < e->nlins; i++) {
+        const core_lineage *l = &e->lins[i];
+        if (l->busy || !spare_ok(e, l) || usefulness(e, l, 1)) continue;
+        if (!spare || l->mem < spare_mem) spare = l->id, spare_mem = l->mem;
+    }
     for (size_t i = e->nlins; i-- > 0;) {
         core_lineage *l = &e->lins[i];
         if (l->busy) continue;
-        if (!usefulness(e, l, 1)) {
+        if (l->id != spare && !usefulness(e, l, 1)) {
             drop(e, l, "no pending cell reads what it holds");
         } else {
             idle++;
@@ -471,6 +504,15 @@ static int fork_pays(core *e, size_t k, core_lineage *l, int must);
 static int forks_running(core *e, const core_lineage *l) {
     for (size_t m = 0; m < e->ncells; m++)
         if (e->cells[m].state == C_RUNNING && e->cells[m].fork_of == l->id) return 1;
+    return 0;
+}
+
+int core_lineage_spare(core *e, size_t k) {
+    if (!e->o->lineage || e->o->mode == MODE_MONOLITHIC) return 0;
+    for (size_t i = 0; i < e->nlins; i++) {
+        core_lineage *l = &e->lins[i];
+        if (spare_ok(e, l) && l->last < (long)k && !forks_running(e, l) && !usefulness(e, l, 1)) return l->id;
+    }
     return 0;
 }
 

@@ -331,8 +331,8 @@ SCRATCH_LIB = ("import os\nimport tempfile\nimport time\n"
                "    with tempfile.TemporaryDirectory(dir='.') as d:\n"
                "        with open(os.path.join(d, 'texput.tex'), 'w') as f:\n            f.write(text)\n"
                "        time.sleep(0.3)\n"
-               "    with open('scratch.tmp', 'w') as f:\n        f.write(text)\n"
-               "    os.remove('scratch.tmp')\n"
+               "    with open('scratch-%s.tmp' % text, 'w') as f:\n        f.write(text)\n"
+               "    os.remove('scratch-%s.tmp' % text)\n"
                "    os.makedirs('cache', exist_ok=True)\n"
                "    return text\n"
                "os.makedirs('cache', exist_ok=True)")
@@ -355,6 +355,33 @@ def test_scratch_files_are_no_channel(tmp_path, jobs):
     assert [e["args"]["why"] for e in evs if e.get("name") == "rerun"] == []
     assert [texts(c) for c in nb["cells"][1:]] == ["%d\n" % i for i in range(1, 5)]
     assert sorted(os.listdir(tmp_path)) == ["cache", "out.ipynb", "s.ipynb", "t.json"]
+
+
+def test_two_cells_using_one_scratch_name_at_once_race(tmp_path):
+    """A scratch file is no channel, but two cells creating and removing
+    the same name at once still race: cell 2 writes and removes scratch.tmp
+    while cell 1, which created it, sleeps; cell 1's remove then fails
+    (FileNotFoundError, an error Jupyter does not give). The core sees the
+    race (cell 1's scratch file, cell 2's write) and replays the two in
+    notebook order."""
+    p = tmp_path / "s.ipynb"
+    # the name in a function: the analyser orders cells whose own code
+    # names one file literally
+    write_nb(p, ["import os, time\n"
+                 "def scratch(text, before, after):\n"
+                 "    time.sleep(before)\n"
+                 "    with open('scratch.tmp', 'w') as f:\n        f.write(text)\n"
+                 "    time.sleep(after)\n"
+                 "    os.remove('scratch.tmp')\n"
+                 "    return text",
+                 "print(scratch('a', 0, 0.6))",
+                 "print(scratch('b', 0.2, 0))"])
+    tr = tmp_path / "t.json"
+    r, nb = run(p, "--mode", "parallel", "-j", "2", "--no-cache", "--trace", str(tr), "--no-lineage")
+    assert r.returncode == 0, [c.get("outputs") for c in nb["cells"]]
+    assert [texts(c) for c in nb["cells"][1:]] == ["a\n", "b\n"]
+    evs = json.loads(tr.read_text())["traceEvents"]
+    assert any("scratch.tmp" in e["args"]["why"] for e in evs if e.get("name") == "rerun")
 
 
 def test_frame_with_unsupported_dtype_falls_back_to_pickle(tmp_path):

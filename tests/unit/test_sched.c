@@ -147,6 +147,7 @@ static json_t *done_msg(size_t k, const char *line) {
     add_list(m, "files", line, "files");
     add_list(m, "wfiles", line, "wfiles");
     add_list(m, "tfiles", line, "tfiles");
+    add_list(m, "sfiles", line, "sfiles");
     if (has_word(line, "rng")) json_object_set_new(m, "rng_touched", json_true());
     if (has_word(line, "drew")) json_object_set_new(m, "rng_drew", json_true());
     if (word_value(line, "nameerror", buf, sizeof buf)) {
@@ -387,6 +388,7 @@ static int parse_option(sched_case *sc, const char *l) {
     else if (!strcmp(l, "open_ended")) sc->o.open_ended = 1;
     else if (!strcmp(l, "lineage")) sc->o.lineage = sc->o.lineage_fork = 1;
     else if (!strcmp(l, "no_fork")) sc->o.lineage_fork = 0;
+    else if (!strcmp(l, "spare")) sc->o.lineage_spare = 1;
     else if (!strncmp(l, "lineage_wait ", 13)) sc->o.lineage_wait_ms = atoi(l + 13);
     else if (!strncmp(l, "mem_budget ", 11)) sc->o.mem_budget = atoll(l + 11);
     else if (!strcmp(l, "schedule critical")) sc->o.schedule = SCHED_CRITICAL;
