@@ -5,7 +5,9 @@ run, per cell:
 
   wall      the run's wall time / cells, start-up excluded (the time to the
             first compute, read from the trace)
-  fork      the zygote's fork() of the cell's kernel (the kernel's own cost)
+  forks     kernels forked (a cell going on in an earlier cell's kernel,
+            kernel lineage, forks none)
+  fork      the forks' fork() time / cells (the kernels' own cost)
   floe cpu  the CPU time of the floe process itself / cells: the C
             scheduler's work (event loop, graph, messages, trace)
 
@@ -14,7 +16,6 @@ The target (issue 6) is <= 1 ms per cell above the cost of the kernels.
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 
@@ -38,7 +39,7 @@ def one(nb, mode, jobs, d):
     t0 = min(e["ts"] for e in evs)
     first = min(e["ts"] for e in evs if e["name"] == "compute")
     forks = [e["args"].get("fork_us", 0) for e in evs if e["name"] == "fork"]
-    return {"wall": wall, "startup": (first - t0) / 1e6, "fork_us": statistics.median(forks) if forks else 0.0,
+    return {"wall": wall, "startup": (first - t0) / 1e6, "forks": len(forks), "fork_us": float(sum(forks)),
             "cpu_us": float(meta.get("floe_cpu_us", 0)), "run_us": float(meta.get("wall_us", wall * 1e6))}
 
 
@@ -64,12 +65,13 @@ def main():
                 res["%s/%s" % (shape, mode)] = r
                 per = (r["run_us"] / 1e3 - r["startup"] * 1e3) / n
                 cpu = r["cpu_us"] / 1e3 / n
+                fork = r["fork_us"] / 1e3 / n
                 rows.append([shape, mode + (" -j %d" % a.jobs if mode == "parallel" else ""),
-                             "%.2f" % per, "%.2f" % (r["fork_us"] / 1e3), "%.3f" % cpu,
-                             "%.2f" % (per - r["fork_us"] / 1e3) if mode != "monolithic" else "-"])
+                             "%.2f" % per, "%d" % r["forks"], "%.3f" % fork, "%.3f" % cpu,
+                             "%.2f" % (per - fork) if mode != "monolithic" else "-"])
                 print("  %s %s done" % (shape, mode), flush=True)
     print()
-    print(common.table(rows, ["notebook", "mode", "wall ms/cell", "fork ms", "floe cpu ms/cell",
+    print(common.table(rows, ["notebook", "mode", "wall ms/cell", "forks", "fork ms/cell", "floe cpu ms/cell",
                               "wall - fork ms/cell"]))
     worst = max(r["cpu_us"] / 1e3 / n for r in res.values())
     print("\n  target: scheduler <= 1 ms per cell above the kernels: floe's own CPU is at most %.3f ms/cell: %s"

@@ -20,15 +20,45 @@ from . import chaos, covars, proto, protocol, store
 _INTERNAL = re.compile(r"^(_|__|___|_i|_ii|_iii|_i\d+|_\d+|_oh|_ih|_dh|In|Out|get_ipython|exit|quit|__\w*__)$")
 
 
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_MEM = [0, 0, 0, 0]  # pid, private bytes and anonymous resident bytes at the last exact read, reads since
+
+
+def _anon_bytes():
+    """Resident memory not backed by a file (statm: resident - shared), or None."""
+    try:
+        with open("/proc/self/statm") as f:
+            parts = f.read().split()
+        return (int(parts[1]) - int(parts[2])) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _private_bytes():
     """The memory only this process has (private pages: what its exit would
     free, the zygote's shared pages not counted), for floe's memory budget
-    of kept kernels; 0 when unknown."""
+    of kept kernels; 0 when unknown. Read exactly (smaps_rollup) only when
+    the anonymous resident memory moved by 16 MB since the last exact read,
+    or every 32nd cell, or in a new process (a fork): smaps_rollup costs 1-3
+    ms in a kernel with pandas loaded, most of a short cell's overhead
+    (bench/overhead.py); in between, the last exact value plus that move
+    (statm, microseconds). Pages shared with the zygote that a cell writes
+    become private unseen until the next exact read."""
+    anon = _anon_bytes()
+    pid = os.getpid()
+    if anon is not None and _MEM[0] == pid and _MEM[3] < 32 and abs(anon - _MEM[2]) < (16 << 20):
+        _MEM[3] += 1
+        return max(0, _MEM[1] + anon - _MEM[2])
     try:
         with open("/proc/self/smaps_rollup") as f:
-            return sum(int(line.split()[1]) * 1024 for line in f if line.startswith("Private_"))
+            exact = sum(int(line.split()[1]) * 1024 for line in f if line.startswith("Private_"))
     except (OSError, ValueError, IndexError):
         return 0
+    _MEM[:] = [pid, exact, anon if anon is not None else 0, 0 if anon is not None else 32]
+    return exact
+
+
+_PROFILE = os.environ.get("FLOE_KERNEL_PROFILE")
 
 
 def _now():
@@ -280,7 +310,10 @@ def _rng_fingerprint():
     global generators' states, and the rest."""
     import warnings
     gen = [__import__("random").getstate()]
-    rest = [os.getcwd(), dict(os.environ), list(sys.path), sys.getrecursionlimit(), list(warnings.filters)]
+    # os.environ's encoded mapping: a copy without decoding every entry
+    env = getattr(os.environ, "_data", None)
+    rest = [os.getcwd(), dict(env) if isinstance(env, dict) else dict(os.environ), list(sys.path),
+            sys.getrecursionlimit(), list(warnings.filters)]
     np = sys.modules.get("numpy")
     if np is not None:
         try:
@@ -692,7 +725,7 @@ class Kernel:
                 return
             op = msg.get("op")
             if op == "run":
-                done = self.run(msg)
+                done = self._profiled(msg) if _PROFILE else self.run(msg)
                 chaos.delay("send", "done", *self.attempt)
                 self.chan.send(done)
             elif op == "exit":
@@ -704,6 +737,21 @@ class Kernel:
             elif op in ("jupyter_init", "jupyter", "input_reply"):
                 from . import jupyter  # `floe kernel`: the Jupyter protocol's requests
                 jupyter.handle(self, msg)
+
+    def _profiled(self, msg):
+        """FLOE_KERNEL_PROFILE=DIR (development): each cell's run request,
+        imports, compute and export included, under cProfile; a kernel's
+        stats so far are in DIR/kernel-PID.prof after each cell
+        (python3 -m pstats)."""
+        import cProfile
+        if getattr(self, "_prof_pid", None) != os.getpid():  # a forked kernel starts its own
+            self._prof, self._prof_pid = cProfile.Profile(), os.getpid()
+        self._prof.enable()
+        try:
+            return self.run(msg)
+        finally:
+            self._prof.disable()
+            self._prof.dump_stats(os.path.join(_PROFILE, "kernel-%d.prof" % os.getpid()))
 
     # --- a template: readers forked from a lineage kernel ------------------------
     def _fork(self, msg):
