@@ -200,6 +200,8 @@ static int parse_args(int argc, char **argv, run_args *a) {
     /* the spare kernel: on with lineage unless FLOE_LINEAGE_SPARE=0 */
     const char *ls = getenv("FLOE_LINEAGE_SPARE");
     a->o.lineage_spare = !(ls && *ls) || env_on("FLOE_LINEAGE_SPARE");
+    const char *sw = getenv("FLOE_SPARE_WAIT_MS");
+    a->o.spare_wait_ms = sw && *sw ? atoi(sw) : 30;
     a->papermill = -1;
     a->save_every = 2;
     a->pm = json_object();

@@ -68,6 +68,9 @@ typedef struct run_opts {
     int lineage_spare;     /* with lineage: one idle kernel is kept when no pending cell reads
                             * what it holds, for a ready cell that reads nothing any kernel
                             * holds to go on in (core_lineage_spare); 0 = off */
+    int spare_wait_ms;     /* with the spare, parallel: a ready cell with no idle kernel to go on
+                            * in waits up to this long after a busy kernel's cell started for it
+                            * to be free, rather than start fresh, 0 = never */
     const char *python;
     const char *pythonpath;
     const char *preload;

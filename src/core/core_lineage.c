@@ -43,6 +43,9 @@
 
 #include "core/core_internal.h"
 
+/* The most private memory a spare kernel may have (below). */
+#define SPARE_MEM (256LL << 20)
+
 /* ---- namespaces by version ---------------------------------------------------- */
 
 static void held_push(core_held **v, size_t *n, size_t *cap, const char *name, long cell, long version,
@@ -141,18 +144,50 @@ static long long gain_in(core *e, size_t k, const core_lineage *l, int busy_too)
 
 static long long gain(core *e, size_t k, const core_lineage *l) { return gain_in(e, k, l, 0); }
 
-int core_lineage_wait(core *e, size_t k) {
-    if (!e->o->lineage || e->o->mode != MODE_PARALLEL || e->o->lineage_wait_ms <= 0) return 0;
-    int64_t now = time_mono_us(), wait = (int64_t)e->o->lineage_wait_ms * 1000;
-    for (size_t i = 0; i < e->nlins; i++) {
+/* A busy lineage that holds what k reads, whose running cell started less
+ * than `wait` us ago: due then; else 0. */
+static int64_t busy_due(core *e, size_t k, int64_t wait) {
+    int64_t now = time_mono_us();
+    for (size_t i = 0; wait > 0 && i < e->nlins; i++) {
         const core_lineage *l = &e->lins[i];
-        if (!l->busy || !gain_in(e, k, l, 1)) continue;
+        if (!l->busy || l->stale || l->running >= (long)k || !gain_in(e, k, l, 1)) continue;
         int64_t due = e->cells[l->running].t_dispatch + wait;
-        if (due <= now) continue;
-        core_wake_at(e, due);
-        return 1;
+        if (due > now) return due;
     }
     return 0;
+}
+
+/* An earlier cell running in a kernel that may be the spare when it is
+ * done (not a holder's), started less than `wait` us ago: due then. */
+static int64_t running_due(core *e, size_t k, int64_t wait) {
+    int64_t now = time_mono_us();
+    for (size_t m = 0; wait > 0 && m < k; m++) {
+        const core_cell *d = &e->cells[m];
+        if (d->state != C_RUNNING || d->run_in) continue;
+        const core_lineage *l = find(e, d->cont);
+        if (l && (l->stale || l->threads > 1 || l->mem > SPARE_MEM)) continue;
+        int64_t due = d->t_dispatch + wait;
+        if (due > now) return due;
+    }
+    return 0;
+}
+
+/* In parallel mode a ready cell with no idle kernel to go on in would
+ * start fresh. It waits instead (a CA_WAKE at the end of the wait) for a
+ * busy kernel that holds what it reads, up to lineage_wait_ms after that
+ * kernel's cell started; and, with the spare, for any busy kernel, up to
+ * spare_wait_ms: the cost of a fresh kernel (its fork and start, about 15
+ * ms with pandas preloaded, and the first-use costs of its first cell, as
+ * much again: bench/overhead, pdsh 02.02). Cells shorter than that then go
+ * on one after the other in one kernel; a longer running cell lets the
+ * ready one start fresh once the wait is over. */
+int core_lineage_wait(core *e, size_t k) {
+    if (!e->o->lineage || e->o->mode != MODE_PARALLEL) return 0;
+    int64_t due = busy_due(e, k, (int64_t)e->o->lineage_wait_ms * 1000);
+    if (!due && e->o->lineage_spare) due = running_due(e, k, (int64_t)e->o->spare_wait_ms * 1000);
+    if (!due) return 0;
+    core_wake_at(e, due);
+    return 1;
 }
 
 /* The most a pending cell after l's last would save in it. first: stop at
@@ -296,9 +331,8 @@ static void leave_ns(core_cell *c, size_t k, core_held **ns, size_t *n) {
  * run after it, the smallest one, not above SPARE_MEM of private memory
  * (what it holds would be kept for nobody), not with threads its cells left
  * running (what they print would reach k's outputs); first to go when the
- * idle kernels are over -j or the memory budget (its usefulness is 0). */
-#define SPARE_MEM (256LL << 20)
-
+ * idle kernels are over -j or the memory budget (its usefulness is 0).
+ * Under SPARE_MEM (top of the file). */
 static int spare_ok(core *e, const core_lineage *l) {
     if (!e->o->lineage_spare || l->busy || l->stale || l->threads > 1 || l->mem > SPARE_MEM) return 0;
     for (size_t m = (size_t)l->last + 1; m < e->ncells; m++)

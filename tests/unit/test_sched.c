@@ -389,6 +389,7 @@ static int parse_option(sched_case *sc, const char *l) {
     else if (!strcmp(l, "lineage")) sc->o.lineage = sc->o.lineage_fork = 1;
     else if (!strcmp(l, "no_fork")) sc->o.lineage_fork = 0;
     else if (!strcmp(l, "spare")) sc->o.lineage_spare = 1;
+    else if (!strncmp(l, "spare_wait ", 11)) sc->o.spare_wait_ms = atoi(l + 11);
     else if (!strncmp(l, "lineage_wait ", 13)) sc->o.lineage_wait_ms = atoi(l + 13);
     else if (!strncmp(l, "mem_budget ", 11)) sc->o.mem_budget = atoll(l + 11);
     else if (!strcmp(l, "schedule critical")) sc->o.schedule = SCHED_CRITICAL;
