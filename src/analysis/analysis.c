@@ -1054,6 +1054,43 @@ static void finish(an_cell *c) {
 
 /* Analyses one cell with parser p (reused between cells: creating a
  * parser per cell costs more than parsing a small cell). */
+/* The top-level statements' method calls whose result is unused, and the
+ * names import statements bind (an_cell.calls, .modules). A call that is
+ * the cell's last statement is displayed (`df.head()`): not counted. */
+static void top_level(walker *w, TSNode root) {
+    uint32_t n = ts_node_named_child_count(root);
+    long last = -1;
+    for (uint32_t i = 0; i < n; i++)
+        if (!is(ts_node_named_child(root, i), "comment")) last = (long)i;
+    for (uint32_t i = 0; i < n; i++) {
+        TSNode s = ts_node_named_child(root, i);
+        if (is(s, "import_statement") || is(s, "import_from_statement")) {
+            uint32_t c = ts_node_named_child_count(s);
+            for (uint32_t j = 0; j < c; j++) {
+                TSNode m = ts_node_named_child(s, j);
+                if (is(s, "import_from_statement") && ts_node_eq(m, field(s, "module_name"))) continue;
+                TSNode id = is(m, "aliased_import") ? field(m, "alias") : m;
+                if (is(id, "dotted_name")) id = ts_node_named_child(id, 0);
+                if (is(id, "identifier")) {
+                    char *name = text(w, id);
+                    add_unique(&w->out->modules, name);
+                    free(name);
+                }
+            }
+            continue;
+        }
+        if ((long)i == last || !is(s, "expression_statement") || ts_node_named_child_count(s) != 1) continue;
+        TSNode call = ts_node_named_child(s, 0);
+        if (!is(call, "call") || !is(field(call, "function"), "attribute")) continue;
+        TSNode obj = field(field(call, "function"), "object");
+        while (is(obj, "attribute")) obj = field(obj, "object");
+        if (!is(obj, "identifier")) continue;
+        char *name = text(w, obj);
+        add_unique(&w->out->calls, name);
+        free(name);
+    }
+}
+
 static int analyze_with(TSParser *p, const char *src, size_t len, an_cell *out) {
     memset(out, 0, sizeof *out);
     char *py = an_ipython_to_python(src, len, out);
@@ -1068,6 +1105,7 @@ static int analyze_with(TSParser *p, const char *src, size_t len, an_cell *out) 
     w.src = py;
     w.out = out;
     walk(&w, root);
+    top_level(&w, root);
     if (ts_node_has_error(root)) {
         out->syntax_error_line = first_error_line(root, 0);
         strvec_push_owned(&out->open_world, xasprintf("syntax error at line %d", out->syntax_error_line));
@@ -1154,6 +1192,8 @@ void an_cell_free(an_cell *c) {
     strvec_free(&c->mutates);
     strvec_free(&c->open_world);
     strvec_free(&c->imports);
+    strvec_free(&c->calls);
+    strvec_free(&c->modules);
     for (size_t i = 0; i < c->ndefs; i++) {
         free(c->defs[i].name);
         strvec_free(&c->defs[i].reads);

@@ -31,6 +31,10 @@ typedef struct an_cell {
     strvec imports;      /* modules it imports, at any depth: `import a.b` gives a.b;
                           * `from x.y import z` gives x.y and x.y.z (z may be a
                           * submodule); relative imports are left out */
+    strvec calls;        /* names whose method a top-level statement calls, the result
+                          * unused (`ax.legend(loc=1)` before the cell's last statement):
+                          * a mutation unless the name is a module (an_build_graph) */
+    strvec modules;      /* names bound by top-level import statements */
     strvec open_world;   /* reasons the prediction may be incomplete */
     an_def *defs;        /* top-level def/class in this cell */
     size_t ndefs;
@@ -68,6 +72,9 @@ typedef struct an_graph {
     /* per cell, 1 when it calls (transitively) a function or class whose
      * code uses eval/exec/globals()/frames: open-world like the cell itself */
     int *open_calls;
+    /* per cell, the names it mutates by a method call whose result is
+     * unused (an_cell.calls, modules left out) */
+    strvec *call_muts;
     size_t ncells;
 } an_graph;
 

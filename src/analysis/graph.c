@@ -126,7 +126,8 @@ static void follow(const an_cell *cells, const nindex *ix, size_t k, const char 
  * builtins too (`from numpy import *` rebinds sum, min, max, abs, round...):
  * then a builtin is a read like any free name, resolved at run time against
  * what the earlier cells really wrote (issue 16, P9). */
-static void effective(const an_cell *cells, const nindex *ix, size_t k, int after_open, strvec *reads, strvec *wr) {
+static void effective(const an_cell *cells, const nindex *ix, size_t k, int after_open, strvec *reads, strvec *wr,
+                      strvec *call_muts) {
     const an_cell *c = &cells[k];
     for (size_t i = 0; i < c->reads.n; i++) strvec_push(reads, c->reads.v[i]);
     for (size_t i = 0; i < c->reads.n; i++) follow(cells, ix, k, c->reads.v[i], reads, wr, 0);
@@ -141,6 +142,18 @@ static void effective(const an_cell *cells, const nindex *ix, size_t k, int afte
     strvec *own[] = {(strvec *)&c->writes, (strvec *)&c->deletes, (strvec *)&c->mutates};
     for (size_t s = 0; s < 3; s++)
         for (size_t i = 0; i < own[s]->n; i++) strvec_push(wr, own[s]->v[i]);
+    /* `ax.legend(loc=1)`, its result unused: the call is for its effect,
+     * most often on ax (matplotlib's axes and figures, a model's fit) --
+     * a mutation, so that later readers of ax come after it; not when ax
+     * is a module (`plt.plot(...)`, `np.random.seed(0)`), bound by an
+     * import in this cell or by the last earlier cell that bound it */
+    for (size_t i = 0; i < c->calls.n; i++) {
+        const char *name = c->calls.v[i];
+        long w = last_writer(ix, k, name);
+        if (strvec_contains(&c->modules, name) || w < 0 || strvec_contains(&cells[w].modules, name)) continue;
+        strvec_push(wr, name);
+        strvec_push(call_muts, name);
+    }
     strvec_sort_unique(wr);
 }
 
@@ -172,6 +185,7 @@ int an_build_graph(const an_cell *cells, size_t n, an_graph *g) {
     g->eff_reads = xcalloc(n ? n : 1, sizeof *g->eff_reads);
     g->eff_writes = xcalloc(n ? n : 1, sizeof *g->eff_writes);
     g->open_calls = xcalloc(n ? n : 1, sizeof *g->open_calls);
+    g->call_muts = xcalloc(n ? n : 1, sizeof *g->call_muts);
     /* wix: cells binding or deleting each name; eix: cells whose effective
      * writes (incl. mutations and calls) touch it, filled as we go */
     nindex wix = {0}, eix = {0};
@@ -181,7 +195,7 @@ int an_build_graph(const an_cell *cells, size_t n, an_graph *g) {
         for (size_t i = 0; i < cells[k].deletes.n; i++) nindex_add(&wix, cells[k].deletes.v[i], k);
     }
     for (size_t k = 0; k < n; k++) {
-        effective(cells, &wix, k, last_ow >= 0, &g->eff_reads[k], &g->eff_writes[k]);
+        effective(cells, &wix, k, last_ow >= 0, &g->eff_reads[k], &g->eff_writes[k], &g->call_muts[k]);
         g->open_calls[k] = take_open_read(&g->eff_reads[k]);
         for (size_t i = 0; i < g->eff_reads[k].n; i++) {
             const char *name = g->eff_reads[k].v[i];
@@ -215,7 +229,9 @@ void an_graph_free(an_graph *g) {
     for (size_t k = 0; k < g->ncells; k++) {
         if (g->eff_reads) strvec_free(&g->eff_reads[k]);
         if (g->eff_writes) strvec_free(&g->eff_writes[k]);
+        if (g->call_muts) strvec_free(&g->call_muts[k]);
     }
+    free(g->call_muts);
     free(g->eff_reads);
     free(g->eff_writes);
     free(g->open_calls);

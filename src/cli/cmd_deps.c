@@ -30,13 +30,24 @@ static json_t *names_json(const strvec *v) {
     return a;
 }
 
+/* What cell k mutates: in place, and by a method call whose result it
+ * does not use (graph.c). */
+static strvec mutates(const an_cell *c, const an_graph *g, size_t k) {
+    strvec v = {0};
+    for (size_t i = 0; i < c->mutates.n; i++) strvec_push(&v, c->mutates.v[i]);
+    for (size_t i = 0; i < g->call_muts[k].n; i++) strvec_push(&v, g->call_muts[k].v[i]);
+    strvec_sort_unique(&v);
+    return v;
+}
+
 static json_t *deps_json(const an_cell *cells, const an_graph *g, size_t n, const core_edge *ed, size_t ne) {
     json_t *jc = json_array();
     for (size_t k = 0; k < n; k++) {
+        strvec mut = mutates(&cells[k], g, k);
         json_t *o = json_pack("{s:i,s:o,s:o,s:o,s:o,s:o}", "index", (int)k, "reads", names_json(&g->eff_reads[k]),
                               "writes", names_json(&cells[k].writes), "deletes", names_json(&cells[k].deletes),
-                              "mutates", names_json(&cells[k].mutates), "open_world",
-                              names_json(&cells[k].open_world));
+                              "mutates", names_json(&mut), "open_world", names_json(&cells[k].open_world));
+        strvec_free(&mut);
         if (cells[k].syntax_error_line) json_object_set_new(o, "syntax_error_line", json_integer(cells[k].syntax_error_line));
         json_array_append_new(jc, o);
     }
@@ -60,7 +71,9 @@ static void deps_text(const an_cell *cells, const an_graph *g, size_t n, const c
         print_set("reads", &g->eff_reads[k]);
         print_set("writes", &cells[k].writes);
         print_set("deletes", &cells[k].deletes);
-        print_set("mutates", &cells[k].mutates);
+        strvec mut = mutates(&cells[k], g, k);
+        print_set("mutates", &mut);
+        strvec_free(&mut);
         for (size_t i = 0; i < cells[k].open_world.n; i++) printf("  open-world: %s\n", cells[k].open_world.v[i]);
     }
     for (size_t i = 0; i < ne; i++) {

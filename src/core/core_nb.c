@@ -90,6 +90,10 @@ static void predict(const an_cell *cells, size_t n, const an_graph *given, const
         add_all(&writes[k], &cells[k].deletes);
         add_all(&writes[k], &cells[k].mutates);
         for (size_t d = 0; d < cells[k].ndefs; d++) add_all(&writes[k], &cells[k].defs[d].mutates);
+        if (g && g->call_muts) { /* `ax.legend(loc=1)`: a mutation of ax (graph.c) */
+            add_all(&reads[k], &g->call_muts[k]);
+            add_all(&writes[k], &g->call_muts[k]);
+        }
         /* open-world itself, or it calls code that uses eval/exec/globals()/frames */
         int calls = g && g->open_calls && g->open_calls[k];
         open[k] = calls || !lazy_safe(&cells[k].open_world) ? 2 : cells[k].open_world.n > 0;

@@ -239,6 +239,34 @@ TEST(analysis_graph_edges) {
     for (int i = 0; i < 4; i++) an_cell_free(&cs[i]);
 }
 
+/* A method call whose result is unused (`ax.legend(loc=1)` before the
+ * cell's last statement) is a mutation of its object, not of a module, and
+ * not when it is the last statement (displayed: `df.head()`). */
+TEST(analysis_graph_call_mutations) {
+    an_cell cs[6];
+    cell(&cs[0], "import matplotlib.pyplot as plt\nimport numpy as np\nfig, ax = plt.subplots()\n");
+    cell(&cs[1], "ax.legend(loc=1)\nfig\n");
+    cell(&cs[2], "plt.plot([1])\nnp.random.seed(0)\nfig\n");
+    cell(&cs[3], "ax.set_title('t')  # shown\n# comments after the last statement\n");
+    cell(&cs[4], "ax.xaxis.set_visible(False)  # an attribute chain\nfig\n");
+    cell(&cs[5], "import os\nos.getcwd()\nlen(ax.lines)\n");
+    CHECK(strvec_contains(&cs[0].modules, "plt") && strvec_contains(&cs[0].modules, "np"));
+    CHECK(strvec_contains(&cs[1].calls, "ax"));
+    an_graph g;
+    REQUIRE(an_build_graph(cs, 6, &g) == 0);
+    CHECK(strvec_contains(&g.call_muts[1], "ax"));
+    CHECK(strvec_contains(&g.eff_writes[1], "ax"));
+    CHECK_INT((long long)g.call_muts[2].n, 0);      /* plt and np are modules */
+    CHECK_INT((long long)g.call_muts[3].n, 0);      /* the last statement (comments aside): displayed */
+    CHECK(strvec_contains(&g.call_muts[4], "ax"));
+    CHECK_INT((long long)g.call_muts[5].n, 0);      /* os imported in the cell itself */
+    int from1 = 0;
+    for (size_t i = 0; i < g.nedges; i++) from1 |= g.edges[i].from == 1 && g.edges[i].to == 4;
+    CHECK(from1);
+    an_graph_free(&g);
+    for (int i = 0; i < 6; i++) an_cell_free(&cs[i]);
+}
+
 /* The modules a cell imports (an_cell.imports), which `floe run` preloads. */
 TEST(analysis_imports) {
     an_cell c;
