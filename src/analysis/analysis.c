@@ -1054,14 +1054,27 @@ static void finish(an_cell *c) {
 
 /* Analyses one cell with parser p (reused between cells: creating a
  * parser per cell costs more than parsing a small cell). */
+/* Methods called for what they show or write out, not to change their
+ * object: `df.plot(ax=ax);`, `fig.savefig('f.png')`. (ax.plot changes ax,
+ * but a missed mutation is found when the cell runs, at the price of a
+ * re-run, where a false one would order plotting cells for good.) */
+static const char *const shows[] = {"plot", "hist", "boxplot", "head", "tail", "describe", "info", "show",
+                                    "savefig", "to_csv", "to_excel", "to_json", "to_parquet", "to_pickle",
+                                    "to_html", "to_latex", "to_markdown", "to_string", "display", "print",
+                                    "tofile", "save", "dump", "get", "copy", "keys", "values", "items", NULL};
+
 /* The top-level statements' method calls whose result is unused, and the
  * names import statements bind (an_cell.calls, .modules). A call that is
- * the cell's last statement is displayed (`df.head()`): not counted. */
+ * the cell's last statement is displayed (`df.head()`): not counted; nor a
+ * call on a name the cell bound before (its own value: a write anyway), nor
+ * one of `shows`. */
 static void top_level(walker *w, TSNode root) {
     uint32_t n = ts_node_named_child_count(root);
     long last = -1;
     for (uint32_t i = 0; i < n; i++)
         if (!is(ts_node_named_child(root, i), "comment")) last = (long)i;
+    scope bound; /* what the statements so far bound */
+    memset(&bound, 0, sizeof bound);
     for (uint32_t i = 0; i < n; i++) {
         TSNode s = ts_node_named_child(root, i);
         if (is(s, "import_statement") || is(s, "import_from_statement")) {
@@ -1077,18 +1090,27 @@ static void top_level(walker *w, TSNode root) {
                     free(name);
                 }
             }
-            continue;
+        } else if ((long)i != last && is(s, "expression_statement") && ts_node_named_child_count(s) == 1 &&
+                   is(ts_node_named_child(s, 0), "call") &&
+                   is(field(ts_node_named_child(s, 0), "function"), "attribute")) {
+            TSNode fn = field(ts_node_named_child(s, 0), "function");
+            char *meth = text(w, field(fn, "attribute"));
+            int shown = 0;
+            for (size_t j = 0; shows[j] && !shown; j++) shown = !strcmp(meth, shows[j]);
+            free(meth);
+            TSNode obj = field(fn, "object");
+            while (is(obj, "attribute")) obj = field(obj, "object");
+            if (!shown && is(obj, "identifier")) {
+                char *name = text(w, obj);
+                if (!strvec_contains(&bound.locals, name)) add_unique(&w->out->calls, name);
+                free(name);
+            }
         }
-        if ((long)i == last || !is(s, "expression_statement") || ts_node_named_child_count(s) != 1) continue;
-        TSNode call = ts_node_named_child(s, 0);
-        if (!is(call, "call") || !is(field(call, "function"), "attribute")) continue;
-        TSNode obj = field(field(call, "function"), "object");
-        while (is(obj, "attribute")) obj = field(obj, "object");
-        if (!is(obj, "identifier")) continue;
-        char *name = text(w, obj);
-        add_unique(&w->out->calls, name);
-        free(name);
+        collect(w, s, &bound, 0);
     }
+    strvec_free(&bound.locals);
+    strvec_free(&bound.globals);
+    strvec_free(&bound.nonlocals);
 }
 
 static int analyze_with(TSParser *p, const char *src, size_t len, an_cell *out) {
