@@ -61,6 +61,23 @@ def _private_bytes():
 _PROFILE = os.environ.get("FLOE_KERNEL_PROFILE")
 
 
+def _threads():
+    """Threads alive besides floe's own: (Python threads, OS threads). The
+    first may print into a later cell's outputs; the second makes a fork
+    unsafe: a fork copies the calling thread only, so a thread pool of
+    native code is gone in the child, which may wait for it forever
+    (libgomp, OpenMP's runtime, after scikit-learn's pairwise distances:
+    the child's next parallel region hangs in GOMP_parallel)."""
+    ts = threading.enumerate()
+    py = sum(1 for t in ts if not t.name.startswith("floe-"))
+    own = {t.native_id for t in ts if t.name.startswith("floe-")}
+    try:
+        tids = {int(t) for t in os.listdir("/proc/self/task")}
+    except (OSError, ValueError):
+        return py, py
+    return py, len(tids - own)
+
+
 def _now():
     return time.monotonic_ns() // 1000
 
@@ -1034,7 +1051,7 @@ class Kernel:
             out["mem"] = _private_bytes()
             # threads do not survive a fork: floe forks no reader from a
             # kernel whose cells left some running (core_lineage.c)
-            out["threads"] = sum(1 for t in threading.enumerate() if not t.name.startswith("floe-"))
+            out["threads"], out["native_threads"] = _threads()
         out["events"] = self.events
         out["t_done"] = _now()
         return out

@@ -1063,6 +1063,7 @@ static void set_timeout_error(core *e, core_cell *c) {
 static void take_times(core_cell *c, json_t *done) {
     c->mem = (long long)json_integer_value(json_object_get(done, "mem"));
     c->threads = (int)json_integer_value(json_object_get(done, "threads"));
+    c->native_threads = (int)json_integer_value(json_object_get(done, "native_threads"));
     c->t_start = json_integer_value(json_object_get(done, "t_start"));
     c->t_compute = json_integer_value(json_object_get(done, "t_compute"));
     c->t_end = json_integer_value(json_object_get(done, "t_end"));

@@ -177,6 +177,7 @@ typedef struct core_cell {
     int fork_of;           /* the lineage kernel its current attempt's kernel was forked from, 0 = none */
     long long mem;         /* the private memory of its kernel when it finished, 0 = unknown */
     int threads;           /* threads alive in its kernel when it finished (0 = unknown) */
+    int native_threads;    /* OS threads alive in it then, floe's own aside (OpenMP's pool...) */
     int kept_live;         /* it used a value kept live in its lineage that no artifact
                             * carries (dropped or unmovable): not cached */
     struct core_held *held;/* what its kernel's namespace holds from earlier cells

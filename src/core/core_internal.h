@@ -21,7 +21,8 @@ typedef struct core_lineage {
     core_held *ns;         /* what its namespace holds after `last` */
     size_t nns;
     sizevec chain;         /* every cell that ran in it, ascending */
-    int threads;           /* threads its last cell left alive: > 1, no fork from it */
+    int threads;           /* Python threads its last cell left alive: > 1, no fork from it */
+    int native_threads;    /* OS threads then (a native thread pool): > 1, no fork from it */
 } core_lineage;
 
 struct core {

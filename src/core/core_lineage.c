@@ -361,6 +361,7 @@ void core_lineage_settle(core *e, size_t k, int ok) {
         l->last = (long)k;
         l->mem = c->mem;
         l->threads = c->threads;
+        l->native_threads = c->native_threads;
         l->busy = 0;
         sizevec_push(&l->chain, k);
         ok = usefulness(e, l, 1) > 0 || spare_ok(e, l); /* core_lineage_gc keeps one spare */
@@ -577,6 +578,10 @@ static int fork_pays(core *e, size_t k, core_lineage *l, int must) {
     }
     if (l->threads > 1) {
         no_fork(e, k, l, "threads its cells started are running in the template");
+        return 0;
+    }
+    if (l->native_threads > 1) { /* libgomp's pool: the child's next parallel region would hang */
+        no_fork(e, k, l, "native threads (a thread pool: OpenMP, BLAS) are running in the template");
         return 0;
     }
     double import_us = (double)(names * IMPORT_US) + (double)bytes / import_rate(e);

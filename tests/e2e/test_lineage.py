@@ -25,10 +25,10 @@ def default_env(**kw):
     return env
 
 
-def run(nb, tmp_path, *args, env=None):
+def run(nb, tmp_path, *args, env=None, timeout=300):
     out, trace = tmp_path / "out.ipynb", tmp_path / "trace.json"
     r = subprocess.run([FLOE, "run", str(nb), "-o", str(out), "-q", "--no-cache", "--trace", str(trace), *args],
-                       capture_output=True, text=True, timeout=300, env=default_env(**(env or {})))
+                       capture_output=True, text=True, timeout=timeout, env=default_env(**(env or {})))
     texts = []
     for c in json.loads(out.read_text())["cells"]:
         if c["cell_type"] != "code":
@@ -222,3 +222,30 @@ def test_readers_forked_from_a_template_draw_unseeded_without_reruns(tmp_path):
     assert texts[1:] == ["True\n"] * 3
     assert named(events, "fork-template")
     assert [e["args"].get("cell") for e in named(events, "rerun")] == []
+
+
+def test_no_fork_from_a_kernel_with_a_native_thread_pool(tmp_path):
+    # scikit-learn's pairwise distances run an OpenMP parallel region;
+    # libgomp keeps its worker threads, which a fork does not copy: a reader
+    # forked from that kernel waited for them forever in its own first
+    # parallel region (pdsh 05.11 hung in GOMP_parallel). Kernels report
+    # their OS threads; floe forks no reader from one with a pool alive
+    pytest.importorskip("sklearn")
+    cells = ["import numpy as np\nfrom sklearn.metrics import pairwise_distances_argmin\n"
+             "rng = np.random.RandomState(0)\nX = rng.rand(2000, 8)\nC = rng.rand(10, 8)\n"
+             "print(pairwise_distances_argmin(X, C)[:5])",
+             "print(pairwise_distances_argmin(X[:1000], C)[:3])",
+             "print(pairwise_distances_argmin(X[1000:], C)[:3])",
+             "print(pairwise_distances_argmin(C, X)[:3])"]
+    nb = tmp_path / "omp.ipynb"
+    write_nb(nb, cells)
+    try:
+        r, texts, events = run(nb, tmp_path, "--mode", "parallel", "-j", "3", env={"FLOE_LINEAGE_FORK": "always"},
+                               timeout=90)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the run hung (a reader forked from a kernel with OpenMP's pool alive)")
+    assert r.returncode == 0, r.stderr
+    want = oracle.normalise(oracle.run_jupyter(str(nb)))
+    got = oracle.normalise(json.loads((tmp_path / "out.ipynb").read_text()))
+    assert want == got, oracle.diff(want, got)
+    assert any("native threads" in e["args"].get("why", "") for e in named(events, "no-fork"))

@@ -143,6 +143,8 @@ static json_t *done_msg(size_t k, const char *line) {
     }
     if (word_value(line, "mem", buf, sizeof buf)) json_object_set_new(m, "mem", json_integer(atoll(buf)));
     if (word_value(line, "threads", buf, sizeof buf)) json_object_set_new(m, "threads", json_integer(atoll(buf)));
+    if (word_value(line, "native_threads", buf, sizeof buf))
+        json_object_set_new(m, "native_threads", json_integer(atoll(buf)));
     add_list(m, "deletes", line, "deletes");
     add_list(m, "files", line, "files");
     add_list(m, "wfiles", line, "wfiles");
