@@ -46,6 +46,28 @@ def _encode(data):
     return out
 
 
+
+_START_DIR = os.path.join(os.path.abspath(os.getcwd()), "")
+
+
+def _importing_library():
+    """Whether the running code is the body of a module outside the
+    notebook's directory, run by the import system: a process it starts is
+    the library's own setup (importing pandas runs `ldconfig -p` through
+    ctypes.util.find_library), not a cell's work on files. A module of the
+    notebook's directory, or code the import system itself calls, does not
+    count."""
+    f = sys._getframe(2)
+    body = None
+    while f is not None:
+        name = f.f_code.co_filename
+        if name.startswith("<frozen importlib"):
+            return body is not None and not os.path.abspath(body).startswith(_START_DIR)
+        if f.f_code.co_name == "<module>" and body is None:
+            body = name
+        f = f.f_back
+    return False
+
 class Cell:
     """The outputs of the cell being run, kept as nbclient keeps them."""
 
@@ -467,10 +489,13 @@ class CellShell:
 
     def _child_started(self, event, args):
         """Once a cell starts a process, what it writes to fd 1/2 is read
-        before each print, so the two interleave as they happened."""
+        before each print, so the two interleave as they happened; and the
+        cell used files no audit hook sees (kernel.py: not cached, a file
+        user) unless a library started it while being imported."""
         if event in self._CHILD_EVENTS:
             self.fd_dirty = True
-            self.child_started = True
+            if not _importing_library():
+                self.child_started = True
 
     def forget_history(self):
         """Back to a fresh shell's input/output history after a warm-up

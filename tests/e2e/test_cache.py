@@ -176,3 +176,20 @@ def test_same_cell_under_another_process_state_is_not_restored(tmp_path, mode):
         nb, ran, restored = run(p, "--cache-dir", str(tmp_path / "cache"), "--preload", "IPython,pandas", mode=mode)
         assert shown(nb) == want, attempt
     assert restored == [0, 1, 2, 3, 4] and ran == []
+
+
+def test_cell_whose_library_import_starts_a_process_is_cached(tmp_path):
+    # importing pandas (not preloaded: --preload IPython) runs a process
+    # (ctypes.util.find_library's ldconfig): the cell was marked as using
+    # files through a child process and never cached; a process started by
+    # a library's import is its setup. One started by the import of a module
+    # of the notebook's directory still counts (it may write files there)
+    (tmp_path / "localmod.py").write_text("import subprocess\nsubprocess.run(['touch', 'made.txt'])\nV = 1\n")
+    write_nb(tmp_path / "n.ipynb", ["import pandas as pd\ndf = pd.DataFrame({'a': [1, 2]})",
+                                    "print(df.a.sum())",
+                                    "import localmod\nprint(localmod.V)"])
+    nb, ran, restored = run(tmp_path / "n.ipynb")
+    assert outputs(nb)[1:] == [["3\n"], ["1\n"]] and ran == [0, 1, 2]
+    nb, ran, restored = run(tmp_path / "n.ipynb")
+    assert restored == [0, 1] and ran == [2], (ran, restored)
+    assert outputs(nb)[1:] == [["3\n"], ["1\n"]]
