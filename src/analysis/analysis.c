@@ -1055,19 +1055,29 @@ static void finish(an_cell *c) {
 /* Analyses one cell with parser p (reused between cells: creating a
  * parser per cell costs more than parsing a small cell). */
 /* Methods called for what they show or write out, not to change their
- * object: `df.plot(ax=ax);`, `fig.savefig('f.png')`. (ax.plot changes ax,
+ * object: `df.plot(ax=ax);`, `df.to_csv('f.csv')`. (Not savefig: drawing
+ * changes a figure's axes as later cells see them. ax.plot changes ax,
  * but a missed mutation is found when the cell runs, at the price of a
  * re-run, where a false one would order plotting cells for good.) */
 static const char *const shows[] = {"plot", "hist", "boxplot", "head", "tail", "describe", "info", "show",
-                                    "savefig", "to_csv", "to_excel", "to_json", "to_parquet", "to_pickle",
+                                    "to_csv", "to_excel", "to_json", "to_parquet", "to_pickle",
                                     "to_html", "to_latex", "to_markdown", "to_string", "display", "print",
                                     "tofile", "save", "dump", "get", "copy", "keys", "values", "items", NULL};
 
 /* The top-level statements' method calls whose result is unused, and the
  * names import statements bind (an_cell.calls, .modules). A call that is
- * the cell's last statement is displayed (`df.head()`): not counted; nor a
+ * the cell's last statement is displayed (`df.head()`): not counted, unless
+ * a `;` after it keeps it from display (`ax.set_title("t");`); nor a
  * call on a name the cell bound before (its own value: a write anyway), nor
  * one of `shows`. */
+/* Whether a `;` follows statement s (spaces aside): IPython does not
+ * display the cell's last value then. */
+static int quiet_after(walker *w, TSNode s) {
+    const char *p = w->src + ts_node_end_byte(s);
+    while (*p == ' ' || *p == '\t') p++;
+    return *p == ';';
+}
+
 static void top_level(walker *w, TSNode root) {
     uint32_t n = ts_node_named_child_count(root);
     long last = -1;
@@ -1090,7 +1100,8 @@ static void top_level(walker *w, TSNode root) {
                     free(name);
                 }
             }
-        } else if ((long)i != last && is(s, "expression_statement") && ts_node_named_child_count(s) == 1 &&
+        } else if (((long)i != last || quiet_after(w, s)) && is(s, "expression_statement") &&
+                   ts_node_named_child_count(s) == 1 &&
                    is(ts_node_named_child(s, 0), "call") &&
                    is(field(ts_node_named_child(s, 0), "function"), "attribute")) {
             TSNode fn = field(ts_node_named_child(s, 0), "function");

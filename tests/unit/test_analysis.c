@@ -243,28 +243,32 @@ TEST(analysis_graph_edges) {
  * cell's last statement) is a mutation of its object, not of a module, and
  * not when it is the last statement (displayed: `df.head()`). */
 TEST(analysis_graph_call_mutations) {
-    an_cell cs[6];
+    an_cell cs[8];
     cell(&cs[0], "import matplotlib.pyplot as plt\nimport numpy as np\nfig, ax = plt.subplots()\n");
     cell(&cs[1], "ax.legend(loc=1)\nfig\n");
     cell(&cs[2], "plt.plot([1])\nnp.random.seed(0)\nfig\n");
     cell(&cs[3], "ax.set_title('t')  # shown\n# comments after the last statement\n");
     cell(&cs[4], "ax.xaxis.set_visible(False)  # an attribute chain\nfig\n");
     cell(&cs[5], "import os\nos.getcwd()\nfig, ax = plt.subplots()\nax.text(1, 2, 's')\nfig.savefig('f.png')\nax\n");
+    cell(&cs[6], "ax.set_title('t');\n");     /* the last statement, but `;` keeps it from display */
+    cell(&cs[7], "fig.savefig('f.png')\nfig\n"); /* drawing changes the figure's axes */
     CHECK(strvec_contains(&cs[0].modules, "plt") && strvec_contains(&cs[0].modules, "np"));
     CHECK(strvec_contains(&cs[1].calls, "ax"));
     an_graph g;
-    REQUIRE(an_build_graph(cs, 6, &g) == 0);
+    REQUIRE(an_build_graph(cs, 8, &g) == 0);
     CHECK(strvec_contains(&g.call_muts[1], "ax"));
     CHECK(strvec_contains(&g.eff_writes[1], "ax"));
     CHECK_INT((long long)g.call_muts[2].n, 0);      /* plt and np are modules */
     CHECK_INT((long long)g.call_muts[3].n, 0);      /* the last statement (comments aside): displayed */
     CHECK(strvec_contains(&g.call_muts[4], "ax"));
-    CHECK_INT((long long)g.call_muts[5].n, 0); /* os imported here, ax bound here, savefig shows */
+    CHECK_INT((long long)g.call_muts[5].n, 0); /* os imported here, ax bound here */
+    CHECK(strvec_contains(&g.call_muts[6], "ax"));
+    CHECK(strvec_contains(&g.call_muts[7], "fig"));
     int from1 = 0;
     for (size_t i = 0; i < g.nedges; i++) from1 |= g.edges[i].from == 1 && g.edges[i].to == 4;
     CHECK(from1);
     an_graph_free(&g);
-    for (int i = 0; i < 6; i++) an_cell_free(&cs[i]);
+    for (int i = 0; i < 8; i++) an_cell_free(&cs[i]);
 }
 
 /* The modules a cell imports (an_cell.imports), which `floe run` preloads. */
