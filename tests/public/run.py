@@ -215,7 +215,11 @@ def main():
     for src, name in nbs:
         j1, t1 = run_jupyter(src, name, 1)
         j2, t2 = run_jupyter(src, name, 2)
-        w1, w2 = norm(j1, wdirs(src)), norm(j2, wdirs(src))
+        # a cached Jupyter run may come from another build directory: its
+        # own work directory (in its metadata) is <dir> too
+        jw = [j.get("metadata", {}).get("floe_public", {}).get("workdir") for j in (j1, j2)]
+        jdirs = sorted({w for w in jw if w} - set(wdirs(src)), key=len, reverse=True)
+        w1, w2 = norm(j1, jdirs + wdirs(src)), norm(j2, jdirs + wdirs(src))
         stable = [i for i in range(len(w1)) if w1[i] == w2[i]]
         row = {"nb": "%s/%s" % (src, name), "cells": len(w1), "compared": len(stable),
                "jupyter_errors": sum(1 for _, outs in w1 for o in outs if o[0] == "error"),
