@@ -46,7 +46,6 @@ def _encode(data):
     return out
 
 
-
 _START_DIR = os.path.join(os.path.abspath(os.getcwd()), "")
 
 
@@ -67,6 +66,7 @@ def _importing_library():
             body = name
         f = f.f_back
     return False
+
 
 class Cell:
     """The outputs of the cell being run, kept as nbclient keeps them."""

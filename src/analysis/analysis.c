@@ -285,6 +285,19 @@ static void mutate(walker *w, TSNode obj) {
 
 static void collect_targets(walker *w, TSNode n, scope *s);
 
+/* The identifier item m of import statement s binds (`import a.b`: a,
+ * `import a as b`: b, `from x import y`: y); not an identifier for the
+ * module name of a from-import or a wildcard. */
+static TSNode import_binding(TSNode s, TSNode m) {
+    if (is(s, "import_from_statement") && ts_node_eq(m, field(s, "module_name"))) {
+        TSNode none;
+        memset(&none, 0, sizeof none); /* the null node */
+        return none;
+    }
+    TSNode id = is(m, "aliased_import") ? field(m, "alias") : m;
+    return is(id, "dotted_name") ? ts_node_named_child(id, 0) : id;
+}
+
 static void collect(walker *w, TSNode n, scope *s, int depth) {
     if (ts_node_is_null(n) || depth > AN_MAX_DEPTH) return;
     const char *t = type(n);
@@ -319,10 +332,7 @@ static void collect(walker *w, TSNode n, scope *s, int depth) {
     } else if (!strcmp(t, "import_statement") || !strcmp(t, "import_from_statement")) {
         uint32_t c = ts_node_named_child_count(n);
         for (uint32_t i = 0; i < c; i++) {
-            TSNode m = ts_node_named_child(n, i);
-            if (!strcmp(t, "import_from_statement") && ts_node_eq(m, field(n, "module_name"))) continue;
-            TSNode id = is(m, "aliased_import") ? field(m, "alias") : m;
-            if (is(id, "dotted_name")) id = ts_node_named_child(id, 0);
+            TSNode id = import_binding(n, ts_node_named_child(n, i));
             if (is(id, "identifier")) strvec_push_owned(&s->locals, text(w, id));
         }
         return;
@@ -510,8 +520,7 @@ static void walk_import(walker *w, TSNode n, int from) {
             free(mn);
             continue;
         }
-        TSNode id = is(m, "aliased_import") ? field(m, "alias") : m;
-        if (is(id, "dotted_name")) id = ts_node_named_child(id, 0);
+        TSNode id = import_binding(n, m);
         if (!is(id, "identifier")) continue;
         char *name = text(w, id);
         bind(w, name);
@@ -1052,8 +1061,6 @@ static void finish(an_cell *c) {
     }
 }
 
-/* Analyses one cell with parser p (reused between cells: creating a
- * parser per cell costs more than parsing a small cell). */
 /* Methods called for what they show or write out, not to change their
  * object: `df.plot(ax=ax);`, `df.to_csv('f.csv')`. (Not savefig: drawing
  * changes a figure's axes as later cells see them. ax.plot changes ax,
@@ -1064,12 +1071,6 @@ static const char *const shows[] = {"plot", "hist", "boxplot", "head", "tail", "
                                     "to_html", "to_latex", "to_markdown", "to_string", "display", "print",
                                     "tofile", "save", "dump", "get", "copy", "keys", "values", "items", NULL};
 
-/* The top-level statements' method calls whose result is unused, and the
- * names import statements bind (an_cell.calls, .modules). A call that is
- * the cell's last statement is displayed (`df.head()`): not counted, unless
- * a `;` after it keeps it from display (`ax.set_title("t");`); nor a
- * call on a name the cell bound before (its own value: a write anyway), nor
- * one of `shows`. */
 /* Whether a `;` follows statement s (spaces aside): IPython does not
  * display the cell's last value then. */
 static int quiet_after(walker *w, TSNode s) {
@@ -1078,6 +1079,12 @@ static int quiet_after(walker *w, TSNode s) {
     return *p == ';';
 }
 
+/* The top-level statements' method calls whose result is unused, and the
+ * names import statements bind (an_cell.calls, .modules). A call that is
+ * the cell's last statement is displayed (`df.head()`): not counted, unless
+ * a `;` after it keeps it from display (`ax.set_title("t");`); nor a
+ * call on a name the cell bound before (its own value: a write anyway), nor
+ * one of `shows`. */
 static void top_level(walker *w, TSNode root) {
     uint32_t n = ts_node_named_child_count(root);
     long last = -1;
@@ -1090,10 +1097,7 @@ static void top_level(walker *w, TSNode root) {
         if (is(s, "import_statement") || is(s, "import_from_statement")) {
             uint32_t c = ts_node_named_child_count(s);
             for (uint32_t j = 0; j < c; j++) {
-                TSNode m = ts_node_named_child(s, j);
-                if (is(s, "import_from_statement") && ts_node_eq(m, field(s, "module_name"))) continue;
-                TSNode id = is(m, "aliased_import") ? field(m, "alias") : m;
-                if (is(id, "dotted_name")) id = ts_node_named_child(id, 0);
+                TSNode id = import_binding(s, ts_node_named_child(s, j));
                 if (is(id, "identifier")) {
                     char *name = text(w, id);
                     add_unique(&w->out->modules, name);
@@ -1124,6 +1128,8 @@ static void top_level(walker *w, TSNode root) {
     strvec_free(&bound.nonlocals);
 }
 
+/* Analyses one cell with parser p (reused between cells: creating a
+ * parser per cell costs more than parsing a small cell). */
 static int analyze_with(TSParser *p, const char *src, size_t len, an_cell *out) {
     memset(out, 0, sizeof *out);
     char *py = an_ipython_to_python(src, len, out);
