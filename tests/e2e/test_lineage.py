@@ -151,10 +151,14 @@ def test_branching_readers_fork_from_the_template_import_nothing_and_match_jupyt
 
 
 def test_a_producer_that_leaves_a_thread_running_is_not_forked_from(tmp_path):
-    # fork copies the calling thread only: the readers import instead
+    # fork copies the calling thread only: the readers import instead (one may
+    # go on in the producer's kernel; each reader sleeps past the spare wait so
+    # the others cannot all go on there one after another)
     cells = ["import threading, time\nimport numpy as np, pandas as pd\n" + BIG +
              "\nthreading.Thread(target=time.sleep, args=(3,), daemon=True).start()",
-             "print(s.iloc[1])", "print(s.iloc[2])", "print(s.iloc[3])"]
+             "x = sum(range(4_000_000))\nprint(s.iloc[1])",
+             "x = sum(range(4_000_000))\nprint(s.iloc[2])",
+             "x = sum(range(4_000_000))\nprint(s.iloc[3])"]
     nb = tmp_path / "thread.ipynb"
     write_nb(nb, cells)
     r, texts, events = run(nb, tmp_path, "--mode", "parallel", "-j", "3")
