@@ -167,8 +167,36 @@ done:
     return out;
 }
 
+/* The `__import__` of a cell's builtins (kernel.py, _cell_import): calls
+ * the real one, then after(module, args) on success only. In C so that an
+ * import that fails shows the traceback Jupyter shows, with no frame of
+ * floe's in it; after's own errors are dropped. self: (real, after). */
+static PyObject *hooked_import(PyObject *self, PyObject *args, PyObject *kwargs) {
+    PyObject *res = PyObject_Call(PyTuple_GET_ITEM(self, 0), args, kwargs);
+    if (!res) return NULL;
+    PyObject *r = PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(self, 1), res, args, NULL);
+    if (r) Py_DECREF(r);
+    else PyErr_Clear();
+    return res;
+}
+
+static PyMethodDef hooked_def = {"__import__", (PyCFunction)(void (*)(void))hooked_import, METH_VARARGS | METH_KEYWORDS,
+                                 "builtins.__import__, then a callback on success"};
+
+static PyObject *py_import_hook(PyObject *mod, PyObject *args) {
+    PyObject *real, *after;
+    (void)mod;
+    if (!PyArg_ParseTuple(args, "OO", &real, &after)) return NULL;
+    PyObject *self = PyTuple_Pack(2, real, after);
+    if (!self) return NULL;
+    PyObject *f = PyCFunction_New(&hooked_def, self);
+    Py_DECREF(self);
+    return f;
+}
+
 static PyMethodDef methods[] = {
     {"walk", py_walk, METH_VARARGS, "walk(queue, seen, budget, skip=(), special=()) -> (anchors, others, visited)"},
+    {"import_hook", py_import_hook, METH_VARARGS, "import_hook(real, after) -> an __import__ calling after(module, args)"},
     {NULL, NULL, 0, NULL},
 };
 

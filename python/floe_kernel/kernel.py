@@ -14,8 +14,14 @@ import signal
 import sys
 import threading
 import time
+import types
 
 from . import chaos, covars, proto, protocol, store
+
+try:  # the C extension (python/ext): without it, no hook (a module imported and changed in one cell is missed)
+    from ._floe_covars import import_hook as _import_hook
+except ImportError:  # pragma: no cover - the extension is built by make
+    _import_hook = None
 
 _INTERNAL = re.compile(r"^(_|__|___|_i|_ii|_iii|_i\d+|_\d+|_oh|_ih|_dh|In|Out|get_ipython|exit|quit|__\w*__)$")
 
@@ -145,15 +151,18 @@ def _patch_sympy():
     sp = sys.modules.get("sympy")
     printing = sys.modules.get("sympy.interactive.printing")
     if sp is None or printing is None or getattr(printing.init_printing, "_floe", False):
-        return
+        return ()
     orig = _SYMPY_ORIG = printing.init_printing
     init_printing = _sympy_init_printing
     init_printing._floe_orig = orig
     init_printing.__doc__ = orig.__doc__
     init_printing.__wrapped__ = orig
+    changed = []
     for mod in (printing, sys.modules.get("sympy.interactive"), sp):
         if mod is not None and getattr(mod, "init_printing", None) is orig:
             mod.init_printing = init_printing
+            changed.append(mod)
+    return changed
 
 
 _EMPTY_CALL = re.compile(r"((?:[A-Za-z_]\w*\.)*)(empty|empty_like)\s*\(")
@@ -236,7 +245,23 @@ def _library_state(st):
     n = _sk_counters()
     if n is not None:
         st["sk_counters"] = n
+    cfg = _inline_backend()
+    if cfg is not None:
+        st["inline"] = [sorted(cfg.figure_formats), dict(cfg.print_figure_kwargs), bool(cfg.close_figures),
+                        dict(cfg.rc)]
     return st
+
+
+def _inline_backend():
+    """The inline backend's configuration (`%config InlineBackend.figure_format
+    = 'retina'` and the like: which figure formats cells display, with which
+    print_figure options), or None while no cell has made it."""
+    mod = sys.modules.get("matplotlib_inline.config")
+    cls = getattr(mod, "InlineBackend", None)
+    try:
+        return cls.instance() if cls is not None and cls.initialized() else None
+    except Exception:  # noqa: BLE001 - its internals moved
+        return None
 
 
 def _library_apply(st):
@@ -254,12 +279,33 @@ def _library_apply(st):
         # the trait's value without its observer (which would reset numpy's
         # print precision, carried on its own)
         fmt._trait_values["float_precision"], fmt.float_format = st["ip_float"]
+    if st.get("inline"):
+        _inline_apply(st["inline"])
     if st.get("decimal"):
         dec = __import__("decimal")
         c = dec.getcontext()
         c.prec, c.rounding, c.Emin, c.Emax, c.capitals, c.clamp, traps = st["decimal"]
         for s in c.traps:
             c.traps[s] = s.__name__ in traps
+
+
+def _inline_apply(inline):
+    """The inline backend configured as an earlier cell left it; assigning
+    a trait that changed runs the backend's own observer, which selects the
+    shell's figure formatters as `%config` does."""
+    formats, kwargs, close, rc = inline
+    from matplotlib_inline.config import InlineBackend
+    cfg = InlineBackend.instance()
+    if cfg.shell is None and Kernel.shell is not None:
+        cfg.shell = Kernel.shell.shell
+    if dict(cfg.rc) != rc:
+        cfg.rc = rc
+    if bool(cfg.close_figures) != close:
+        cfg.close_figures = close
+    if dict(cfg.print_figure_kwargs) != kwargs:
+        cfg.print_figure_kwargs = kwargs
+    if sorted(cfg.figure_formats) != formats:
+        cfg.figure_formats = set(formats)
 
 
 # Whether a seed is in effect for the global generators (random's and
@@ -274,6 +320,8 @@ _SEEDERS = (("random", ("seed", "setstate")), ("numpy.random", ("seed", "set_sta
 
 
 def _wrap_seeders():
+    """Returns the modules it changed."""
+    changed = []
     for modname, names in _SEEDERS:
         mod = sys.modules.get(modname)
         for name in names if mod is not None else ():
@@ -287,6 +335,8 @@ def _wrap_seeders():
             seeder._floe_seeder = True
             seeder.__name__, seeder.__doc__ = getattr(f, "__name__", name), getattr(f, "__doc__", None)
             setattr(mod, name, seeder)
+            changed.append(mod)
+    return changed
 
 
 def _rng_state():
@@ -308,7 +358,60 @@ def _rng_state():
     rc = _mpl_rc()
     if rc is not None:
         st["mpl_rc"] = dict.copy(rc)
+    mods = _runtime_modules(True)
+    if mods:
+        st["modules"] = mods
     return _library_state(st)
+
+
+# Modules made at run time (a types.ModuleType a cell put in sys.modules: no
+# spec, nothing on disk an `import` in another kernel would find), carried
+# with the process state as their attributes. Names noted in order.
+_RUNTIME_MODS = {}
+_MOD_META = ("__name__", "__doc__", "__package__", "__loader__", "__spec__")
+
+
+def _note_runtime_modules(n0):
+    """Modules added to sys.modules since it had n0 entries (a dict keeps
+    insertion order) that no import made: not the helper modules extensions
+    create while imported (pyexpat.errors, Cython's runtime)."""
+    import itertools
+    for name in list(itertools.islice(sys.modules, n0, None)):
+        m = sys.modules.get(name)
+        if not isinstance(m, types.ModuleType) or getattr(m, "__spec__", None) is not None:
+            continue
+        parent = sys.modules.get(name.rpartition(".")[0])
+        if name in ("__main__", "__mp_main__") or "cython" in name or \
+                (parent is not None and getattr(parent, "__spec__", None) is not None):
+            continue
+        _RUNTIME_MODS[name] = None
+
+
+def _runtime_modules(for_state):
+    """name -> attributes of the run-time modules (for the state: only what
+    pickles; a module with an attribute that does not is left out)."""
+    out = {}
+    for name in _RUNTIME_MODS:
+        m = sys.modules.get(name)
+        if not isinstance(m, types.ModuleType):
+            continue
+        attrs = {k: v for k, v in vars(m).items() if k not in _MOD_META}
+        if for_state:
+            try:
+                store.dumps(attrs)
+            except Exception:  # noqa: BLE001 - cannot be carried: a reader will not find it
+                continue
+        out[name] = attrs
+    return out
+
+
+def _runtime_modules_apply(mods):
+    for name, attrs in mods.items():
+        m = sys.modules.get(name)
+        if not isinstance(m, types.ModuleType) or getattr(m, "__spec__", None) is not None:
+            m = sys.modules[name] = types.ModuleType(name)
+        m.__dict__.update(attrs)
+        _RUNTIME_MODS[name] = None
 
 
 def _flat(d, prefix="", out=None):
@@ -346,6 +449,8 @@ def _rng_fingerprint():
     if rc is not None:
         rest.append(dict.copy(rc))
     rest.append(_library_state({}))
+    if _RUNTIME_MODS:
+        rest.append(_runtime_modules(False))
     return gen, rest
 
 
@@ -388,6 +493,8 @@ def _rng_apply(st):
         sys.path[:] = st["path"]
     if "recursion" in st:
         sys.setrecursionlimit(st["recursion"])
+    if "modules" in st:
+        _runtime_modules_apply(st["modules"])
     if "warnings" in st:
         import warnings
         warnings.filters[:] = st["warnings"]
@@ -439,7 +546,18 @@ def _pandas_as_in_jupyter():
         pass
 
 
-class LazyBuiltins(dict):
+class CellBuiltins(dict):
+    """A cell's builtins mapping (its `__import__` is floe's hook): also
+    read as the module it stands for (`__builtins__.len`), as in Jupyter."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError("module 'builtins' has no attribute %r" % name) from None
+
+
+class LazyBuiltins(CellBuiltins):
     """The builtins mapping of a cell's globals. Holds the real builtins; a
     name found neither in the globals nor here is asked of floe, imported
     into the globals, and returned (or raises KeyError -> NameError)."""
@@ -732,6 +850,10 @@ class Kernel:
         self.aside_reads = []
         self.children = set()  # kernels forked from this one as a template (_fork)
         self.fp_cache = {}  # name -> (value, fingerprint) taken by a template before it forked
+        # (name, version) -> a class (module, cached function) this kernel
+        # holds because a cell changed it (_export): what a pickled instance
+        # made then refers to, after the name was bound to another class
+        self.held_refs = {}
         chan.fds = []  # a fork request brings the new kernel's socket
 
     def serve(self):
@@ -869,10 +991,12 @@ class Kernel:
         tried = set()
         while True:
             try:
+                resolve = self._resolve_main if not info.get("refs") else \
+                    (lambda n, refs=info["refs"]: self._resolve_ref(n, refs))
                 if info.get("codec") == protocol.CODEC_GROUP:
-                    value = self.links.load(info, ns, self._resolve_main)
+                    value = self.links.load(info, ns, resolve)
                 else:
-                    value = store.load(info, ns, self.shell, self._resolve_main)
+                    value = store.load(info, ns, self.shell, resolve)
                 break
             except NameError as e:
                 # a def re-executed here needs what its decorators, default
@@ -887,6 +1011,7 @@ class Kernel:
                 except KeyError:
                     raise e from None
         ns[name] = value
+        self._note_ref(name, value)
         self.events.append({"name": "import:" + name, "start": t0, "dur": _now() - t0,
                             "args": {"codec": info.get("codec"), "bytes": info.get("bytes", 0)}})
         if info.get("codec") == protocol.CODEC_GROUP:
@@ -903,6 +1028,7 @@ class Kernel:
             # the read when the cell is done
             value = self.shell.user_ns[name] = self.aside.pop(name)
             self.aside_reads.append(name)
+            self._note_ref(name, value)
             self.imported[name] = store.fingerprint(value)
             self.before[name] = id(value)
             return value
@@ -914,6 +1040,43 @@ class Kernel:
         value = self._import(name, art)
         self.imported[name] = store.fingerprint(value) if art.get("codec") != protocol.CODEC_MODULE else None
         self.before[name] = id(value)
+        return value
+
+    def _resolve_ref(self, name, refs):
+        """`__main__.NAME` for a pickle whose maker had another class under
+        that name than this cell has (refs: that class's artifact): the
+        maker's class, as Jupyter's old instances keep theirs -- re-made
+        from its definition without binding the name, or the one this kernel
+        holds; else the cell's own, said in the trace."""
+        art = refs.get(name)
+        if art is None:
+            return self._resolve_main(name)
+        key = (name, art.get("cell"), art.get("version"))
+        cache = self.__dict__.setdefault("_ref_cache", {})
+        if key in cache:
+            return cache[key]
+        value = None
+        if art.get("codec") == protocol.CODEC_UNMOVABLE:
+            value = self.held_refs.get((name, art.get("version")))
+        elif art.get("codec") == protocol.CODEC_CODE:
+            ns = self.shell.user_ns
+            had, saved = name in ns, ns.get(name)
+            try:
+                value = store.exec_code(art, ns, self.shell)
+            except Exception:  # noqa: BLE001 - said below
+                value = None
+            finally:
+                if had:
+                    ns[name] = saved
+                else:
+                    ns.pop(name, None)
+        if value is None:
+            self.events.append({"name": "unguaranteed", "start": _now(), "dur": 0, "args": {
+                "why": "a value made by cell %s refers to the class %s that cell had, which this kernel cannot "
+                       "get (it was changed after its definition, in another kernel): it gets today's %s"
+                       % (art.get("cell"), name, name)}})
+            return self._resolve_main(name)
+        cache[key] = value
         return value
 
     def _resolve_main(self, name):
@@ -933,6 +1096,7 @@ class Kernel:
         ice = msg.get("ice", False)
         ns = self.shell.user_ns
         self.imported = {}
+        self.refs = {}
         self.before = {}
         self.aside_reads = []
         self.links = covars.Links()
@@ -947,6 +1111,10 @@ class Kernel:
             # and must resolve unpredicted names lazily too
             if msg.get("lazy", True):
                 ns["__builtins__"] = LazyBuiltins(self._resolve, ns)
+            else:
+                ns["__builtins__"] = CellBuiltins(builtins.__dict__)
+            if _import_hook is not None:
+                ns["__builtins__"]["__import__"] = _import_hook(builtins.__import__, self._imported)
             # the process state first where it loads alone: a module moves
             # by name, and may be found only through a sys.path entry an
             # earlier cell added (else after the imports, as it may hold a
@@ -961,6 +1129,8 @@ class Kernel:
             err = self._import_all(msg.get("imports", []), tolerant=msg.get("lazy", True))
             if err is not None:
                 return err
+            if msg.get("history") is not None:
+                self._history(msg["history"], msg.get("count"))
             self.before = {k: id(v) for k, v in ns.items() if k not in self.base and not _INTERNAL.match(k)}
         rng0 = None
         if ice:
@@ -971,8 +1141,11 @@ class Kernel:
                 except Exception as e:  # noqa: BLE001 - a state we cannot restore: fresh state
                     if os.environ.get("FLOE_DEBUG"):
                         sys.__stderr__.write("floe: process state not carried: %r\n" % e)
-            _patch_sympy()
-            _wrap_seeders()
+            patched = list(_patch_sympy()) + _wrap_seeders()
+            for key, (vid, _) in list(self.refs.items()) if patched else ():
+                mod = next((m for m in patched if id(m) == vid), None)
+                if mod is not None:  # floe's own wrappers are no change of the cell's
+                    self.refs[key] = (vid, store.ref_state(mod))
             had_numpy = "numpy.random" in sys.modules
             rng0 = _rng_fingerprint()
         chaos.delay("compute", *self.attempt)
@@ -983,6 +1156,7 @@ class Kernel:
             from .jupyter import frontend_stdin
             frontend_stdin(self.chan.send, self.chan.recv)
         self.shell.discard_pending()
+        nmods = len(sys.modules)
         try:
             res = self.shell.run_cell(msg["code"], msg["count"], self._emit, silent=bool(msg.get("silent")),
                                       store_history=bool(msg.get("store_history", True)))
@@ -991,6 +1165,8 @@ class Kernel:
             FileInputs.recording = None
             builtins.input, getpass.getpass = saved_input
         t1 = _now()
+        if ice and len(sys.modules) > nmods:
+            _note_runtime_modules(nmods)
         self.events.append({"name": "compute", "start": t0, "dur": t1 - t0, "args": {}})
         why = _unguaranteed(msg["code"], self.shell.user_ns)
         if why:
@@ -1006,7 +1182,10 @@ class Kernel:
             if ns.get("__getattr__") == self._main_getattr:
                 del ns["__getattr__"]
             chaos.delay("export", *self.attempt)
+            self.result_lost = False
             out["exports"], out["deletes"], out["unmovable"] = self._export(msg)
+            if self.result_lost:
+                out["result_lost"] = True
             files.update(self.links.memmap_files)
             rng1 = _rng_fingerprint()
             rest_changed = _state_changed(rng0[1], rng1[1])
@@ -1024,7 +1203,7 @@ class Kernel:
                 try:
                     art = store.dump(RNG, st, path, "", 0, {})
                 except Exception:  # noqa: BLE001 - e.g. a warnings filter on a class of this cell
-                    for k in ("warnings", "pandas", "mpl_rc", "np_print", "sympy_printing"):
+                    for k in ("warnings", "pandas", "mpl_rc", "np_print", "sympy_printing", "modules"):
                         st.pop(k, None)
                     art = store.dump(RNG, st, path, "", 0, {})
                 art["name"] = RNG
@@ -1127,6 +1306,9 @@ class Kernel:
                 self.aside[name] = value
         del aside
         cache, self.fp_cache = self.fp_cache, {}  # a template's, valid until a cell runs
+        for name in keep:
+            if name in ns:
+                self._note_ref(name, ns[name])
         for name in msg.get("fp", ()):
             if name in ns:
                 hit = cache.get(name)
@@ -1160,7 +1342,7 @@ class Kernel:
         ns = self.shell.user_ns
         source = self.shell.transform_source(msg["code"]) if hasattr(self.shell, "transform_source") \
             else msg["code"]
-        defs = store.cell_defs(source)
+        defs, changed_after = store.cell_defs(source)
         raw = msg["code"] if isinstance(msg["code"], str) else "".join(msg["code"])
         version = msg["version"]
         only = msg.get("export_only")
@@ -1179,6 +1361,13 @@ class Kernel:
                 exports.append({"name": name, "codec": protocol.CODEC_DROPPED, "type": _type_name(value)})
                 continue
             t0 = _now()
+            if name in changed_after and store.defined_here(value, name, defs):
+                # its definition re-run in a reader would not have what the
+                # cell did to it after: it stays here with its readers
+                self.held_refs[(name, version)] = value
+                unmovable.append({"name": name, "type": _type_name(value), "version": version,
+                                  "reason": "it moves as its definition, and this cell changed it after defining it"})
+                continue
             base = os.path.join(self.run_dir, "%s@%d" % (name, version))
             try:
                 art = store.dump(name, value, base, source, msg["count"], defs, raw)
@@ -1189,8 +1378,90 @@ class Kernel:
             exports.append(art)
             self.events.append({"name": "export:" + name, "start": t0, "dur": _now() - t0,
                                 "args": {"codec": art["codec"], "bytes": art.get("bytes", 0)}})
+        held = set()
+        for key, (vid, st) in self.refs.items():
+            # changed in place, and it moves by reference: a reader would
+            # rebuild it as it was made, so it stays here with its readers
+            if key.startswith("module:"):  # imported by the cell: the names it bound to it
+                value = sys.modules.get(key[7:])
+                names = [n for n, v in ns.items() if v is value and self.before.get(n) != vid
+                         and n not in self.base and not _INTERNAL.match(n)]
+            else:
+                value = ns.get(key)
+                names = [] if key in grouped else [key]
+            names = [n for n in names if n not in held]
+            if not names or value is None or id(value) != vid or not store.ref_changed(value, st):
+                continue
+            for name in names:
+                held.add(name)
+                exports[:] = [a for a in exports if a.get("name") != name]
+                self.held_refs[(name, version)] = value
+                unmovable.append({"name": name, "type": _type_name(value), "version": version,
+                                  "reason": "it moves by reference (%s) and this cell changed it" % _ref_kind(value)})
+        n = msg.get("count")
+        out_hist = self.shell.shell.history_manager.output_hist if msg.get("results") else {}
+        if n in out_hist:  # a later cell reads the history: this cell's result, as _N
+            name = "_%d" % n
+            try:
+                art = store.dump(name, out_hist[n], os.path.join(self.run_dir, "%s@%d" % (name, version)), "", 0, {})
+                art["name"] = name
+                exports.append(art)
+            except store.Unmovable:  # the reader says so (_history)
+                self.result_lost = True
         deletes = [k for k in self.before if k not in ns]
         return exports, deletes, unmovable
+
+    def _history(self, hist, count):
+        """IPython's input/output history as a top-to-bottom run has it when
+        this cell starts (it reads _, __, _N, Out, In or _iN): In from the
+        earlier cells' sources, Out from their results (the _N artifacts
+        they exported), through the shell's own bookkeeping."""
+        ip = self.shell.shell
+        hm = ip.history_manager
+        self.shell.forget_history()
+        outs = {n: art for n, art in hist.get("out", ())}
+        for n, code in hist.get("in", ()):
+            raw = "".join(code) if isinstance(code, list) else code
+            del hm.input_hist_parsed[n:], hm.input_hist_raw[n:]
+            while len(hm.input_hist_parsed) < n:
+                hm.input_hist_parsed.append("")
+                hm.input_hist_raw.append("")
+            hm.store_inputs(n, self.shell.transform_source(raw), raw)
+            if n in outs:
+                try:
+                    if outs[n] is None:
+                        raise store.Unmovable("its value cannot be moved between processes")
+                    value = self._import("_%d" % n, outs[n])
+                except Exception as e:  # noqa: BLE001 - the cell still runs, without that entry
+                    self.events.append({"name": "unguaranteed", "start": _now(), "dur": 0, "args": {
+                        "why": "Out[%d] could not be carried to this cell's kernel (%s: %s)" % (
+                            n, type(e).__name__, e)}})
+                    continue
+                ip.execution_count = n
+                ip.displayhook.update_user_ns(value)
+        while count and len(hm.input_hist_parsed) < count:
+            hm.input_hist_parsed.append("")
+            hm.input_hist_raw.append("")
+
+    def _imported(self, mod, args):
+        """After `import M` in the cell's code (its builtins' __import__, not
+        library code's): M's state as the cell got it, so that an attribute
+        the cell then sets on it (`import json; json.flag = 1`) is seen as
+        a change (ref_state)."""
+        name = args[0] if args else None
+        fromlist = args[3] if len(args) > 3 else None
+        level = args[4] if len(args) > 4 else 0
+        if fromlist or level or not isinstance(name, str):
+            return
+        for m in (mod, sys.modules.get(name)):
+            if isinstance(m, types.ModuleType) and ("module:" + m.__name__) not in self.refs:
+                self.refs["module:" + m.__name__] = (id(m), store.ref_state(m))
+
+    def _note_ref(self, name, value):
+        """The state of a value moving by reference, as this cell got it."""
+        st = store.ref_state(value)
+        if st is not None:
+            self.refs[name] = (id(value), st)
 
     def _changed(self, name, value):
         """Whether the cell bound, rebound or mutated `name` (asked once per
@@ -1206,6 +1477,14 @@ class Kernel:
 
     def user_names(self, ns):
         return {n: v for n, v in ns.items() if n not in self.base and not _INTERNAL.match(n)}
+
+
+def _ref_kind(v):
+    if isinstance(v, types.ModuleType):
+        return "a module, re-imported by name: an attribute was set on it"
+    if isinstance(v, type):
+        return "a class, re-made from its definition: an attribute was set on it"
+    return "an lru_cache'd function, re-made from its definition: its cache"
 
 
 def _type_name(v):

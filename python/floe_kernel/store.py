@@ -84,7 +84,12 @@ class _Pickler(pickle.Pickler):
                 # never by reference to itself in __main__ (the reader would
                 # resolve that name by importing this very artifact)
 
+    refs = None  # a set: the notebook's classes the value refers to by name (main_refs)
+
     def reducer_override(self, obj):
+        if self.refs is not None and isinstance(obj, type) and obj.__module__ == "__main__":
+            self.refs.add(obj.__qualname__.partition(".")[0])
+            return NotImplemented
         if type(obj) is types.FunctionType and (not _importable(obj) or
                                                 (obj is self.top and obj.__module__ == "__main__")):
             closure = tuple(_cell_value(c) for c in obj.__closure__) if obj.__closure__ else None
@@ -93,12 +98,14 @@ class _Pickler(pickle.Pickler):
         return NotImplemented
 
 
-def dumps(value, buffer_callback=None, pickler=None):
+def dumps(value, buffer_callback=None, pickler=None, refs=None):
     """pickle.dumps (protocol 5), also for lambdas and closures; pickler: a
-    subclass of _Pickler (covars' group pickler)."""
+    subclass of _Pickler (covars' group pickler); refs: a set that gets the
+    names of the notebook's classes the pickle refers to."""
     f = io.BytesIO()
     p = (pickler or _Pickler)(f, protocol=5, buffer_callback=buffer_callback)
     p.top = value
+    p.refs = refs
     p.dump(value)
     return f.getvalue()
 
@@ -111,10 +118,10 @@ def _function_state(fn):
     return ("fn", len(data), zlib.crc32(data))
 
 
-def _write_pickle(value, path, pickler=None):
+def _write_pickle(value, path, pickler=None, refs=None):
     bufs = []
     try:
-        data = dumps(value, buffer_callback=bufs.append, pickler=pickler)
+        data = dumps(value, buffer_callback=bufs.append, pickler=pickler, refs=refs)
     except Exception as e:  # noqa: BLE001 - any pickling failure
         raise Unmovable("%s: %s" % (type(e).__name__, e)) from None
     raws = [b.raw() for b in bufs]
@@ -188,16 +195,70 @@ def _read_pickle(path, resolve_main, ns=None):
 # --- code: def/class re-executed from the cell's source ---------------------
 
 def cell_defs(source):
-    """Top-level def/class statements of a (transformed) cell: name -> lineno."""
+    """Top-level def/class statements of a (transformed) cell: name -> lineno,
+    and the set of those names the cell changes after defining them (see
+    _changed_after), which their source alone would not give a reader."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):  # ValueError: NUL bytes (Python 3.11)
-        return {}
-    out = {}
+        return {}, set()
+    out, changed, selfmut = {}, set(), set()
     for node in tree.body:
+        for n in _changed_after(node, out, selfmut):
+            changed.add(n)
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             out[node.name] = node.lineno
-    return out
+            changed.discard(node.name)  # defined again: as its source says
+            if _mutates_itself(node):
+                selfmut.add(node.name)
+            else:
+                selfmut.discard(node.name)
+    return out, changed
+
+
+def _root(t):
+    while isinstance(t, (ast.Attribute, ast.Subscript)):
+        t = t.value
+    return t.id if isinstance(t, ast.Name) else None
+
+
+def _changed_after(node, defs, selfmut):
+    """The defs (names in defs) a top-level statement changes: an attribute
+    or item set or deleted on one (`A.rate = 0.2`, `f.calls = 0`,
+    `setattr(A, ...)`), or any use of a class or function whose own code
+    changes it (`A.count += 1` in __init__, then `a = A()`)."""
+    targets = []
+    if isinstance(node, ast.Assign):
+        targets = node.targets
+    elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+        targets = [node.target]
+    elif isinstance(node, ast.Delete):
+        targets = node.targets
+    for t in targets:
+        for sub in ast.walk(t):
+            if isinstance(sub, (ast.Attribute, ast.Subscript)) and isinstance(sub.ctx, (ast.Store, ast.Del)):
+                r = _root(sub)
+                if r in defs:
+                    yield r
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return  # its body runs later: seen when it is used
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.func.id in ("setattr", "delattr") \
+                and sub.args and isinstance(sub.args[0], ast.Name) and sub.args[0].id in defs:
+            yield sub.args[0].id
+        elif isinstance(sub, ast.Name) and sub.id in selfmut and isinstance(sub.ctx, ast.Load):
+            yield sub.id
+
+
+def _mutates_itself(node):
+    """A class whose methods set attributes on it (`A.count += 1`,
+    `cls.registry[...] = x`), a function that sets its own (`f.calls += 1`)."""
+    names = {node.name, "cls"} if isinstance(node, ast.ClassDef) else {node.name}
+    for sub in ast.walk(node):
+        if isinstance(sub, (ast.Attribute, ast.Subscript)) and isinstance(sub.ctx, (ast.Store, ast.Del)) \
+                and _root(sub) in names:
+            return True
+    return False
 
 
 def exec_code(info, ns, shell):
@@ -277,8 +338,11 @@ def dump(name, value, path_base, cell_source, count, defs, raw_source=None):
             except Exception as e:  # noqa: BLE001 - unsupported dtype: pickle
                 note = "arrow: %s" % e
     path = path_base + ".pkl"
-    n = _write_pickle(value, path)
+    refs = set()
+    n = _write_pickle(value, path, refs=refs)
     d = {"codec": protocol.CODEC_PICKLE, "path": path, "bytes": n}
+    if refs:  # instances of the notebook's classes: which class, floe sees to (core.c import_wire)
+        d["main_refs"] = sorted(refs)
     if note:
         d["fallback"] = note
     return d
@@ -304,6 +368,51 @@ def load(info, ns, shell, resolve_main):
 
 
 # --- mutation detection -------------------------------------------------------
+
+def ref_state(value):
+    """The state of a value that moves by reference, which no artifact
+    carries: a module (re-imported by name), a class (re-created from its
+    cell's source, or looked up by name), an lru_cache'd function (its
+    cache). None for other values. Compared (ref_changed) within one
+    process, at a cell's import of the value and after the cell: a change is
+    an attribute set on the module or class (`json.flag = 1`,
+    `Account.rate = 0.2`, a counter kept on the class by __init__), or cache
+    entries, that a reader rebuilding the value would not see."""
+    if isinstance(value, types.ModuleType):
+        return ("module", dict(value.__dict__))  # a C copy: numpy has 600 names
+    if isinstance(value, type):
+        main = value.__module__ == "__main__"
+        return ("class", tuple((k, id(v), fingerprint(v) if isinstance(v, (list, dict, set)) else None)
+                               for k, v in tuple(vars(value).items())
+                               if (main or k[:1] != "_") and k not in ("__dict__", "__weakref__", "__doc__")))
+    info = getattr(type(value), "cache_info", None)
+    if info is not None and type(value).__name__ == "_lru_cache_wrapper":
+        try:
+            return ("cache", tuple(value.cache_info()))
+        except Exception:  # noqa: BLE001 - not functools' after all
+            return None
+    return None
+
+
+def _public(d):
+    """A module's public attributes by identity, submodules left out:
+    importing `scipy.stats` sets an attribute on scipy, a re-import redoes
+    it; libraries keep private caches on their modules."""
+    return {(k, id(v)) for k, v in d.items() if k[:1] != "_" and not isinstance(v, types.ModuleType)}
+
+
+def ref_changed(value, st):
+    """Whether value changed since ref_state(value) gave st."""
+    if st[0] != "module":
+        return ref_state(value) != st
+    d, old = value.__dict__, st[1]
+    try:
+        if d == old:  # the common case, in C (values compare by identity first)
+            return False
+    except Exception:  # noqa: BLE001 - a value whose == raises: look closer
+        pass
+    return _public(d) != _public(old)
+
 
 _IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), frozenset,
               types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type)

@@ -202,6 +202,9 @@ static int parse_args(int argc, char **argv, run_args *a) {
     a->o.lineage_spare = !(ls && *ls) || env_on("FLOE_LINEAGE_SPARE");
     const char *sw = getenv("FLOE_SPARE_WAIT_MS");
     a->o.spare_wait_ms = sw && *sw ? atoi(sw) : 30;
+    /* wide cells (a thread pool on several cores): on unless FLOE_WIDE=0 */
+    const char *wd = getenv("FLOE_WIDE");
+    a->o.wide = !(wd && *wd) || env_on("FLOE_WIDE");
     a->papermill = -1;
     a->save_every = 2;
     a->pm = json_object();

@@ -364,6 +364,10 @@ static int holder_busy(core *e, int h) {
     return 0;
 }
 
+static core_artifact *as_left_by(core *e, size_t j, const char *name);
+static core_artifact *refs_unmovable(core *e, const core_artifact *art, long from);
+static int refs_holder(core *e, const core_artifact *art, long from);
+
 /* The one holder of the unmovable values cell k is predicted to read; 0
  * when there are none, or their holder is gone, or they are in two kernels
  * (the cell then gets the Unmovable error). *wait: the holder is busy, or
@@ -376,7 +380,15 @@ static int holder_for(core *e, size_t k, int *wait) {
         const char *name = c->pred_reads.v[i];
         core_artifact *art = NULL;
         long from;
-        if (core_resolve(e, k, name, &art, &from) != RES_FOUND || !is_unmovable(art)) continue;
+        if (core_resolve(e, k, name, &art, &from) != RES_FOUND) continue;
+        if (!is_unmovable(art)) {
+            /* a pickled instance of a class that lives only in a holder */
+            int hk = refs_holder(e, art, from);
+            if (!hk) continue;
+            if (h && hk != h) return 0;
+            h = hk;
+            continue;
+        }
         int hk = e->cells[from].holder;
         if (!hk || (h && hk != h)) return 0;
         h = hk;
@@ -401,7 +413,15 @@ static int holder_wanted(core *e, size_t k, int h) {
     if (e->o->open_ended) return 1; /* the cells that will read them are not known yet */
     for (size_t m = k + 1; m < e->ncells; m++) {
         core_cell *d = &e->cells[m];
-        if (d->skip || d->state == C_DONE) continue;
+        if (d->skip) continue;
+        if (d->state == C_DONE) {
+            /* it read an older version of a name k holds now: it runs
+             * again (validate_readers, after this), in k's kernel */
+            for (size_t i = 0; i < d->nreads; i++)
+                if (d->reads[i].from < (long)k && is_unmovable(core_find_export(&e->cells[k], d->reads[i].name)))
+                    return 1;
+            continue;
+        }
         for (size_t i = 0; i < d->pred_reads.n; i++) {
             const char *name = d->pred_reads.v[i];
             core_artifact *art = NULL;
@@ -409,6 +429,8 @@ static int holder_wanted(core *e, size_t k, int h) {
             int r = core_resolve(e, m, name, &art, &from);
             if (r == RES_FOUND && is_unmovable(art) && (from == (long)k || (h && e->cells[from].holder == h)))
                 return 1;
+            core_artifact *u = r == RES_FOUND && !is_unmovable(art) ? refs_unmovable(e, art, from) : NULL;
+            if (u && (u->cell == (long)k || (h && e->cells[u->cell].holder == h))) return 1;
             if (r != RES_WAIT) continue;
             /* behind a cell that may write it: wanted if it is held here */
             if (is_unmovable(core_find_export(&e->cells[k], name))) return 1;
@@ -481,6 +503,56 @@ static int rng_stale(core *e, size_t k, json_t *msg) {
 
 /* ---- building requests ------------------------------------------------------- */
 
+/* The artifact of `name` as cell j left it: its own export, else what it saw. */
+static core_artifact *as_left_by(core *e, size_t j, const char *name) {
+    core_artifact *a = core_find_export(&e->cells[j], name), *art = NULL;
+    long from;
+    if (a) return a;
+    return core_resolve(e, j, name, &art, &from) == RES_FOUND ? art : NULL;
+}
+
+/* A pickled value refers to classes of the notebook by name (its
+ * "main_refs": `acct`, an Account): cell k must get the class its
+ * producer `from` had, not a later one bound to the name since (a class
+ * redefined, as Jupyter keeps old instances' class). The wire to send:
+ * art's own, or a copy naming those classes' artifacts under "refs" (a new
+ * reference either way). */
+static json_t *import_wire(core *e, size_t k, const core_artifact *art, long from) {
+    json_t *names = json_object_get(art->wire, "main_refs"), *refs = NULL, *v;
+    size_t i;
+    json_array_foreach(names, i, v) {
+        const char *n = json_string_value(v);
+        core_artifact *theirs = n && from >= 0 ? as_left_by(e, (size_t)from, n) : NULL, *ours = NULL;
+        long f2;
+        if (!theirs || !theirs->wire) continue;
+        if (core_resolve(e, k, n, &ours, &f2) == RES_FOUND && ours == theirs) continue;
+        if (!refs) refs = json_object();
+        json_object_set(refs, n, theirs->wire);
+    }
+    if (!refs) return json_incref(art->wire);
+    json_t *w = json_copy(art->wire);
+    json_object_set_new(w, "refs", refs);
+    return w;
+}
+
+/* The unmovable class (changed after its definition, so held where that
+ * happened) a pickled value refers to (import_wire), or NULL. */
+static core_artifact *refs_unmovable(core *e, const core_artifact *art, long from) {
+    json_t *names = json_object_get(art->wire, "main_refs"), *v;
+    size_t i;
+    json_array_foreach(names, i, v) {
+        const char *n = json_string_value(v);
+        core_artifact *theirs = n && from >= 0 ? as_left_by(e, (size_t)from, n) : NULL;
+        if (theirs && is_unmovable(theirs) && theirs->cell >= 0) return theirs;
+    }
+    return NULL;
+}
+
+static int refs_holder(core *e, const core_artifact *art, long from) {
+    core_artifact *u = refs_unmovable(e, art, from);
+    return u ? e->cells[u->cell].holder : 0;
+}
+
 static void add_import(core *e, size_t k, json_t *imports, const char *name, const strvec *kept) {
     core_artifact *art = NULL;
     long from;
@@ -493,7 +565,7 @@ static void add_import(core *e, size_t k, json_t *imports, const char *name, con
         e->cells[k].lazy_now = 1; /* fails only if the cell really reads it */
         return;
     }
-    json_array_append(imports, art->wire);
+    json_array_append_new(imports, import_wire(e, k, art, from));
     core_held_add(&e->cells[k], name, art);
 }
 
@@ -508,6 +580,24 @@ static json_t *str_array(const strvec *v) {
     json_t *a = json_array();
     for (size_t i = 0; i < v->n; i++) json_array_append_new(a, json_string(v->v[i]));
     return a;
+}
+
+/* IPython's history as cell k sees it (every earlier cell is done):
+ * {"in": [[count, code]...], "out": [[count, artifact]...]}, the results
+ * being the _N their cells exported. */
+static json_t *history_of(core *e, size_t k) {
+    json_t *in = json_array(), *out = json_array();
+    for (size_t j = 0; j < k; j++) {
+        core_cell *d = &e->cells[j];
+        if (d->skip || d->count <= 0) continue;
+        json_array_append_new(in, json_pack("[iO]", d->count, d->code));
+        char name[32];
+        snprintf(name, sizeof name, "_%d", d->count);
+        core_artifact *a = core_find_export(d, name);
+        if (a && a->wire) json_array_append_new(out, json_pack("[iO]", d->count, a->wire));
+        else if (d->result_lost) json_array_append_new(out, json_pack("[in]", d->count));
+    }
+    return json_pack("{s:o,s:o}", "in", in, "out", out);
 }
 
 /* The run request of cell k, going on in lineage `cont` (0: none). */
@@ -545,6 +635,8 @@ static json_t *run_request(core *e, size_t k, int cont, int fork) {
         json_object_set_new(m, "keep", str_array(&keep));
         strvec_free(&keep);
     }
+    if ((long)k < e->history_last) json_object_set_new(m, "results", json_true());
+    if (c->history) json_object_set_new(m, "history", history_of(e, k));
     core_artifact *rng = NULL;
     c->rng_from = rng_writer(e, k, &rng);
     free(c->rng_path);
@@ -715,7 +807,7 @@ static size_t settled(core *e) {
  * scheduling pass over a long notebook stays linear. */
 static int deps_done(core *e, size_t k) {
     core_cell *c = &e->cells[k];
-    if (e->o->mode == MODE_SERIAL || c->open_world) {
+    if (e->o->mode == MODE_SERIAL || c->open_world || c->history) {
         if (settled(e) < k) return 0;
         return inputs_written(e, k);
     }
@@ -736,6 +828,8 @@ static void start_cell(core *e, size_t k, core_kernel_from from, int h) {
     c->state = C_RUNNING;
     c->run_in = from == CK_HOLDER ? h : 0;
     c->cont = 0;
+    c->cpu = 0;
+    c->wide = 0;
     c->in_holder = c->run_in != 0;
     c->t_dispatch = time_mono_us();
     c->start_seq = ++e->seq;
@@ -898,6 +992,8 @@ void core_schedule(core *e) {
 static void schedule_pass(core *e) {
     int stop = core_stop_index(e);
     int limit = e->o->mode == MODE_PARALLEL ? e->o->jobs : 1;
+    int wide = core_wide_extra(e); /* the cores wide running cells take beyond one each */
+    if (wide) limit = limit - wide < 1 ? 1 : limit - wide;
     /* cells in the policy's order of preference (core_policy.c), else notebook order */
     for (size_t i = 0; i < e->ncells; i++) {
         size_t k = e->order ? e->order[i] : i;
@@ -1011,7 +1107,7 @@ static void answer_need(core *e, size_t k) {
     if (r == RES_FOUND && !is_dropped(art) && !is_unmovable(art)) core_held_add(c, c->need, art);
     e->stats.lazy_reads++;
     a->msg = json_pack("{s:s,s:s}", "op", "value", "name", c->need);
-    if (r == RES_FOUND) json_object_set(a->msg, "artifact", art->wire);
+    if (r == RES_FOUND) json_object_set_new(a->msg, "artifact", import_wire(e, k, art, from));
     free(c->need);
     c->need = NULL;
 }
@@ -1105,6 +1201,7 @@ static void take_results(core *e, size_t k, json_t *done) {
         json_decref(a);
     }
     json_array_foreach(json_object_get(done, "deletes"), i, v) strvec_push(&c->deletes, json_string_value(v));
+    c->result_lost = json_is_true(json_object_get(done, "result_lost"));
     if (status && !strcmp(status, "error")) {
         c->error = 1;
         const char *en = json_string_value(json_object_get(done, "ename"));
@@ -1240,6 +1337,9 @@ static void finish_cell(core *e, size_t k, json_t *msg) {
     core_cell *c = &e->cells[k];
     e->running--;
     c->state = C_DONE;
+    /* what it wrote, predicted or not, is indexed before its kernel is
+     * settled: an unpredicted unmovable write keeps the kernel as holder */
+    index_results(e, k);
     int settled_kernel = settle_kernel(e, k, msg);
     take_files(&c->rfiles, json_object_get(msg, "files"));
     take_files(&c->wfiles, json_object_get(msg, "wfiles"));
@@ -1361,6 +1461,19 @@ void core_after_done(core *e, size_t k) {
 
 /* ---- cells and the plan ------------------------------------------------------------ */
 
+/* A name of IPython's input/output history, kept by the shell: its
+ * values are the results and sources of earlier cells, not artifacts. */
+static int history_name(const char *n) {
+    static const char *const names[] = {"_", "__", "___", "_i", "_ii", "_iii", "_oh", "_ih", "In", "Out"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (!strcmp(n, names[i])) return 1;
+    const char *d = n[0] == '_' ? n + 1 + (n[1] == 'i') : NULL;
+    if (!d || !*d) return 0;
+    for (; *d; d++)
+        if (*d < '0' || *d > '9') return 0;
+    return 1;
+}
+
 static void init_cell(core *e, core_cell *c, const core_cell_spec *s) {
     memset(c, 0, sizeof *c);
     c->idx = s->idx;
@@ -1385,6 +1498,7 @@ static void init_cell(core *e, core_cell *c, const core_cell_spec *s) {
     }
     c->open_world = s->open_world;
     c->needs_all = s->open_world && s->needs_all;
+    for (size_t i = 0; i < c->pred_reads.n && !c->history; i++) c->history = history_name(c->pred_reads.v[i]);
 }
 
 /* The predicted producers of cell k, through the name -> predicted writers
@@ -1453,7 +1567,10 @@ void core_add_cells(core *e, const core_cell_spec *specs, size_t n) {
     e->ncells += n;
     if (e->o->mode == MODE_MONOLITHIC) return;
     size_t *stamp = xcalloc(e->ncells, sizeof *stamp);
-    for (size_t k = first; k < e->ncells; k++) plan_deps(e, k, stamp);
+    for (size_t k = first; k < e->ncells; k++) {
+        plan_deps(e, k, stamp);
+        if (e->cells[k].history) e->history_last = (long)k;
+    }
     free(stamp);
     plan_exports(e);
     if (e->order) { /* appended cells come last in the order of preference */
@@ -1474,6 +1591,7 @@ core *core_new(const run_opts *o, const char *run_dir, struct cache *cache, cons
     e->cache = cache;
     e->cache_env = xstrdup(cache_env ? cache_env : "");
     e->pool_started = cache == NULL;
+    e->history_last = -1;
     return e;
 }
 

@@ -71,6 +71,8 @@ typedef struct run_opts {
     int spare_wait_ms;     /* with the spare, parallel: a ready cell with no idle kernel to go on
                             * in waits up to this long after a busy kernel's cell started for it
                             * to be free, rather than start fresh, 0 = never */
+    int wide;              /* parallel: fewer cells at once while a running cell's kernel
+                            * uses several cores (core_wide_extra); 0 = off */
     const char *python;
     const char *pythonpath;
     const char *preload;
@@ -192,6 +194,11 @@ typedef struct core_cell {
                             * name this one reads, and earlier open-world cells */
     int export_all;        /* a later cell may read anything, or a dropped name was needed */
     int open_world, needs_all, lazy, lazy_now;
+    int result_lost;       /* its result (Out[N]) could not be exported as _N */
+    double cpu;            /* cores its kernel uses while it runs (core_cell_cpu), 0 = unknown */
+    int wide;              /* ... and that counts as more than one (core_policy.c) */
+    int history;           /* it reads IPython's input/output history (_, __, _N, Out, In, _iN):
+                            * it waits for every earlier cell and gets that history */
     long version;          /* the version its current attempt writes */
     /* results of the current attempt */
     json_t *outputs, *display_ids;
@@ -316,6 +323,11 @@ void core_need(core *c, size_t k, const char *name);    /* a lazy read */
 void core_update_display(core *c, size_t k, json_t *msg); /* k: the sender; recorded (borrowed) */
 void core_holder_gone(core *c, int holder);             /* its kernel died (a holder or an idle lineage) */
 void core_start_failed(core *c, size_t k);              /* no kernel for a CA_START */
+/* How many cores running cell k's kernel used over the last moments (the
+ * driver samples it): a cell whose library runs a thread pool (OpenMP,
+ * BLAS) is wide, and starting cells beside it oversubscribes the cores
+ * (core_policy.c). */
+void core_cell_cpu(core *c, size_t k, double cores);
 /* Once results are final: every output that carries a display id shows the
  * last update of that id sent, in notebook order, by a later cell that ran
  * up to `stop` (core_stop_index; a cell's updates of its own outputs are

@@ -62,6 +62,8 @@ static void skey_of(core *e, core_cell *c, char out[33]) {
 void core_cache_store(core *e, size_t k, json_t *done) {
     core_cell *c = &e->cells[k];
     if (!e->cache || c->error || c->dead || core_always_run(c)) return;
+    /* nor one that read IPython's history: the results of every earlier cell */
+    if (c->history) return;
     /* a cell that wrote files is not restored: restoring replays outputs
      * and artifacts, not what it did to the file system */
     if (c->wfiles.n) return;
@@ -198,6 +200,8 @@ static int restore(core *e, size_t k, match_ctx *m) {
     core_cell *c = &e->cells[k];
     /* a cell that raced on a file in this run runs (core.c replay_file) */
     if (!e->cache || core_always_run(c) || c->files_seen.n) return 0;
+    /* a later cell reads the history: this cell's result must be an artifact (_N) */
+    if (c->history || (long)k < e->history_last) return 0;
     char skey[33];
     skey_of(e, c, skey);
     json_t *entry = NULL;

@@ -43,6 +43,8 @@ struct core {
     strmap writers;        /* name -> cells that may write, wrote or deleted it */
     strmap pred_writers;   /* name -> cells predicted to write it (deps) */
     sizevec opens;         /* open-world cells, ascending */
+    long history_last;     /* the last cell reading the history (core_cell.history), -1: none;
+                            * the cells before it export their results as _N */
     run_stats stats;
     struct cache *cache;
     char *cache_env;
@@ -155,6 +157,8 @@ void core_sched_plan(core *c);
 /* 1 when cell k, ready now, must wait before it starts (--stagger); a
  * CA_WAKE is queued for when it may start. */
 int core_stagger_wait(core *c, size_t k);
+/* core_policy.c: the cores wide running cells take beyond one each (parallel mode). */
+int core_wide_extra(core *c);
 void core_policy_free(core *c);
 
 #endif

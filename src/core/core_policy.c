@@ -100,6 +100,44 @@ void core_sched_plan(core *e) {
         }
 }
 
+/* ---- wide cells ---------------------------------------------------------------- */
+
+/* A running cell counts as wide from this many cores on, and stops
+ * counting below WIDE_OFF (hysteresis: a thread pool's use goes up and
+ * down with the cell's phases). */
+#define WIDE_ON 1.4
+#define WIDE_OFF 1.15
+
+/* The cores wide running cells use beyond the one each is counted for:
+ * in parallel mode the limit of cells at once goes down by as much, so
+ * that a cell running an OpenMP or BLAS pool on every core does not share
+ * them with cells started beside it (an OpenMP pool oversubscribed waits
+ * at its barriers: scikit-learn's TSNE took 2.2x as long). Cells already
+ * running go on. FLOE_WIDE=0: off. */
+int core_wide_extra(core *e) {
+    if (e->o->mode != MODE_PARALLEL || !e->o->wide) return 0;
+    double extra = 0;
+    for (size_t k = 0; k < e->ncells; k++) {
+        const core_cell *c = &e->cells[k];
+        if (c->state == C_RUNNING && c->wide) extra += c->cpu < 2 ? 1 : c->cpu - 1;
+    }
+    return (int)(extra + 0.5);
+}
+
+void core_cell_cpu(core *e, size_t k, double cores) {
+    if (k >= e->ncells || e->cells[k].state != C_RUNNING) return;
+    core_cell *c = &e->cells[k];
+    int was = c->wide, before = core_wide_extra(e);
+    c->cpu = cores;
+    c->wide = was ? cores >= WIDE_OFF : cores >= WIDE_ON;
+    if (c->wide != was) {
+        char args[64];
+        snprintf(args, sizeof args, "{\"cores\":%.2f}", cores);
+        trace_complete(e->tr, c->wide ? "wide" : "narrow", (int)k, 0, time_mono_us(), 0, args);
+    }
+    if (core_wide_extra(e) < before) core_schedule(e); /* room again */
+}
+
 /* ---- stagger ------------------------------------------------------------------ */
 
 /* The path of the largest artifact of at least STAGGER_MIN_BYTES that cell

@@ -122,6 +122,7 @@ static void act_start(engine *e, core_action *a) {
         return;
     }
     d->kern = kn;
+    d->cpu_t = 0;
     kn->user = d;
     kn->state = K_BUSY;
     kpool_send(kn, a->msg);
@@ -337,6 +338,7 @@ static void on_ready(kpool *p, json_t *hello, void *data) {
         return;
     }
     core_pool_ready(e->core, e->hello_li);
+    if (!e->o->dask) engine_width_start(e); /* a kernel on a Dask worker: its pid is not ours */
     engine_pump(e);
 }
 

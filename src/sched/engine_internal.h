@@ -24,6 +24,10 @@ typedef struct dcell {
     uv_timer_t timer;
     int timer_init, timer_armed, interrupted;
     struct engine *eng;
+    /* its kernel's CPU time (clock ticks) when last sampled (engine_run.c on_width) */
+    unsigned long long cpu_ticks;
+    int64_t cpu_t;         /* when, 0 = not yet for this attempt */
+    int cpu_pid;
 } dcell;
 
 typedef struct engine {
@@ -50,6 +54,8 @@ typedef struct engine {
     int stopping, fatal, signal_count, signo;
     uv_signal_t sigint, sigterm;
     uv_timer_t progress;
+    uv_timer_t width;      /* samples running kernels' CPU use (wide cells) */
+    int width_on;
     int signals_on, progress_on, progress_shown;
     struct cache *cache;
     char *cache_env;
@@ -69,6 +75,7 @@ void engine_pump(engine *e);
 /* engine_run.c */
 void engine_trace_cell(engine *e, dcell *d, json_t *done);
 void engine_progress(engine *e);
+void engine_width_start(engine *e);
 void engine_arm_timeout(engine *e, dcell *d);
 void engine_disarm_timeout(engine *e, dcell *d);
 void engine_signals_start(engine *e);

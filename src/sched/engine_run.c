@@ -84,6 +84,60 @@ void engine_progress(engine *e) {
     }
 }
 
+/* ---- wide cells ------------------------------------------------------------------ */
+
+/* utime + stime of a process, in clock ticks (proc(5): fields 14 and 15,
+ * after the command name in parentheses, which may hold spaces). */
+static int cpu_ticks(int pid, unsigned long long *out) {
+    char path[64], text[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "re");
+    if (!f) return 0;
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = 0;
+    const char *p = strrchr(text, ')');
+    unsigned long long ut, st;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2) return 0;
+    *out = ut + st;
+    return 1;
+}
+
+/* Every WIDTH_MS: the cores each running cell's kernel used since the last
+ * sample, told to the core (core_cell_cpu), which holds back new starts
+ * while a cell runs a thread pool on several cores. */
+#define WIDTH_MS 250
+
+static void on_width(uv_timer_t *t) {
+    engine *e = t->data;
+    static long hz;
+    if (!hz) hz = sysconf(_SC_CLK_TCK) > 0 ? sysconf(_SC_CLK_TCK) : 100;
+    int64_t now = time_mono_us();
+    for (size_t k = 0; k < e->ncells && !e->stopping; k++) {
+        dcell *d = &e->cells[k];
+        unsigned long long ticks;
+        if (!d->kern || d->kern->pid <= 0 || core_cell_at(e->core, k)->state != C_RUNNING ||
+            !cpu_ticks((int)d->kern->pid, &ticks)) {
+            d->cpu_t = 0;
+            continue;
+        }
+        if (d->cpu_t && d->cpu_pid == (int)d->kern->pid && now > d->cpu_t && ticks >= d->cpu_ticks)
+            core_cell_cpu(e->core, k, (double)(ticks - d->cpu_ticks) / (double)hz / ((double)(now - d->cpu_t) / 1e6));
+        d->cpu_ticks = ticks;
+        d->cpu_t = now;
+        d->cpu_pid = (int)d->kern->pid;
+    }
+    engine_pump(e);
+}
+
+void engine_width_start(engine *e) {
+    if (e->width_on || e->o->mode != MODE_PARALLEL || !e->o->wide || e->o->jobs < 2) return;
+    uv_timer_init(&e->loop, &e->width);
+    e->width.data = e;
+    uv_timer_start(&e->width, on_width, WIDTH_MS, WIDTH_MS);
+    e->width_on = 1;
+}
+
 /* ---- timeouts ------------------------------------------------------------------- */
 
 static void on_timeout(uv_timer_t *t) {

@@ -24,24 +24,13 @@ MODES = ["monolithic", "serial", "parallel"]
 # fix makes the test XPASS (fail) until the entry is removed.
 ISOLATED = ("serial", "parallel")
 _BUGS = {
-    # floe bugs
-    "adv_class_state": (ISOLATED, "B2 class mutation lost"),
-    "adv_lru_cache": (ISOLATED, "B4 an lru_cache starts empty in each isolated kernel"),
-    "adv_sys_state": (ISOLATED, "B5 a module put in sys.modules is not carried"),
-    "adv_library_state": (ISOLATED, "B6 an attribute set on an imported module is not carried"),
-    "adv_matplotlib_state": (ISOLATED, "B7 %config InlineBackend"),
-    "adv_output_history": (ISOLATED, "B8 In/Out history (_, _1, Out) across isolated kernels"),
+    # floe bugs (none open: B2-B8 were fixed on 2026-12-01, see BUGS.md "Fixed")
 }
 KNOWN = {(nb, m): "tests/notebooks/BUGS.md " + why for nb, (modes, why) in _BUGS.items() for m in modes}
 # xfail, not strict: kernel lineage (the default; not with --no-lineage)
 # gives Jupyter's output for these when the reading cell goes on in its
-# producer's kernel, which depends on which kernel is free when it is ready;
-# B6 the co-variable work that came with it fixes in some runs; B8 when the
-# history's cells all run in one kernel (the spare kernel: a cell that reads
-# nothing any kernel holds goes on in it; `_` is no read floe sees)
-FLAKY = {(nb, m) for nb in ("adv_class_state", "adv_lru_cache", "adv_library_state", "adv_matplotlib_state",
-                            "adv_output_history")
-         for m in ISOLATED}
+# producer's kernel, which depends on which kernel is free when it is ready
+FLAKY = set()
 
 CASES = [(nb, m) for nb in NBS for m in MODES if FILTER in os.path.basename(nb)]
 
@@ -81,6 +70,28 @@ def test_notebook_matches_jupyter(tmp_path, path, mode):
     args = ["--no-cache", "--mode", mode] + (["-j", "2"] if mode == "parallel" else [])
     r, got = run_floe(path, tmp_path / "out.ipynb", *args)
     problem = check(want, r, got, 1 if name.startswith("err_") else 0)
+    assert problem is None, problem
+
+
+# State that moves by reference, not by value: an lru_cache'd function's cache
+# (B4), an attribute set on a module (B6), the inline backend's %config (B7),
+# a module made at run time and put in sys.modules (B5), IPython's In/Out
+# history (B8), a class changed after its definition and instances of a
+# class since redefined (B2).
+# Without kernel lineage no cell goes on in its producer's kernel, so the
+# state itself must be carried or held where it was made.
+BY_REFERENCE = ["adv_lru_cache", "adv_library_state", "adv_matplotlib_state", "adv_sys_state",
+                "adv_output_history", "adv_class_state", "adv_class_redefined"]
+
+
+@pytest.mark.parametrize("name", BY_REFERENCE)
+@pytest.mark.parametrize("mode", ISOLATED)
+def test_state_moving_by_reference_without_lineage(tmp_path, name, mode):
+    path = os.path.join(oracle.ROOT, "tests", "notebooks", name + ".ipynb")
+    want = oracle.normalise(oracle.run_jupyter(path))
+    args = ["--no-cache", "--no-lineage", "--mode", mode] + (["-j", "2"] if mode == "parallel" else [])
+    r, got = run_floe(path, tmp_path / "out.ipynb", *args)
+    problem = check(want, r, got, 0)
     assert problem is None, problem
 
 

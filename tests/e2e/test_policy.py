@@ -191,3 +191,49 @@ def test_stagger_spreads_readers_of_a_large_artifact(tmp_path):
     r = floe_run(nb, tmp_path / "o.ipynb", "-j", "3", "--no-cache", "--stagger", "0", "--trace", str(tr))
     assert r.returncode == 0, r.stderr
     assert overlaps(compute_spans(tr), [1, 2, 3]), spans
+
+
+# ---- wide cells (a thread pool on every core) ----------------------------------------
+
+WIDE_CELLS = [
+    # two threads computing in numpy (which releases the GIL): the kernel
+    # uses both cores for about 3 s, as an OpenMP or BLAS pool would
+    "import threading, time\nimport numpy as np\na = np.random.rand(400, 400)\n"
+    "def work(stop):\n    while time.monotonic() < stop:\n        np.sqrt(a) @ a\n"
+    "stop = time.monotonic() + 3\nts = [threading.Thread(target=work, args=(stop,)) for _ in range(2)]\n"
+    "[t.start() for t in ts]\n[t.join() for t in ts]\nprint('wide done')",
+    "import time\ntime.sleep(1)\nprint('one')",
+    "print('two')",
+]
+
+
+def _events(trace):
+    data = json.loads(trace.read_text())
+    return data["traceEvents"] if isinstance(data, dict) else data
+
+
+@pytest.mark.parametrize("wide", ["1", "0"])
+def test_no_cell_starts_beside_a_wide_cell(tmp_path, wide):
+    """Cell 0 keeps both cores busy, cell 1 sleeps a second, cell 2 is
+    instant: with the wide policy (the default) cell 2 starts only once
+    cell 0 is done, since starting it beside an OpenMP pool
+    oversubscribes the cores; with FLOE_WIDE=0 it starts when cell 1 ends.
+    The order of events in the trace, not times, is what is checked."""
+    from conftest import write_nb
+    nb = tmp_path / "wide.ipynb"
+    write_nb(nb, WIDE_CELLS)
+    env = dict(os.environ, FLOE_WIDE=wide, FLOE_NO_CACHE="1")
+    trace = tmp_path / "t.json"
+    r = subprocess.run([FLOE, "run", str(nb), "-o", str(tmp_path / "o.ipynb"), "-q", "--mode", "parallel", "-j", "2",
+                        "--trace", str(trace)], capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0, r.stderr
+    ev = [e for e in _events(trace) if e.get("ph") != "M"]
+    compute = {e["args"]["cell"]: e for e in ev if e["name"] == "compute"}
+    end0 = compute[0]["ts"] + compute[0]["dur"]
+    marks = [e for e in ev if e["name"] == "wide" and e["args"].get("cell") == 0]
+    if wide == "1":
+        assert marks, "cell 0 was never seen wide: %s" % [e["name"] for e in ev]
+        assert compute[2]["ts"] >= end0 - 50_000, (compute[2]["ts"], end0)
+    else:
+        assert not marks
+        assert compute[2]["ts"] < end0

@@ -294,6 +294,8 @@ static int run_event(core *c, const char *ev, int *count, strvec *log) {
             core_cell_died(c, k, word_value(args, "signal", sig, sizeof sig) ? atoi(sig) : 9, 0);
         } else if (!strcmp(word, "timeout")) {
             core_cell_timed_out(c, k);
+        } else if (!strcmp(word, "cpu")) {
+            core_cell_cpu(c, k, atof(args));
         } else if (!strcmp(word, "need")) {
             char name[128];
             if (sscanf(args, "%127s", name) != 1) return -1;
@@ -391,6 +393,7 @@ static int parse_option(sched_case *sc, const char *l) {
     else if (!strcmp(l, "lineage")) sc->o.lineage = sc->o.lineage_fork = 1;
     else if (!strcmp(l, "no_fork")) sc->o.lineage_fork = 0;
     else if (!strcmp(l, "spare")) sc->o.lineage_spare = 1;
+    else if (!strcmp(l, "wide")) sc->o.wide = 1;
     else if (!strncmp(l, "spare_wait ", 11)) sc->o.spare_wait_ms = atoi(l + 11);
     else if (!strncmp(l, "lineage_wait ", 13)) sc->o.lineage_wait_ms = atoi(l + 13);
     else if (!strncmp(l, "mem_budget ", 11)) sc->o.mem_budget = atoll(l + 11);
