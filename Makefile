@@ -112,7 +112,7 @@ test-fuzz: $(FUZZ_BIN)
 
 # --- end to end ----------------------------------------------------------------
 test-e2e: build
-	FLOE=$(abspath $(BUILD)/floe) FLOE_PYTHON=$(PYTHON) FLOE_NO_CACHE=1 $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
+	FLOE=$(abspath $(BUILD)/floe) FLOE_PYTHON=$(PYTHON) FLOE_NO_CACHE=1 $(PYTHON) -m pytest -q -p no:cacheprovider --durations=30 tests/e2e
 
 test-valgrind: build
 	FLOE_PYTHON=$(PYTHON) scripts/valgrind-smoke.sh

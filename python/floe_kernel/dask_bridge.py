@@ -224,6 +224,8 @@ class Bridge:
     def inputs(self, req):
         """The futures holding the files req imports (scattered for files no task made)."""
         paths = [i.get("path") for i in req.get("imports") or []]
+        # a history reader's Out: the results (_N) of the cells before it
+        paths += [a.get("path") for _, a in (req.get("history") or {}).get("out", ()) if isinstance(a, dict)]
         if req.get("rng"):
             paths.append(req["rng"].get("path"))
         out = []

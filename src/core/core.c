@@ -635,7 +635,8 @@ static json_t *run_request(core *e, size_t k, int cont, int fork) {
         json_object_set_new(m, "keep", str_array(&keep));
         strvec_free(&keep);
     }
-    if ((long)k < e->history_last) json_object_set_new(m, "results", json_true());
+    /* open-ended (the Jupyter kernel): any later cell may read the history */
+    if ((long)k < e->history_last || e->o->open_ended) json_object_set_new(m, "results", json_true());
     if (c->history) json_object_set_new(m, "history", history_of(e, k));
     core_artifact *rng = NULL;
     c->rng_from = rng_writer(e, k, &rng);

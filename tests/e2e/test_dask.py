@@ -2,7 +2,8 @@
 scheduler` and two `dask worker --nthreads 1` on 127.0.0.1 (with floe's
 python/ on their PYTHONPATH, as README says workers need).
 
-* a corpus sample (FLOE_DASK_CORPUS=all: every notebook of tests/notebooks)
+* a corpus sample (FLOE_DASK_CORPUS=all: every notebook of tests/notebooks, or
+  a comma-separated list of names)
   gives Jupyter's outputs (oracle.py);
 * independent cells spread over both workers (args.worker in the trace);
 * a worker killed with SIGKILL mid-run loses no cell output;
@@ -36,9 +37,12 @@ pytestmark = pytest.mark.skipif(not HAVE, reason="Dask distributed is not instal
 # workers (pandas/numpy/pickle/groups), lazy reads, re-runs of stale
 # readers, holders (pinned), process state, errors, rich outputs.
 SAMPLE = ["adv_mutation", "adv_unmovable", "adv_name_fallback", "adv_covar_frame_alias", "adv_chdir",
-          "pandas_ops", "matplotlib_inline", "update_display", "err_traceback"]
+          "pandas_ops", "matplotlib_inline", "update_display", "err_traceback",
+          "adv_output_history", "adv_class_state"]  # history results and held classes on workers
 ALL = sorted(os.path.basename(p)[:-6] for p in glob.glob(os.path.join(oracle.ROOT, "tests", "notebooks", "*.ipynb")))
 CORPUS = ALL if os.environ.get("FLOE_DASK_CORPUS") == "all" else SAMPLE
+if os.environ.get("FLOE_DASK_CORPUS", "").startswith("adv_"):  # a list of names
+    CORPUS = os.environ["FLOE_DASK_CORPUS"].split(",")
 
 
 def _free_port():

@@ -409,12 +409,6 @@ FILTER = os.environ.get("FLOE_NB_FILTER", "")
 # where the floe kernel's outputs differ from ipykernel's, and why: {(notebook, kernel name): why}
 # isolated: the limitations `floe run` has too (tests/notebooks/BUGS.md), and one of the kernel's own
 KERNEL_DIFFS = {(nb, "floe"): why for nb, why in {
-    "adv_class_state": "BUGS.md B2 class mutation lost",
-    "adv_lru_cache": "BUGS.md B4 an lru_cache starts empty in each isolated kernel",
-    "adv_sys_state": "BUGS.md B5 a module put in sys.modules is not carried",
-    "adv_library_state": "BUGS.md B6 an attribute set on an imported module is not carried",
-    "adv_matplotlib_state": "BUGS.md B7 %config InlineBackend",
-    "adv_output_history": "BUGS.md B8 In/Out history (_, _1, Out) across isolated kernels",
     "adv_library_calls": "sympy.init_printing() is carried only when the zygote preloaded sympy: the kernel's "
                          "preload set is fixed when it starts (README, Jupyter kernel)",
     "adv_sympy_star": "the same: init_printing() through a star import, sympy not preloaded",
