@@ -381,10 +381,14 @@ def ref_state(value):
     if isinstance(value, types.ModuleType):
         return ("module", dict(value.__dict__))  # a C copy: numpy has 600 names
     if isinstance(value, type):
-        main = value.__module__ == "__main__"
+        # the notebook's own classes only: a library's move by reference to
+        # their module, and libraries change their classes as they are used
+        # (sympy's assumption caches: `Sum` changed by `Sum(...).evalf()`)
+        if value.__module__ != "__main__":
+            return None
         return ("class", tuple((k, id(v), fingerprint(v) if isinstance(v, (list, dict, set)) else None)
                                for k, v in tuple(vars(value).items())
-                               if (main or k[:1] != "_") and k not in ("__dict__", "__weakref__", "__doc__")))
+                               if k not in ("__dict__", "__weakref__", "__doc__")))
     info = getattr(type(value), "cache_info", None)
     if info is not None and type(value).__name__ == "_lru_cache_wrapper":
         try:
