@@ -197,12 +197,13 @@ def test_stagger_spreads_readers_of_a_large_artifact(tmp_path):
 
 WIDE_CELLS = [
     # two threads computing in numpy (which releases the GIL): the kernel
-    # uses both cores for about 3 s, as an OpenMP or BLAS pool would
+    # uses both cores for about 4 s, as an OpenMP or BLAS pool would (8
+    # samples before cell 1 ends: a noisy machine may steal some)
     "import threading, time\nimport numpy as np\na = np.random.rand(400, 400)\n"
     "def work(stop):\n    while time.monotonic() < stop:\n        np.sqrt(a) @ a\n"
-    "stop = time.monotonic() + 3\nts = [threading.Thread(target=work, args=(stop,)) for _ in range(2)]\n"
+    "stop = time.monotonic() + 4\nts = [threading.Thread(target=work, args=(stop,)) for _ in range(2)]\n"
     "[t.start() for t in ts]\n[t.join() for t in ts]\nprint('wide done')",
-    "import time\ntime.sleep(1)\nprint('one')",
+    "import time\ntime.sleep(2)\nprint('one')",
     "print('two')",
 ]
 
@@ -214,7 +215,7 @@ def _events(trace):
 
 @pytest.mark.parametrize("wide", ["1", "0"])
 def test_no_cell_starts_beside_a_wide_cell(tmp_path, wide):
-    """Cell 0 keeps both cores busy, cell 1 sleeps a second, cell 2 is
+    """Cell 0 keeps both cores busy, cell 1 sleeps 2 s, cell 2 is
     instant: with the wide policy (the default) cell 2 starts only once
     cell 0 is done, since starting it beside an OpenMP pool
     oversubscribes the cores; with FLOE_WIDE=0 it starts when cell 1 ends.
