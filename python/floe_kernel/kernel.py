@@ -1378,10 +1378,18 @@ class Kernel:
             exports.append(art)
             self.events.append({"name": "export:" + name, "start": t0, "dur": _now() - t0,
                                 "args": {"codec": art["codec"], "bytes": art.get("bytes", 0)}})
+        self._hold_changed_refs(ns, grouped, version, exports, unmovable)
+        if msg.get("results"):
+            self._export_result(msg.get("count"), version, exports)
+        deletes = [k for k in self.before if k not in ns]
+        return exports, deletes, unmovable
+
+    def _hold_changed_refs(self, ns, grouped, version, exports, unmovable):
+        """Values moving by reference that the cell changed in place
+        (self.refs, ref_changed): a reader would rebuild them as they were
+        made, so they stay here (unmovable) with their readers."""
         held = set()
         for key, (vid, st) in self.refs.items():
-            # changed in place, and it moves by reference: a reader would
-            # rebuild it as it was made, so it stays here with its readers
             if key.startswith("module:"):  # imported by the cell: the names it bound to it
                 value = sys.modules.get(key[7:])
                 names = [n for n, v in ns.items() if v is value and self.before.get(n) != vid
@@ -1398,18 +1406,20 @@ class Kernel:
                 self.held_refs[(name, version)] = value
                 unmovable.append({"name": name, "type": _type_name(value), "version": version,
                                   "reason": "it moves by reference (%s) and this cell changed it" % _ref_kind(value)})
-        n = msg.get("count")
-        out_hist = self.shell.shell.history_manager.output_hist if msg.get("results") else {}
-        if n in out_hist:  # a later cell reads the history: this cell's result, as _N
-            name = "_%d" % n
-            try:
-                art = store.dump(name, out_hist[n], os.path.join(self.run_dir, "%s@%d" % (name, version)), "", 0, {})
-                art["name"] = name
-                exports.append(art)
-            except store.Unmovable:  # the reader says so (_history)
-                self.result_lost = True
-        deletes = [k for k in self.before if k not in ns]
-        return exports, deletes, unmovable
+
+    def _export_result(self, n, version, exports):
+        """A later cell reads the history: this cell's result (Out[n]), as _n."""
+        out_hist = self.shell.shell.history_manager.output_hist
+        if n not in out_hist:
+            return
+        name = "_%d" % n
+        try:
+            art = store.dump(name, out_hist[n], os.path.join(self.run_dir, "%s@%d" % (name, version)), "", 0, {})
+        except store.Unmovable:  # the reader says so (_history)
+            self.result_lost = True
+            return
+        art["name"] = name
+        exports.append(art)
 
     def _history(self, hist, count):
         """IPython's input/output history as a top-to-bottom run has it when
