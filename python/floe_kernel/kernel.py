@@ -1155,6 +1155,9 @@ class Kernel:
         if msg.get("allow_stdin"):  # `floe kernel`: input() through the frontend
             from .jupyter import frontend_stdin
             frontend_stdin(self.chan.send, self.chan.recv)
+        cell_builtins = ns.get("__builtins__")
+        if isinstance(cell_builtins, dict):  # the cell's copy (CellBuiltins) sees this cell's input()
+            cell_builtins["input"] = builtins.input
         self.shell.discard_pending()
         nmods = len(sys.modules)
         try:
