@@ -369,6 +369,11 @@ def load(info, ns, shell, resolve_main):
 
 # --- mutation detection -------------------------------------------------------
 
+# Class attributes Python itself sets as caches: pickling an instance sets
+# __slotnames__ (copyreg), an ABC keeps _abc_impl.
+_CLASS_CACHES = frozenset(("__dict__", "__weakref__", "__doc__", "__slotnames__", "_abc_impl"))
+
+
 def ref_state(value):
     """The state of a value that moves by reference, which no artifact
     carries: a module (re-imported by name), a class (re-created from its
@@ -387,8 +392,7 @@ def ref_state(value):
         if value.__module__ != "__main__":
             return None
         return ("class", tuple((k, id(v), fingerprint(v) if isinstance(v, (list, dict, set)) else None)
-                               for k, v in tuple(vars(value).items())
-                               if k not in ("__dict__", "__weakref__", "__doc__")))
+                               for k, v in tuple(vars(value).items()) if k not in _CLASS_CACHES))
     info = getattr(type(value), "cache_info", None)
     if info is not None and type(value).__name__ == "_lru_cache_wrapper":
         try:
