@@ -202,11 +202,17 @@ size_t core_edges(core *c, core_edge **out) {
     for (size_t k = 0; k < c->ncells; k++) {
         const core_cell *cl = &c->cells[k];
         if (cl->skip) continue;
-        if (serial || cl->open_world) { /* waits for every earlier cell */
+        if (serial || cl->open_world || cl->history) { /* waits for every earlier cell */
             for (size_t j = 0; j < k; j++)
                 if (!c->cells[j].skip) {
                     push_edge(&v, &n, &cap, j, k);
                     edge_names(c, j, k, &v[n - 1].names);
+                    strvec *names = &v[n - 1].names;
+                    if (cl->history && !serial && !c->cells[j].open_world && names->n == 1 &&
+                        !strcmp(names->v[0], "*")) { /* its result and source: IPython's history */
+                        free(names->v[0]);
+                        names->v[0] = xstrdup("history");
+                    }
                 }
             continue;
         }
