@@ -1435,10 +1435,7 @@ class Kernel:
         outs = {n: art for n, art in hist.get("out", ())}
         for n, code in hist.get("in", ()):
             raw = "".join(code) if isinstance(code, list) else code
-            del hm.input_hist_parsed[n:], hm.input_hist_raw[n:]
-            while len(hm.input_hist_parsed) < n:
-                hm.input_hist_parsed.append("")
-                hm.input_hist_raw.append("")
+            _pad_inputs(hm, n)
             hm.store_inputs(n, self.shell.transform_source(raw), raw)
             if n in outs:
                 try:
@@ -1452,9 +1449,8 @@ class Kernel:
                     continue
                 ip.execution_count = n
                 ip.displayhook.update_user_ns(value)
-        while count and len(hm.input_hist_parsed) < count:
-            hm.input_hist_parsed.append("")
-            hm.input_hist_raw.append("")
+        if count:
+            _pad_inputs(hm, count)
 
     def _imported(self, mod, args):
         """After `import M` in the cell's code (its builtins' __import__, not
@@ -1490,6 +1486,15 @@ class Kernel:
 
     def user_names(self, ns):
         return {n: v for n, v in ns.items() if n not in self.base and not _INTERNAL.match(n)}
+
+
+def _pad_inputs(hm, n):
+    """In[] as IPython indexes it (by execution count): exactly n entries
+    before the next stored input, blanks for counts no cell had."""
+    del hm.input_hist_parsed[n:], hm.input_hist_raw[n:]
+    while len(hm.input_hist_parsed) < n:
+        hm.input_hist_parsed.append("")
+        hm.input_hist_raw.append("")
 
 
 def _ref_kind(v):
