@@ -24,6 +24,18 @@ except ImportError:  # pragma: no cover - the extension is built by make
     _import_hook = None
 
 _INTERNAL = re.compile(r"^(_|__|___|_i|_ii|_iii|_i\d+|_\d+|_oh|_ih|_dh|In|Out|get_ipython|exit|quit|__\w*__)$")
+_INTERNAL_SEEN = {}
+
+
+def _internal(name):
+    """Whether name is IPython's or Python's, not the notebook's (_INTERNAL),
+    memoised: asked for every name of the namespace a few times a cell."""
+    hit = _INTERNAL_SEEN.get(name)
+    if hit is None:
+        if len(_INTERNAL_SEEN) > 100000:
+            _INTERNAL_SEEN.clear()
+        hit = _INTERNAL_SEEN[name] = _INTERNAL.match(name) is not None
+    return hit
 
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -447,7 +459,7 @@ def _rng_fingerprint():
         rest.append(_flat(cfg))
     rc = _mpl_rc()
     if rc is not None:
-        rest.append(dict.copy(rc))
+        rest.append(dict(dict.items(rc)))  # the stored values: RcParams.__getitem__ per key is 8x slower
     rest.append(_library_state({}))
     if _RUNTIME_MODS:
         rest.append(_runtime_modules(False))
@@ -1020,7 +1032,7 @@ class Kernel:
 
     def _resolve(self, name):
         """Lazy miss: a name the prediction did not import."""
-        if _INTERNAL.match(name):
+        if _internal(name):
             raise KeyError(name)
         if name in self.aside:
             # set aside by this lineage kernel, in the version this cell
@@ -1131,7 +1143,7 @@ class Kernel:
                 return err
             if msg.get("history") is not None:
                 self._history(msg["history"], msg.get("count"))
-            self.before = {k: id(v) for k, v in ns.items() if k not in self.base and not _INTERNAL.match(k)}
+            self.before = {k: id(v) for k, v in ns.items() if k not in self.base and not _internal(k)}
         rng0 = None
         if ice:
             rng = msg.get("rng")
@@ -1281,7 +1293,7 @@ class Kernel:
     def _main_getattr(self, name):
         """`__main__.NAME` for a name this lineage kernel set aside (pickle
         looks a class up there): bound, as an import of it would be."""
-        if name in self.aside and not _INTERNAL.match(name):
+        if name in self.aside and not _internal(name):
             return self._resolve(name)
         raise AttributeError("module '__main__' has no attribute %r" % name)
 
@@ -1296,7 +1308,7 @@ class Kernel:
         if hold and "__getattr__" not in ns:  # the module's (PEP 562), removed after the cell
             ns["__getattr__"] = self._main_getattr
         aside, self.aside = self.aside, {}
-        for name in [n for n in ns if n not in self.base and not _INTERNAL.match(n)]:
+        for name in [n for n in ns if n not in self.base and not _internal(n)]:
             if name in keep:
                 continue
             value = ns.pop(name)
@@ -1343,9 +1355,16 @@ class Kernel:
 
     def _export(self, msg):
         ns = self.shell.user_ns
-        source = self.shell.transform_source(msg["code"]) if hasattr(self.shell, "transform_source") \
-            else msg["code"]
-        defs, changed_after = store.cell_defs(source)
+        parsed = []
+
+        def cell_defs():
+            """(source, defs, changed_after) of the cell, parsed once when a
+            name it changed needs them (most cells define nothing)."""
+            if not parsed:
+                source = self.shell.transform_source(msg["code"]) if hasattr(self.shell, "transform_source") \
+                    else msg["code"]
+                parsed.append((source,) + tuple(store.cell_defs(source)))
+            return parsed[0]
         raw = msg["code"] if isinstance(msg["code"], str) else "".join(msg["code"])
         version = msg["version"]
         only = msg.get("export_only")
@@ -1354,7 +1373,7 @@ class Kernel:
         self._changed_memo = {}
         grouped = covars.export(self, ns, only, version, exports)
         for name, value in list(ns.items()):
-            if name in self.base or _INTERNAL.match(name) or name in grouped:
+            if name in self.base or _internal(name) or name in grouped:
                 continue
             if not self._changed(name, value):
                 continue
@@ -1364,6 +1383,7 @@ class Kernel:
                 exports.append({"name": name, "codec": protocol.CODEC_DROPPED, "type": _type_name(value)})
                 continue
             t0 = _now()
+            source, defs, changed_after = cell_defs()
             if name in changed_after and store.defined_here(value, name, defs):
                 # its definition re-run in a reader would not have what the
                 # cell did to it after: it stays here with its readers
@@ -1396,7 +1416,7 @@ class Kernel:
             if key.startswith("module:"):  # imported by the cell: the names it bound to it
                 value = sys.modules.get(key[7:])
                 names = [n for n, v in ns.items() if v is value and self.before.get(n) != vid
-                         and n not in self.base and not _INTERNAL.match(n)]
+                         and n not in self.base and not _internal(n)]
             else:
                 value = ns.get(key)
                 names = [] if key in grouped else [key]
@@ -1485,7 +1505,7 @@ class Kernel:
         return changed
 
     def user_names(self, ns):
-        return {n: v for n, v in ns.items() if n not in self.base and not _INTERNAL.match(n)}
+        return {n: v for n, v in ns.items() if n not in self.base and not _internal(n)}
 
 
 def _pad_inputs(hm, n):

@@ -67,6 +67,9 @@ core_codec core_codec_parse(const char *name) {
 
 const char *core_codec_name(core_codec c) { return c < CODEC_UNKNOWN ? codec_names[c] : "?"; }
 
+/* Exports beyond which a cell's are looked up through a hash index. */
+#define ART_INDEXED 16
+
 void core_art_push(artvec *v, json_t *desc, long cell, long version) {
     const char *name = json_string_value(json_object_get(desc, "name"));
     if (!name) return;
@@ -85,6 +88,10 @@ void core_art_push(artvec *v, json_t *desc, long cell, long version) {
     const char *h = json_string_value(json_object_get(desc, "hash"));
     if (h) snprintf(a->hash, sizeof a->hash, "%s", h);
     a->wire = json_incref(desc);
+    if (v->n == ART_INDEXED)
+        for (size_t i = 0; i < v->n; i++) nameidx_add(&v->idx, v->v[i].name, i);
+    else if (v->n > ART_INDEXED)
+        nameidx_add(&v->idx, a->name, v->n - 1);
 }
 
 void core_art_free(artvec *v) {
@@ -93,10 +100,15 @@ void core_art_free(artvec *v) {
         json_decref(v->v[i].wire);
     }
     free(v->v);
+    nameidx_free(&v->idx);
     memset(v, 0, sizeof *v);
 }
 
 core_artifact *core_find_export(core_cell *c, const char *name) {
+    if (c->exports.n >= ART_INDEXED) {
+        long at = nameidx_get(&c->exports.idx, name);
+        return at < 0 ? NULL : &c->exports.v[at];
+    }
     for (size_t i = 0; i < c->exports.n; i++)
         if (!strcmp(c->exports.v[i].name, name)) return &c->exports.v[i];
     return NULL;

@@ -154,7 +154,9 @@ typedef struct core_artifact {
     char hash[33];         /* content hash (with the cache), or "" */
     json_t *wire;          /* the description as the kernel sent it, sent back in imports (owned) */
 } core_artifact;
-typedef struct artvec { core_artifact *v; size_t n, cap; } artvec;
+/* A cell's artifacts; idx (name -> the first index) once there are many, as
+ * a star import's hundreds of names are looked up for every later cell. */
+typedef struct artvec { core_artifact *v; size_t n, cap; nameidx idx; } artvec;
 
 typedef struct cellread { char *name; long from; } cellread;
 

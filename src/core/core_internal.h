@@ -20,6 +20,7 @@ typedef struct core_lineage {
     long running;          /* the cell running in it while busy */
     core_held *ns;         /* what its namespace holds after `last` */
     size_t nns;
+    nameidx nsidx;         /* name -> its index in ns, when ns is large (a star import) */
     sizevec chain;         /* every cell that ran in it, ascending */
     int threads;           /* Python threads its last cell left alive: > 1, no fork from it */
     int native_threads;    /* OS threads then (a native thread pool): > 1, no fork from it */

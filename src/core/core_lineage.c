@@ -62,6 +62,16 @@ static void held_push(core_held **v, size_t *n, size_t *cap, const char *name, l
     (*v)[(*n)++] = (core_held){xstrdup(name), cell, version, size, codec};
 }
 
+/* held_push for a name known not to be in v yet. */
+static void held_append(core_held **v, size_t *n, size_t *cap, const char *name, long cell, long version,
+                        long long size, core_codec codec) {
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 8;
+        *v = xrealloc(*v, *cap * sizeof **v);
+    }
+    (*v)[(*n)++] = (core_held){xstrdup(name), cell, version, size, codec};
+}
+
 static void held_clear(core_held *v, size_t n) {
     for (size_t i = 0; i < n; i++) free(v[i].name);
 }
@@ -85,6 +95,16 @@ static int wanted(core *e, const core_cell *c, const char *name) {
     return c->open_world || c->lazy || e->o->lazy_always || strvec_contains(&c->pred_reads, name);
 }
 
+/* Whether a cell going on in a lineage gets `name` in its namespace (and
+ * fingerprinted, a mutation being its write): predicted, or any name when it
+ * may look names up past the lazy hook or imports them all. An open-world
+ * cell whose names all go through the hook (a star import, a process-state
+ * change: Lecture-4's `matplotlib.use` after 900 pylab names) finds the
+ * others set aside, and only what it touches is fingerprinted. */
+static int kept_for(core *e, const core_cell *c, const char *name) {
+    return c->needs_all || c->lazy || e->o->lazy_always || strvec_contains(&c->pred_reads, name);
+}
+
 /* The held value is the version cell k resolves name to. */
 static int valid_for(core *e, size_t k, const core_held *h) {
     core_artifact *art = NULL;
@@ -100,7 +120,28 @@ static core_lineage *find(core *e, int id) {
     return NULL;
 }
 
+/* Namespaces beyond which a lineage's is looked up through its index. */
+#define NS_INDEXED 16
+
+static void index_ns(core_lineage *l) {
+    nameidx_free(&l->nsidx);
+    if (l->nns < NS_INDEXED) return;
+    for (size_t i = 0; i < l->nns; i++) nameidx_add(&l->nsidx, l->ns[i].name, i);
+}
+
+/* What l holds under `name`, or NULL. */
+static const core_held *ns_find(const core_lineage *l, const char *name) {
+    if (l->nns >= NS_INDEXED) {
+        long at = nameidx_get(&l->nsidx, name);
+        return at < 0 ? NULL : &l->ns[at];
+    }
+    for (size_t i = 0; i < l->nns; i++)
+        if (!strcmp(l->ns[i].name, name)) return &l->ns[i];
+    return NULL;
+}
+
 static void remove_lineage(core *e, core_lineage *l) {
+    nameidx_free(&l->nsidx);
     held_clear(l->ns, l->nns);
     free(l->ns);
     sizevec_free(&l->chain);
@@ -137,8 +178,15 @@ static long long gain_in(core *e, size_t k, const core_lineage *l, int busy_too)
     core_cell *c = &e->cells[k];
     if ((l->busy && !busy_too) || l->stale || l->last >= (long)k || (l->busy && l->running >= (long)k)) return 0;
     long long g = 0;
+    if (!(c->open_world || c->lazy || e->o->lazy_always)) { /* only what k predicts it reads: few names */
+        for (size_t i = 0; i < c->pred_reads.n; i++) {
+            const core_held *h = ns_find(l, c->pred_reads.v[i]);
+            if (h && valid_for(e, k, h)) g += 1 + (h->size > 0 ? h->size : 0);
+        }
+        return g;
+    }
     for (size_t i = 0; i < l->nns; i++)
-        if (wanted(e, c, l->ns[i].name) && valid_for(e, k, &l->ns[i])) g += 1 + (l->ns[i].size > 0 ? l->ns[i].size : 0);
+        if (valid_for(e, k, &l->ns[i])) g += 1 + (l->ns[i].size > 0 ? l->ns[i].size : 0);
     return g;
 }
 
@@ -220,8 +268,8 @@ int core_lineage_holds(core *e, size_t k, const char *name) {
     for (size_t i = 0; i < e->nlins; i++) {
         const core_lineage *l = &e->lins[i];
         if (l->busy || l->stale || l->last >= (long)k) continue;
-        for (size_t j = 0; j < l->nns; j++)
-            if (!strcmp(l->ns[j].name, name) && valid_for(e, k, &l->ns[j])) return 1;
+        const core_held *h = ns_find(l, name);
+        if (h && valid_for(e, k, h)) return 1;
     }
     return 0;
 }
@@ -278,7 +326,9 @@ void core_lineage_start(core *e, size_t k, int id, json_t *m, strvec *kept) {
     for (size_t i = 0; i < l->nns; i++) {
         core_held *h = &l->ns[i];
         if (!valid_for(e, k, h)) continue;
-        if (wanted(e, c, h->name) || group_kept(e, c, l, h)) {
+        /* co-variables stay together, and values that cannot be set aside stay */
+        if (kept_for(e, c, h->name) || group_kept(e, c, l, h) ||
+            (c->open_world && (is_live(h->codec) || h->codec == CODEC_GROUP))) {
             strvec_push(kept, h->name);
             core_record_read(c, h->name, h->cell);
             if (is_live(h->codec)) c->kept_live = 1;
@@ -288,7 +338,7 @@ void core_lineage_start(core *e, size_t k, int id, json_t *m, strvec *kept) {
         } else {
             continue;
         }
-        held_push(&c->held, &c->nheld, &c->capheld, h->name, h->cell, h->version, h->size, h->codec);
+        held_append(&c->held, &c->nheld, &c->capheld, h->name, h->cell, h->version, h->size, h->codec);
     }
     strvec_sort_unique(kept);
     json_object_set_new(m, "reuse", json_true());
@@ -309,11 +359,12 @@ static void leave_ns(core_cell *c, size_t k, core_held **ns, size_t *n) {
     for (size_t i = 0; i < c->nheld; i++) {
         const core_held *h = &c->held[i];
         if (core_find_export(c, h->name) || strvec_contains(&c->deletes, h->name)) continue;
-        held_push(ns, n, &cap, h->name, h->cell, h->version, h->size, h->codec);
+        held_append(ns, n, &cap, h->name, h->cell, h->version, h->size, h->codec);
     }
     for (size_t i = 0; i < c->exports.n; i++) {
         const core_artifact *a = &c->exports.v[i];
-        if (strcmp(a->name, RNG_NAME) != 0) held_push(ns, n, &cap, a->name, (long)k, c->version, a->size, a->codec);
+        if (strcmp(a->name, RNG_NAME) != 0 && core_find_export(c, a->name) == a)  /* the first of a name */
+            held_append(ns, n, &cap, a->name, (long)k, c->version, a->size, a->codec);
     }
 }
 
@@ -358,6 +409,7 @@ void core_lineage_settle(core *e, size_t k, int ok) {
         held_clear(l->ns, l->nns);
         free(l->ns);
         leave_ns(c, k, &l->ns, &l->nns);
+        index_ns(l);
         l->last = (long)k;
         l->mem = c->mem;
         l->threads = c->threads;

@@ -67,3 +67,37 @@ void strmap_free(strmap *m) {
     free(m->slots);
     memset(m, 0, sizeof *m);
 }
+
+static nameidx_slot *name_slot(const nameidx *x, const char *name) {
+    for (size_t i = (size_t)fnv1a(name) & (x->cap - 1);; i = (i + 1) & (x->cap - 1)) {
+        nameidx_slot *s = &x->slots[i];
+        if (!s->name || !strcmp(s->name, name)) return s;
+    }
+}
+
+void nameidx_add(nameidx *x, const char *name, size_t at) {
+    if ((x->used + 1) * 2 > x->cap) {
+        nameidx old = *x;
+        x->cap = old.cap ? old.cap * 2 : 64;
+        x->slots = xcalloc(x->cap, sizeof *x->slots);
+        for (size_t i = 0; i < old.cap; i++)
+            if (old.slots[i].name) *name_slot(x, old.slots[i].name) = old.slots[i];
+        free(old.slots);
+    }
+    nameidx_slot *s = name_slot(x, name);
+    if (s->name) return;
+    s->name = name;
+    s->at = at;
+    x->used++;
+}
+
+long nameidx_get(const nameidx *x, const char *name) {
+    if (!x->cap) return -1;
+    const nameidx_slot *s = name_slot(x, name);
+    return s->name ? (long)s->at : -1;
+}
+
+void nameidx_free(nameidx *x) {
+    free(x->slots);
+    memset(x, 0, sizeof *x);
+}
