@@ -24,7 +24,8 @@ Before forking a session it checks that no imported module's file changed
 since it was imported, and that its working directory (the notebook's) was
 not removed or replaced since it started; if so, it replies {"op":"stale"}
 and exits, and floe starts a fresh one. It exits after FLOE_WARM_IDLE seconds without a
-session."""
+session, or when FLOE_WARM_MAX (default 4) newer ones are in its directory
+(each new one asks the least recently used beyond that number to stop)."""
 import os
 import select
 import signal
@@ -87,6 +88,7 @@ class Warm:
         # not for the sessions' kernels (nor the notebooks) to see
         self.path = os.environ.pop("FLOE_WARM_PATH", "")
         self.idle = float(os.environ.pop("FLOE_WARM_IDLE", "600") or 600)
+        self.max = int(os.environ.pop("FLOE_WARM_MAX", "4") or 4)
         os.environ.pop("FLOE_WARM_FD", None)
         self.hello = hello
         self.failed_required = failed_required
@@ -125,7 +127,39 @@ class Warm:
             self.sessions.discard(pid)
             self.last = time.monotonic()
 
+    def _evict(self):
+        """At most self.max warm zygotes in this directory: beyond them the
+        least recently used (their socket's mtime, touched by each session)
+        are asked to stop. A running session of one goes on (it is its own
+        process); only the idle parent goes."""
+        d = os.path.dirname(self.path)
+        socks = []
+        try:
+            names = os.listdir(d)
+        except OSError:
+            return
+        for n in names:
+            p = os.path.join(d, n)
+            if n.startswith("warm-") and n.endswith(".sock") and p != self.path:
+                try:
+                    socks.append((os.stat(p).st_mtime_ns, p))
+                except OSError:
+                    pass
+        socks.sort(reverse=True)
+        for _, p in socks[max(0, self.max - 1):]:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(2.0)
+            try:
+                s.connect(p)
+                proto.Channel(s.fileno()).send({"op": "stop"})
+            except OSError:
+                pass
+            finally:
+                s.close()
+
     def serve(self):
+        if self.path:
+            self._evict()
         while True:
             timeout = None if self.sessions else max(0.0, self.last + self.idle - time.monotonic())
             r, _, _ = select.select([self.lsock, self.watch.fd], [], [], timeout)
@@ -159,13 +193,19 @@ class Warm:
                            "idle_limit_s": self.idle})
             elif op == "stop":
                 self.unlink()
-                chan.send({"op": "stopped", "pid": os.getpid()})
-                self.exit()
+                try:
+                    chan.send({"op": "stopped", "pid": os.getpid()})
+                finally:  # an evicting zygote does not wait for the reply
+                    self.exit()
             elif op == "session":
                 if self.failed_required:
                     self.unlink()
                     chan.send(self.failed_required)
                     self.exit()
+                try:
+                    os.utime(self.path)  # used now: the last to be evicted (_evict)
+                except OSError:
+                    pass
                 changed = _changed(self.files) or _cwd_gone(self.cwd)
                 if changed:
                     self.unlink()

@@ -35,6 +35,11 @@ struct kpool {
     int remote;           /* the Dask bridge: kernels' pids are its numbers, not processes */
 };
 
+/* Warm zygotes kept per user (FLOE_WARM_MAX): a batch over many notebooks
+ * (each directory and preload set has its own, ~200 MB) would otherwise
+ * keep one per notebook for --warm-idle; the least recently used go. */
+#define WARM_MAX 4
+
 /* The variables floe sets for its kernel processes. */
 static int is_ours(const char *var) {
     static const char *const ours[] = {"FLOE_FD=", "FLOE_PRELOAD=", "FLOE_RUN_DIR=", "FLOE_MEM_LIMIT=", "FLOE_WARM_",
@@ -46,7 +51,7 @@ static int is_ours(const char *var) {
 
 /* Builds the child's environment: ours plus FLOE_* and PYTHONPATH. A warm
  * zygote's gets no run's settings (each session brings its own) and has
- * room for three more entries. */
+ * room for four more entries. */
 static char **child_env(const kpool_opts *o, int warm) {
     size_t n = 0;
     while (environ[n]) n++;
@@ -339,6 +344,8 @@ static int warm_start(kpool *p, const kpool_opts *o, char *err, size_t errlen) {
     p->warm_env[n++] = xstrdup("FLOE_WARM_FD=3");
     p->warm_env[n++] = xasprintf("FLOE_WARM_PATH=%s", p->warm_path);
     p->warm_env[n++] = xasprintf("FLOE_WARM_IDLE=%d", o->warm_idle_s);
+    const char *max = getenv("FLOE_WARM_MAX"); /* not part of the hash: FLOE_WARM_* are ours */
+    p->warm_env[n++] = xasprintf("FLOE_WARM_MAX=%d", max && atoi(max) > 0 ? atoi(max) : WARM_MAX);
     p->warm_env[n] = NULL;
     return warm_open(p, err, errlen);
 }

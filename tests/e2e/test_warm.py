@@ -221,6 +221,38 @@ def test_idle_warm_process_exits(tmp_path, wdir):
     assert not kernel_pids(os.environ["FLOE_TEST_TAG"])
 
 
+def test_warm_zygotes_beyond_the_cap_stop_least_recently_used_first(tmp_path, wdir):
+    # a batch over many notebooks: each directory gets its own warm zygote
+    # (~200 MB); FLOE_WARM_MAX (default 4) of them stay, the least recently
+    # used go when a new one starts (the bench over 54 notebooks had 41 alive)
+    dirs = []
+    for i in range(3):
+        d = tmp_path / ("d%d" % i)
+        d.mkdir()
+        write_nb(d / "nb.ipynb", ["print(%d)" % i])
+        dirs.append(d)
+    env = {"FLOE_WARM_MAX": "2"}
+    floe("run", str(dirs[0] / "nb.ipynb"), "--no-cache", "-q", "--warm", env=env)
+    first = warm_pids()
+    floe("run", str(dirs[1] / "nb.ipynb"), "--no-cache", "-q", "--warm", env=env)
+    time.sleep(1.1)  # socket mtimes: d0 is the least recently used
+    floe("run", str(dirs[0] / "nb.ipynb"), "--no-cache", "-q", "--warm", env=env)
+    assert warm_pids() and len(warm_pids()) == 2
+    second = [p for p in warm_pids() if p not in first]
+    assert len(second) == 1
+    time.sleep(1.1)
+    # a third directory: d1's zygote (used before d0's re-use) stops
+    floe("run", str(dirs[2] / "nb.ipynb"), "--no-cache", "-q", "--warm", env=env)
+    deadline = time.time() + 20
+    while time.time() < deadline and (alive(second[0]) or len(warm_pids()) != 2):
+        time.sleep(0.1)
+    assert not alive(second[0])
+    assert first[0] in warm_pids() and len(warm_pids()) == 2
+    out = tmp_path / "o.ipynb"
+    floe("run", str(dirs[1] / "nb.ipynb"), "-o", str(out), "--no-cache", "-q", "--warm", env=env)
+    assert outputs(out)[0][0]["text"] == ["1\n"]
+
+
 def test_warm_with_a_python_without_ipython(tmp_path, wdir, python_without_ipython):
     p = tmp_path / "a.py"
     p.write_text("x = 1\n")
