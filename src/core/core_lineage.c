@@ -384,8 +384,14 @@ static void leave_ns(core_cell *c, size_t k, core_held **ns, size_t *n) {
  * running (what they print would reach k's outputs); first to go when the
  * idle kernels are over -j or the memory budget (its usefulness is 0).
  * Under SPARE_MEM (top of the file). */
+/* One cell at a time (serial mode, -j 1): nothing runs beside a cell. */
+static int one_at_a_time(const core *e) { return e->o->mode == MODE_SERIAL || e->o->jobs < 2; }
+
 static int spare_ok(core *e, const core_lineage *l) {
-    if (!e->o->lineage_spare || l->busy || l->stale || l->threads > 1 || l->mem > SPARE_MEM) return 0;
+    /* the memory bound is for a spare that waits idle beside running cells;
+     * one at a time, the next cell runs in it at once */
+    if (!e->o->lineage_spare || l->busy || l->stale || l->threads > 1 || (l->mem > SPARE_MEM && !one_at_a_time(e)))
+        return 0;
     for (size_t m = (size_t)l->last + 1; m < e->ncells; m++)
         if (!e->cells[m].skip && e->cells[m].state == C_PENDING) return 1;
     return 0;
@@ -596,9 +602,18 @@ static int forks_running(core *e, const core_lineage *l) {
 
 int core_lineage_spare(core *e, size_t k) {
     if (!e->o->lineage || e->o->mode == MODE_MONOLITHIC) return 0;
+    /* One cell at a time (serial, -j 1): nothing runs beside k, so a lineage
+     * kernel that later cells read from takes k too (what k does not read is
+     * set aside for them, as for any continuation) instead of a fresh kernel:
+     * no fork, no first-use costs (IPython's first traceback: 150-400 ms), and
+     * the lineage is not evicted for the fresh kernel (pydata-book ch03 in
+     * serial: five error cells each paid a fresh kernel's first traceback). */
+    int one = one_at_a_time(e);
     for (size_t i = 0; i < e->nlins; i++) {
         core_lineage *l = &e->lins[i];
-        if (spare_ok(e, l) && l->last < (long)k && !forks_running(e, l) && !usefulness(e, l, 1)) return l->id;
+        if (l->last >= (long)k || forks_running(e, l)) continue;
+        if (spare_ok(e, l) && !usefulness(e, l, 1)) return l->id;
+        if (one && e->o->lineage_spare && !l->busy && !l->stale && l->threads <= 1) return l->id;
     }
     return 0;
 }
