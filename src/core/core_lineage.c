@@ -48,21 +48,7 @@
 
 /* ---- namespaces by version ---------------------------------------------------- */
 
-static void held_push(core_held **v, size_t *n, size_t *cap, const char *name, long cell, long version,
-                      long long size, core_codec codec) {
-    for (size_t i = 0; i < *n; i++)
-        if (!strcmp((*v)[i].name, name)) {
-            (*v)[i].cell = cell, (*v)[i].version = version, (*v)[i].size = size, (*v)[i].codec = codec;
-            return;
-        }
-    if (*n == *cap) {
-        *cap = *cap ? *cap * 2 : 8;
-        *v = xrealloc(*v, *cap * sizeof **v);
-    }
-    (*v)[(*n)++] = (core_held){xstrdup(name), cell, version, size, codec};
-}
-
-/* held_push for a name known not to be in v yet. */
+/* Appends name, known not to be in v yet. */
 static void held_append(core_held **v, size_t *n, size_t *cap, const char *name, long cell, long version,
                         long long size, core_codec codec) {
     if (*n == *cap) {
@@ -70,6 +56,18 @@ static void held_append(core_held **v, size_t *n, size_t *cap, const char *name,
         *v = xrealloc(*v, *cap * sizeof **v);
     }
     (*v)[(*n)++] = (core_held){xstrdup(name), cell, version, size, codec};
+}
+
+/* Sets name's entry, appending one if v has none (a scan: for the few
+ * names a cell imports; bulk copies use held_append). */
+static void held_push(core_held **v, size_t *n, size_t *cap, const char *name, long cell, long version,
+                      long long size, core_codec codec) {
+    for (size_t i = 0; i < *n; i++)
+        if (!strcmp((*v)[i].name, name)) {
+            (*v)[i].cell = cell, (*v)[i].version = version, (*v)[i].size = size, (*v)[i].codec = codec;
+            return;
+        }
+    held_append(v, n, cap, name, cell, version, size, codec);
 }
 
 static void held_clear(core_held *v, size_t n) {
