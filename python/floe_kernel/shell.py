@@ -68,6 +68,30 @@ def _importing_library():
     return False
 
 
+# Programs libraries run to ask about the machine, which write no file:
+# name -> an argument that must be there (ctypes.util.find_library runs
+# `ldconfig -p`, threadpoolctl through it at scikit-learn's first fit; plain
+# `ldconfig` rebuilds its cache), or None.
+_QUERIES = {"ldconfig": "-p", "lscpu": None, "nproc": None, "uname": None, "getconf": None}
+
+
+def _query_program(event, args):
+    """Whether a child process is such a query: its files need no ordering
+    (pdsh 05.11: every k-means cell started `ldconfig -p`, so cells beside
+    each other were re-run in notebook order as if they had raced on files)."""
+    try:
+        argv = args[1] if event in ("subprocess.Popen", "os.posix_spawn", "os.exec", "os.spawn") else None
+        if isinstance(argv, (str, bytes)):
+            argv = argv.split()
+        argv = [os.fsdecode(a) for a in argv] if argv else []
+    except Exception:  # noqa: BLE001 - an odd argv: count it
+        return False
+    if not argv:
+        return False
+    need = _QUERIES.get(os.path.basename(argv[0]), False)
+    return need is None or (need is not False and need in argv[1:])
+
+
 class Cell:
     """The outputs of the cell being run, kept as nbclient keeps them."""
 
@@ -491,10 +515,11 @@ class CellShell:
         """Once a cell starts a process, what it writes to fd 1/2 is read
         before each print, so the two interleave as they happened; and the
         cell used files no audit hook sees (kernel.py: not cached, a file
-        user) unless a library started it while being imported."""
+        user) unless a library started it while being imported, or it is a
+        query that writes nothing (_query_program)."""
         if event in self._CHILD_EVENTS:
             self.fd_dirty = True
-            if not _importing_library():
+            if not _importing_library() and not _query_program(event, args):
                 self.child_started = True
 
     def forget_history(self):

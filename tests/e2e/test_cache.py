@@ -178,6 +178,20 @@ def test_same_cell_under_another_process_state_is_not_restored(tmp_path, mode):
     assert restored == [0, 1, 2, 3, 4] and ran == []
 
 
+def test_cell_running_only_a_query_program_is_cached(tmp_path):
+    # `ldconfig -p` (ctypes.util.find_library; threadpoolctl runs it at
+    # scikit-learn's first fit) writes no file: the cell is no file user and
+    # is cached; any other child process still makes its cell uncached
+    write_nb(tmp_path / "q.ipynb", [
+        "import subprocess\nr = subprocess.run(['ldconfig', '-p'], capture_output=True)\nprint(r.returncode)",
+        "import subprocess\nr = subprocess.run(['true'])\nprint(r.returncode + 2)"])
+    nb, ran, restored = run(tmp_path / "q.ipynb")
+    assert outputs(nb) == [["0\n"], ["2\n"]] and ran == [0, 1]
+    nb, ran, restored = run(tmp_path / "q.ipynb")
+    assert restored == [0] and ran == [1], (ran, restored)
+    assert outputs(nb) == [["0\n"], ["2\n"]]
+
+
 def test_cell_whose_library_import_starts_a_process_is_cached(tmp_path):
     # importing pandas (not preloaded: --preload IPython) runs a process
     # (ctypes.util.find_library's ldconfig): the cell was marked as using
