@@ -7,6 +7,7 @@ name the cell bound, rebound, deleted or mutated in place. A read that the
 static prediction missed is resolved lazily: the cell's builtins mapping
 asks floe for the name on a miss (see LazyBuiltins)."""
 import builtins
+import functools
 import getpass
 import os
 import re
@@ -24,18 +25,13 @@ except ImportError:  # pragma: no cover - the extension is built by make
     _import_hook = None
 
 _INTERNAL = re.compile(r"^(_|__|___|_i|_ii|_iii|_i\d+|_\d+|_oh|_ih|_dh|In|Out|get_ipython|exit|quit|__\w*__)$")
-_INTERNAL_SEEN = {}
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _internal(name):
     """Whether name is IPython's or Python's, not the notebook's (_INTERNAL),
     memoised: asked for every name of the namespace a few times a cell."""
-    hit = _INTERNAL_SEEN.get(name)
-    if hit is None:
-        if len(_INTERNAL_SEEN) > 100000:
-            _INTERNAL_SEEN.clear()
-        hit = _INTERNAL_SEEN[name] = _INTERNAL.match(name) is not None
-    return hit
+    return _INTERNAL.match(name) is not None
 
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
