@@ -399,7 +399,13 @@ def export(k, ns, only, version, exports):
             continue  # each member on its own (unmovable ones stay in a holder)
         gid = os.path.basename(path)
         for m in g:
-            exports.append(artifact(m, gid, g, path, n))
+            art = artifact(m, gid, g, path, n)
+            if m not in changed:
+                # the value the cell had before it, written again only to
+                # stay linked with a changed member: a reader of the earlier
+                # version read this same value (core.c, same_chain)
+                art["same"] = True
+            exports.append(art)
             done.add(m)
         for m in g:
             # an imported memmap written through: a write of its file (one

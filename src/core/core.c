@@ -87,6 +87,7 @@ void core_art_push(artvec *v, json_t *desc, long cell, long version) {
     a->size = (long long)json_integer_value(json_object_get(desc, "bytes"));
     const char *h = json_string_value(json_object_get(desc, "hash"));
     if (h) snprintf(a->hash, sizeof a->hash, "%s", h);
+    a->same = json_is_true(json_object_get(desc, "same"));
     a->wire = json_incref(desc);
     if (v->n == ART_INDEXED)
         for (size_t i = 0; i < v->n; i++) nameidx_add(&v->idx, v->v[i].name, i);
@@ -326,14 +327,62 @@ static void retry(core *e, size_t k, const char *why) {
     drain_work(e);
 }
 
+static long read_from(const core_cell *c, const char *name) {
+    for (size_t i = 0; i < c->nreads; i++)
+        if (!strcmp(c->reads[i].name, name)) return c->reads[i].from;
+    return -1;
+}
+
+/* Co-variables written again unchanged. A cell that binds a new member of a
+ * group (`centers = kmeans.cluster_centers_.reshape(10, 8, 8)`) writes the
+ * whole group again, marking the members it did not change `same`
+ * (covars.py): such a member's version j holds the value of the version
+ * cell j itself read, and so on down the chain. Whether version `from` of
+ * a's name is one of those: a reader of it read the value j holds. */
+static int same_chain(core *e, size_t j, const core_artifact *a, long from) {
+    for (int depth = 0; a && a->same && depth < 64; depth++) {
+        long s = read_from(&e->cells[j], a->name);
+        if (s < 0 || s >= (long)j) return 0;
+        if (s == from) return 1;
+        j = (size_t)s;
+        a = e->cells[j].state == C_DONE ? core_find_export(&e->cells[j], a->name) : NULL;
+    }
+    return 0;
+}
+
+/* Cell k read a member of a group that an earlier cell j then wrote again
+ * unchanged, linked with a new member, and k wrote the member itself: in a
+ * top-to-bottom run its write would reach the new member too. The name, or
+ * NULL when there is none such. */
+static const char *same_written(core *e, size_t k, size_t *jw) {
+    core_cell *c = &e->cells[k];
+    for (size_t i = 0; i < c->exports.n; i++) {
+        const char *name = c->exports.v[i].name;
+        long s = read_from(c, name);
+        core_artifact *art = NULL;
+        long j;
+        if (s < 0 || core_resolve(e, k, name, &art, &j) != RES_FOUND || j == s) continue;
+        if (same_chain(e, (size_t)j, art, s)) {
+            *jw = (size_t)j;
+            return name;
+        }
+    }
+    return NULL;
+}
+
 /* A finished cell j exported or deleted `name`: later cells that read an
- * older version are stale. */
+ * older version are stale (unless it is the same value, and they do not
+ * write it: checked again when a running one finishes, same_written). */
 static void validate_readers(core *e, size_t j, const char *name) {
+    core_artifact *a = core_find_export(&e->cells[j], name);
     for (size_t k = j + 1; k < e->ncells; k++) {
         core_cell *c = &e->cells[k];
         if (c->state != C_RUNNING && c->state != C_DONE) continue;
         for (size_t i = 0; i < c->nreads; i++) {
             if (strcmp(c->reads[i].name, name) != 0) continue;
+            if (c->reads[i].from < (long)j && a && a->same && same_chain(e, j, a, c->reads[i].from) &&
+                (c->state == C_RUNNING || !core_find_export(c, name)))
+                break;
             if (c->reads[i].from < (long)j) {
                 char why[160];
                 snprintf(why, sizeof why, "cell %zu wrote '%s' after cell %zu read it", j, name, k);
@@ -1390,6 +1439,15 @@ static void finish_cell(core *e, size_t k, json_t *msg) {
     if (missed || rng_stale(e, k, msg)) {
         if (!settled_kernel) core_lineage_settle(e, k, 0);
         retry(e, k, missed ? "a read the prediction missed" : "the random state changed");
+        return;
+    }
+    size_t sj;
+    const char *sn = msg ? same_written(e, k, &sj) : NULL;
+    if (sn) {
+        char why[160];
+        snprintf(why, sizeof why, "cell %zu linked '%s' with another name after cell %zu read it", sj, sn, k);
+        if (!settled_kernel) core_lineage_settle(e, k, 0);
+        retry(e, k, why);
         return;
     }
     core_hash_exports(e, c);

@@ -152,6 +152,8 @@ typedef struct core_artifact {
     const char *path;      /* its file (borrowed from wire), or NULL */
     long long size;        /* bytes, 0 when unknown */
     char hash[33];         /* content hash (with the cache), or "" */
+    int same;              /* a co-variable group member its cell did not change, written
+                            * again only to stay linked with one it did (covars.py) */
     json_t *wire;          /* the description as the kernel sent it, sent back in imports (owned) */
 } core_artifact;
 /* A cell's artifacts; idx (name -> the first index) once there are many, as

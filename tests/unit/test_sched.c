@@ -133,6 +133,23 @@ static json_t *done_msg(size_t k, const char *line) {
         }
         strvec_free(&v);
     }
+    if (word_value(line, "group", buf, sizeof buf)) { /* co-variables: one group, members listed */
+        split_list(buf, &v);
+        strvec same = {0};
+        char sbuf[256];
+        if (word_value(line, "same", sbuf, sizeof sbuf)) split_list(sbuf, &same);
+        json_t *members = json_array();
+        for (size_t i = 0; i < v.n; i++) json_array_append_new(members, json_string(v.v[i]));
+        for (size_t i = 0; i < v.n; i++) {
+            json_t *a = artifact(v.v[i], k, "group");
+            json_object_set(a, "members", members);
+            if (strvec_contains(&same, v.v[i])) json_object_set_new(a, "same", json_true());
+            json_array_append_new(ex, a);
+        }
+        json_decref(members);
+        strvec_free(&same);
+        strvec_free(&v);
+    }
     json_object_set_new(m, "exports", ex);
     if (word_value(line, "unmovable", buf, sizeof buf)) {
         json_t *u = json_array();
