@@ -48,7 +48,27 @@ static const char *const mutators[] = {
     "append", "extend", "insert", "remove", "pop", "popitem", "clear", "update", "setdefault", "add",
     "discard", "sort", "reverse", "difference_update", "intersection_update", "symmetric_difference_update",
     "fill", "resize", "itemset", "put", "setflags", "__setitem__", "__delitem__", "appendleft", "extendleft",
-    "rotate", "write", "writelines", "send", "throw", "close", NULL};
+    "rotate", "write", "writelines", "send", "throw", "close",
+    /* estimators learn in place (scikit-learn's fit returns self) */
+    "fit", "fit_transform", "fit_predict", "partial_fit", NULL};
+
+/* Draws from a random generator bound to a name (`rng =
+ * np.random.default_rng(42)`, RandomState, random.Random) advance its
+ * state: a later draw gives other numbers. Only on a plain name that is not
+ * a module (`np.random.normal` draws from the global state, which floe
+ * carries as process state; `random.choice` likewise). */
+static const char *const draws[] = {
+    "integers", "random", "choice", "shuffle", "permutation", "permuted", "normal", "uniform",
+    "standard_normal", "standard_exponential", "standard_gamma", "standard_t", "standard_cauchy",
+    "multivariate_normal", "multinomial", "binomial", "negative_binomial", "poisson", "exponential",
+    "lognormal", "laplace", "logistic", "gumbel", "geometric", "hypergeometric", "dirichlet", "triangular",
+    "vonmises", "wald", "weibull", "zipf", "rayleigh", "pareto", "chisquare", "logseries",
+    "rand", "randn", "randint", "random_sample", "random_integers",
+    "randrange", "gauss", "getrandbits", "choices", "normalvariate", "expovariate",
+    "betavariate", "gammavariate", "lognormvariate", "paretovariate", "weibullvariate", "vonmisesvariate",
+    NULL}; /* not `sample` nor `bytes`: DataFrame.sample reads */
+static const char *const not_generators[] = {"random", "np", "numpy", "torch", "tf", "jax", "scipy", "stats",
+                                             NULL};
 
 static void walk(walker *w, TSNode n);
 static void bind_target(walker *w, TSNode n);
@@ -780,6 +800,14 @@ static void walk_call(walker *w, TSNode n) {
     }
     int mut = 0;
     for (size_t i = 0; mutators[i]; i++) mut |= !strcmp(meth, mutators[i]);
+    TSNode recv = field(fn, "object");
+    if (!mut && is(recv, "identifier")) {
+        char *o = text(w, recv);
+        int gen = 1;
+        for (size_t i = 0; not_generators[i] && gen; i++) gen = strcmp(o, not_generators[i]) != 0;
+        for (size_t i = 0; draws[i] && gen && !mut; i++) mut = !strcmp(meth, draws[i]);
+        free(o);
+    }
     free(meth);
     uint32_t c = ts_node_is_null(args) ? 0 : ts_node_named_child_count(args);
     for (uint32_t i = 0; i < c && !mut; i++) {

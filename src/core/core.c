@@ -1495,9 +1495,53 @@ void core_cell_timed_out(core *e, size_t k) {
 
 /* A cell's results are final: later cells that read older versions of what
  * it wrote are stale, and parked reads may now be answered. */
+/* Pending cell k will write `name` after all: later cells predicted to read
+ * it wait for k, and resolve to it. */
+static void learn_write(core *e, size_t k, const char *name) {
+    core_cell *c = &e->cells[k];
+    strvec_push(&c->known_writes, name);
+    index_in(&e->writers, name, k);
+    for (size_t r = k + 1; r < e->ncells; r++) {
+        core_cell *d = &e->cells[r];
+        if (d->state != C_PENDING || !strvec_contains(&d->pred_reads, name)) continue;
+        int have = 0;
+        for (size_t i = 0; i < d->deps.n && !have; i++) have = d->deps.v[i] == k;
+        if (!have) sizevec_push(&d->deps, k);
+    }
+}
+
+/* Cell j wrote co-variables (names sharing memory: `x2_sub = x2[:2, :2]`):
+ * a pending cell predicted to mutate one member (`x2_sub[0, 0] = 99`)
+ * writes them all, so readers of the others wait for it rather than run
+ * again when it ends. */
+static void group_writes(core *e, size_t j) {
+    core_cell *c = &e->cells[j];
+    for (size_t i = 0; i < c->exports.n; i++) {
+        const core_artifact *a = &c->exports.v[i];
+        json_t *members = json_object_get(a->wire, "members");
+        const char *first = json_string_value(json_array_get(members, 0));
+        if (a->codec != CODEC_GROUP || json_array_size(members) < 2 || !first || strcmp(first, a->name) != 0)
+            continue; /* each group once, at its first member */
+        for (size_t k = j + 1; k < e->ncells; k++) {
+            core_cell *d = &e->cells[k];
+            if (d->state != C_PENDING || d->open_world) continue;
+            size_t m;
+            json_t *v;
+            int writes = 0;
+            json_array_foreach(members, m, v) writes |= strvec_contains(&d->pred_writes, json_string_value(v));
+            if (!writes) continue;
+            json_array_foreach(members, m, v) {
+                const char *name = json_string_value(v);
+                if (name && !may_write(d, name)) learn_write(e, k, name);
+            }
+        }
+    }
+}
+
 void core_after_done(core *e, size_t k) {
     core_cell *c = &e->cells[k];
     index_results(e, k);
+    group_writes(e, k);
     for (size_t i = 0; i < c->exports.n; i++) validate_readers(e, k, c->exports.v[i].name);
     for (size_t d = 0; d < c->deletes.n; d++) validate_readers(e, k, c->deletes.v[d]);
     /* later cells that finished before this one and used a file it wrote
