@@ -426,9 +426,19 @@ _IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), frozenset,
               types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type)
 
 
+# pandas' arrays of datetimes, timedeltas and periods: a numpy array of
+# integers plus dtype and freq. Their pickle also carries pandas' caches
+# (`_cache`: `_reso`, `_unit`...), which a read-only operation fills in
+# (plotting a time series): not a mutation.
+_DATETIME_ARRAYS = ("DatetimeArray", "TimedeltaArray", "PeriodArray")
+
+
 def _array_crc(a, h):
     """crc32 of a column's values (numpy or extension array)."""
     import numpy as np
+    if type(a).__name__ in _DATETIME_ARRAYS and isinstance(getattr(a, "_ndarray", None), np.ndarray):
+        h = zlib.crc32(("%s|%s|%s" % (type(a).__name__, a.dtype, getattr(a, "freq", None))).encode(), h)
+        a = a._ndarray
     if isinstance(a, np.ndarray) and a.dtype != object:
         return zlib.crc32(np.ascontiguousarray(a).view(np.uint8).reshape(-1), zlib.crc32(a.dtype.str.encode(), h))
     bufs = []
@@ -439,11 +449,25 @@ def _array_crc(a, h):
     return h
 
 
+def _index_crc(idx, h):
+    """crc32 of an index by what it holds (its pickle carries caches)."""
+    t = type(idx).__name__
+    if t == "RangeIndex":
+        return zlib.crc32(pickle.dumps((t, idx.name, idx.start, idx.stop, idx.step), protocol=5), h)
+    if t == "MultiIndex":
+        h = zlib.crc32(pickle.dumps((t, list(idx.names)), protocol=5), h)
+        for level, codes in zip(idx.levels, idx.codes):
+            h = _array_crc(codes, _index_crc(level, h))
+        return h
+    h = zlib.crc32(pickle.dumps((t, idx.name, str(idx.dtype)), protocol=5), h)
+    return _array_crc(idx._values, h)
+
+
 def _frame_fingerprint(value):
     """A DataFrame/Series by what it holds, column by column: pandas may
     reorganise its blocks (consolidation, caches) on a read-only operation,
     which must not look like a mutation."""
-    h = zlib.crc32(pickle.dumps((type(value).__name__, value.index), protocol=5))
+    h = _index_crc(value.index, zlib.crc32(type(value).__name__.encode()))
     if value.ndim == 1:
         h = zlib.crc32(pickle.dumps(value.name), h)
         return ("series", len(value), _array_crc(value._values, h))

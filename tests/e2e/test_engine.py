@@ -280,6 +280,27 @@ def test_reading_a_frame_is_not_a_mutation(tmp_path):
     assert texts(nb["cells"][3]) == "199990000\n"
 
 
+def test_plotting_a_time_series_is_not_a_mutation(tmp_path):
+    """Plotting a frame with a DatetimeIndex fills pandas' caches inside the
+    index (`_cache`: `_reso`, `_unit`), which its pickle carries: the frame
+    is the same, so the plotting cell is no writer of it and a reader that
+    ran beside it does not run again (pdsh 04.09)."""
+    p = tmp_path / "f.ipynb"
+    write_nb(p, ["import numpy as np\nimport pandas as pd\n"
+                 "df = pd.DataFrame({'v': np.arange(30.)}, index=pd.date_range('2020-01-01', periods=30))",
+                 "ax = df.plot()",
+                 "print(df['v'].sum())"])
+    tr = tmp_path / "t.json"
+    r, nb = run(p, "--mode", "parallel", "-j", "2", "--no-cache", "--preload", "IPython,numpy,pandas,matplotlib",
+                "--trace", str(tr))
+    assert r.returncode == 0, r.stderr
+    evs = json.loads(tr.read_text())["traceEvents"]
+    assert not [e for e in evs if e.get("name") == "rerun"]
+    assert not [e for e in evs if e.get("name", "") == "export:df" and e.get("tid") != 0 and
+                e["args"].get("cell", 0) == 1]
+    assert texts(nb["cells"][2]) == "435.0\n"
+
+
 def test_unseeded_draws_are_not_rerun_seeded_ones_are(tmp_path):
     """Issue 17: cells drawing from an unseeded generator (Jupyter's numbers
     for them are not reproducible either) run in parallel without re-runs on
