@@ -350,9 +350,9 @@ def link_members(k, name, info):
             continue
         art = pending.get(m)
         if art is None:
-            reply = k._ask(m)
-            k.reads.append(m)
-            art = reply.get("artifact")
+            art = k._ask(m, link=gid).get("artifact")  # none when m's version is another
+            if art:
+                k.reads.append(m)
         if not art or art.get("gid") != gid:
             continue  # rebound or deleted since: no longer linked
         from . import store
@@ -405,6 +405,8 @@ def export(k, ns, only, version, exports):
                 # stay linked with a changed member: a reader of the earlier
                 # version read this same value (core.c, same_chain)
                 art["same"] = True
+            elif k.before.get(m) == id(cands[m]):
+                art["mutated"] = True  # changed in place, not rebound (core.c, same_written)
             exports.append(art)
             done.add(m)
         for m in g:

@@ -981,10 +981,11 @@ class Kernel:
     def _emit(self, msg):
         self.chan.send(msg)
 
-    def _ask(self, name):
-        """Asks floe for the artifact of `name` visible to this cell."""
+    def _ask(self, name, link=None):
+        """Asks floe for the artifact of `name` visible to this cell (link:
+        only if it is a member of that group version)."""
         chaos.delay("send", "need", name, *self.attempt)
-        self.chan.send({"op": "need", "name": name})
+        self.chan.send({"op": "need", "name": name, "link": link} if link else {"op": "need", "name": name})
         while True:
             msg = self.chan.recv()
             if msg.get("op") == "value" and msg.get("name") == name:
@@ -1394,6 +1395,8 @@ class Kernel:
                 unmovable.append({"name": name, "type": _type_name(value), "reason": str(e)})
                 continue
             art["name"] = name
+            if self.before.get(name) == id(value):
+                art["mutated"] = True  # changed in place, not rebound (core.c, same_written)
             exports.append(art)
             self.events.append({"name": "export:" + name, "start": t0, "dur": _now() - t0,
                                 "args": {"codec": art["codec"], "bytes": art.get("bytes", 0)}})

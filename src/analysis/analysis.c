@@ -294,7 +294,10 @@ static void mutate(walker *w, TSNode obj) {
     if (global) {
         if (deferred(w)) {
             if (w->def) add_unique(&w->def->mutates, name);
-        } else {
+        } else if (!strvec_contains(&w->uncond, name)) {
+            /* bound earlier in the cell (`kmeans = KMeans(); kmeans.fit(X)`):
+             * its own new value changes, already a write, and no earlier
+             * version is read */
             add_unique(&w->out->mutates, name);
         }
     }

@@ -240,7 +240,8 @@ void core_reset_results(core_cell *c) {
     c->timed_out = 0;
     c->dead = 0;
     free(c->need);
-    c->need = NULL;
+    free(c->need_link);
+    c->need = c->need_link = NULL;
 }
 
 /* ---- re-runs: the work list ------------------------------------------------------ */
@@ -351,13 +352,14 @@ static int same_chain(core *e, size_t j, const core_artifact *a, long from) {
 }
 
 /* Cell k read a member of a group that an earlier cell j then wrote again
- * unchanged, linked with a new member, and k wrote the member itself: in a
- * top-to-bottom run its write would reach the new member too. The name, or
- * NULL when there is none such. */
+ * unchanged, linked with a new member, and k changed the member in place
+ * (not rebound it): in a top-to-bottom run its write would reach the new
+ * member too. The name, or NULL when there is none such. */
 static const char *same_written(core *e, size_t k, size_t *jw) {
     core_cell *c = &e->cells[k];
     for (size_t i = 0; i < c->exports.n; i++) {
         const char *name = c->exports.v[i].name;
+        if (!json_is_true(json_object_get(c->exports.v[i].wire, "mutated"))) continue;
         long s = read_from(c, name);
         core_artifact *art = NULL;
         long j;
@@ -1146,6 +1148,22 @@ static void answer_need(core *e, size_t k) {
     core_artifact *art = NULL;
     long from;
     int r = core_resolve(e, k, c->need, &art, &from);
+    const char *gid = r == RES_FOUND ? json_string_value(json_object_get(art->wire, "gid")) : NULL;
+    if (c->need_link && r == RES_FOUND && (art->codec != CODEC_GROUP || !gid || strcmp(gid, c->need_link) != 0)) {
+        /* another version than the group's: not linked, and not read (a
+         * dropped value is not wanted from its producer for that) */
+        core_action *a = core_push(e, CA_ANSWER, k);
+        a->msg = json_pack("{s:s,s:s}", "op", "value", "name", c->need);
+        if (c->parked) {
+            c->parked = 0;
+            e->parked--;
+            a->t = c->t_park;
+        }
+        free(c->need);
+        free(c->need_link);
+        c->need = c->need_link = NULL;
+        return;
+    }
     if (r == RES_FOUND && is_dropped(art)) {
         want_dropped(e, from, c->need);
         if (c->state != C_RUNNING) return; /* the reader itself was stale */
@@ -1171,7 +1189,8 @@ static void answer_need(core *e, size_t k) {
     a->msg = json_pack("{s:s,s:s}", "op", "value", "name", c->need);
     if (r == RES_FOUND) json_object_set_new(a->msg, "artifact", import_wire(e, k, art, from));
     free(c->need);
-    c->need = NULL;
+    free(c->need_link);
+    c->need = c->need_link = NULL;
 }
 
 /* Re-examines parked lazy reads after a cell finished. */
@@ -1182,11 +1201,13 @@ static void wake_parked(core *e) {
     }
 }
 
-void core_need(core *e, size_t k, const char *name) {
+void core_need(core *e, size_t k, const char *name, const char *link) {
     core_cell *c = &e->cells[k];
     if (c->state != C_RUNNING || !name) return;
     free(c->need);
+    free(c->need_link);
     c->need = xstrdup(name);
+    c->need_link = link ? xstrdup(link) : NULL;
     answer_need(e, k);
     /* the answer may have sent a producer back to run (a dropped value is
      * needed after all) or invalidated the reader itself: schedule now */

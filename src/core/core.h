@@ -214,6 +214,7 @@ typedef struct core_cell {
     char *ename, *evalue;
     int error, timed_out, dead, restored;
     char *need;            /* a lazy read waiting for an answer */
+    char *need_link;       /* ... asked only to link a member of this group version (gid), or NULL */
     int parked;
     int64_t t_ready, t_dispatch, t_park, t_start, t_compute, t_end, t_done;
     double weight, rank;   /* expected duration; longest path from it to the end (core_policy.c) */
@@ -323,7 +324,10 @@ void core_pool_ready(core *c, json_t *language_info);
 void core_cell_done(core *c, size_t k, json_t *done);   /* done: the kernel's "done" message */
 void core_cell_died(core *c, size_t k, int exit_signal, int exit_code);
 void core_cell_timed_out(core *c, size_t k);
-void core_need(core *c, size_t k, const char *name);    /* a lazy read */
+/* A lazy read; link (may be NULL): the kernel asks only to link a member of
+ * that group version (covars.py link_members): any other version is
+ * answered as none, and is no read. */
+void core_need(core *c, size_t k, const char *name, const char *link);
 void core_update_display(core *c, size_t k, json_t *msg); /* k: the sender; recorded (borrowed) */
 void core_holder_gone(core *c, int holder);             /* its kernel died (a holder or an idle lineage) */
 void core_start_failed(core *c, size_t k);              /* no kernel for a CA_START */

@@ -656,7 +656,8 @@ static void on_msg(kernel *kn, json_t *msg, void *data) {
         if (kn == b->input_k) b->input_k = NULL;
         core_cell_done(b->core, (size_t)k, msg);
     } else if (!strcmp(op, "need")) {
-        core_need(b->core, (size_t)k, json_string_value(json_object_get(msg, "name")));
+        core_need(b->core, (size_t)k, json_string_value(json_object_get(msg, "name")),
+                  json_string_value(json_object_get(msg, "link")));
     } else if (!strcmp(op, "update_display")) {
         core_update_display(b->core, (size_t)k, msg);
     } else if (!strcmp(op, "input_request")) {

@@ -265,7 +265,8 @@ static void on_kernel_msg(kernel *kn, json_t *msg, void *data) {
         engine_trace_cell(e, d, msg);
         core_cell_done(e->core, d->k, msg);
     } else if (!strcmp(op, "need")) {
-        core_need(e->core, d->k, json_string_value(json_object_get(msg, "name")));
+        core_need(e->core, d->k, json_string_value(json_object_get(msg, "name")),
+                  json_string_value(json_object_get(msg, "link")));
     } else if (!strcmp(op, "update_display")) {
         core_update_display(e->core, d->k, msg);
     }

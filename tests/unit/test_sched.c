@@ -142,12 +142,24 @@ static json_t *done_msg(size_t k, const char *line) {
         for (size_t i = 0; i < v.n; i++) json_array_append_new(members, json_string(v.v[i]));
         for (size_t i = 0; i < v.n; i++) {
             json_t *a = artifact(v.v[i], k, "group");
+            char gid[32];
+            snprintf(gid, sizeof gid, "g%zu", k); /* one group per cell */
             json_object_set(a, "members", members);
+            json_object_set_new(a, "gid", json_string(gid));
             if (strvec_contains(&same, v.v[i])) json_object_set_new(a, "same", json_true());
             json_array_append_new(ex, a);
         }
         json_decref(members);
         strvec_free(&same);
+        strvec_free(&v);
+    }
+    if (word_value(line, "mutated", buf, sizeof buf)) { /* exports changed in place, not rebound */
+        split_list(buf, &v);
+        size_t i;
+        json_t *a;
+        json_array_foreach(ex, i, a)
+            if (strvec_contains(&v, json_string_value(json_object_get(a, "name"))))
+                json_object_set_new(a, "mutated", json_true());
         strvec_free(&v);
     }
     json_object_set_new(m, "exports", ex);
@@ -314,9 +326,9 @@ static int run_event(core *c, const char *ev, int *count, strvec *log) {
         } else if (!strcmp(word, "cpu")) {
             core_cell_cpu(c, k, atof(args));
         } else if (!strcmp(word, "need")) {
-            char name[128];
+            char name[128], link[128];
             if (sscanf(args, "%127s", name) != 1) return -1;
-            core_need(c, k, name);
+            core_need(c, k, name, word_value(args, "link", link, sizeof link) ? link : NULL);
         } else {
             return -1;
         }
