@@ -804,6 +804,20 @@ static void walk_call(walker *w, TSNode n) {
     int mut = 0;
     for (size_t i = 0; mutators[i]; i++) mut |= !strcmp(meth, mutators[i]);
     TSNode recv = field(fn, "object");
+    if (!deferred(w)) { /* the global random state: np.random.normal(...), random.seed(1) */
+        char *o = text(w, recv);
+        if (!strcmp(o, "np.random") || !strcmp(o, "numpy.random") || !strcmp(o, "random")) {
+            if (!strcmp(meth, "seed") || !strcmp(meth, "set_state") || !strcmp(meth, "setstate"))
+                w->out->rng |= AN_RNG_SEEDS;
+            static const char *const more[] = {"sample", "ranf", "beta", "gamma", "f", "power", "bytes",
+                                               "get_state", "getstate", NULL};
+            for (size_t i = 0; draws[i]; i++)
+                if (!strcmp(meth, draws[i])) w->out->rng |= AN_RNG_DRAWS;
+            for (size_t i = 0; more[i]; i++)
+                if (!strcmp(meth, more[i])) w->out->rng |= AN_RNG_DRAWS;
+        }
+        free(o);
+    }
     if (!mut && is(recv, "identifier")) {
         char *o = text(w, recv);
         int gen = 1;

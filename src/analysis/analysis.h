@@ -39,10 +39,13 @@ typedef struct an_cell {
     an_def *defs;        /* top-level def/class in this cell */
     size_t ndefs;
     int syntax_error_line;  /* 1-based line of the first syntax error, or 0 */
+    int rng;             /* AN_RNG_*: it draws from or seeds the global random state
+                          * (`np.random.normal(...)`, `random.seed(1)`), at top level */
 } an_cell;
 
 /* Analyses one cell's source. Returns 0 (a syntax error is not a failure:
  * it sets syntax_error_line and an open_world reason) or -ENOMEM/-EINVAL. */
+enum { AN_RNG_DRAWS = 1, AN_RNG_SEEDS = 2 };
 int an_analyze(const char *src, size_t len, an_cell *out);
 void an_cell_free(an_cell *c);
 

@@ -1051,6 +1051,7 @@ void core_schedule(core *e) {
         reruns = e->stats.reruns;
         schedule_pass(e);
     } while (!e->stopping && e->stats.reruns != reruns);
+    core_balance(e);
 }
 
 static void schedule_pass(core *e) {
@@ -1633,6 +1634,7 @@ static void init_cell(core *e, core_cell *c, const core_cell_spec *s) {
         strvec_sort_unique(&c->pred_writes);
     }
     c->open_world = s->open_world;
+    c->rng_use = s->rng;
     c->needs_all = s->open_world && s->needs_all;
     for (size_t i = 0; i < c->pred_reads.n && !c->history; i++) c->history = history_name(c->pred_reads.v[i]);
 }
@@ -1654,6 +1656,21 @@ static void plan_deps(core *e, size_t k, size_t *stamp) {
             stamp[e->opens.v[i]] = k + 1;
             sizevec_push(&c->deps, e->opens.v[i]);
         }
+    /* The global random state, once seeded (here or earlier): the cells
+     * that draw from it or seed it take it in notebook order, each after
+     * the one before, as in a top-to-bottom run, rather than start with the
+     * state known at the time and run again when an earlier one changes it
+     * (rng_stale: pydata-book ch09-ch11, seeded once at the top, re-ran 5-10
+     * cells each). Unseeded draws are not ordered: Jupyter's numbers are
+     * not reproducible either. */
+    if (c->rng_use) {
+        e->rng_seeded |= (c->rng_use & CORE_RNG_SEEDS) != 0;
+        if (e->rng_seeded && e->rng_last >= 0 && stamp[e->rng_last] != k + 1) {
+            stamp[e->rng_last] = k + 1;
+            sizevec_push(&c->deps, (size_t)e->rng_last);
+        }
+        e->rng_last = (long)k;
+    }
     for (size_t i = 0; i < c->pred_writes.n; i++) {
         index_in(&e->pred_writers, c->pred_writes.v[i], k);
         index_in(&e->writers, c->pred_writes.v[i], k);
@@ -1728,6 +1745,7 @@ core *core_new(const run_opts *o, const char *run_dir, struct cache *cache, cons
     e->cache_env = xstrdup(cache_env ? cache_env : "");
     e->pool_started = cache == NULL;
     e->history_last = -1;
+    e->rng_last = -1;
     return e;
 }
 

@@ -114,6 +114,8 @@ enum { RES_FOUND, RES_NONE, RES_WAIT };
 
 /* What a front end knows of a cell before it runs: its source and the
  * static prediction. Borrowed by core_add_cell, which copies it. */
+/* core_cell_spec.rng, as the analysis says it (AN_RNG_* in analysis.h) */
+enum { CORE_RNG_DRAWS = 1, CORE_RNG_SEEDS = 2 };
 typedef struct core_cell_spec {
     size_t idx;            /* the front end's own number for it (the nb cell index) */
     const char *src;
@@ -121,6 +123,7 @@ typedef struct core_cell_spec {
     int skip, raises, always_run, count;
     const strvec *reads, *writes; /* predicted; NULL = none */
     int open_world;        /* the prediction may be incomplete: it waits for every earlier cell */
+    int rng;               /* CORE_RNG_*: draws from or seeds the global random state */
     int needs_all;         /* ... and it may look names up past the lazy hook (globals(), %who,
                             * $x in a shell line, a callee using frames): it imports every
                             * visible name before it runs; else names resolve on demand */
@@ -198,9 +201,12 @@ typedef struct core_cell {
                             * name this one reads, and earlier open-world cells */
     int export_all;        /* a later cell may read anything, or a dropped name was needed */
     int open_world, needs_all, lazy, lazy_now;
+    int rng_use;           /* core_cell_spec.rng */
     int result_lost;       /* its result (Out[N]) could not be exported as _N */
     double cpu;            /* cores its kernel uses while it runs (core_cell_cpu), 0 = unknown */
     int wide;              /* ... and that counts as more than one (core_policy.c) */
+    int runnable;          /* its kernel's threads ready to run at the last sample */
+    int paused;            /* stopped while wider cells run (CA_PAUSE) */
     int history;           /* it reads IPython's input/output history (_, __, _N, Out, In, _iN):
                             * it waits for every earlier cell and gets that history */
     long version;          /* the version its current attempt writes */
@@ -251,6 +257,8 @@ typedef enum {
     CA_RERUN,      /* `cell` will run again (for the trace); why */
     CA_SETTLED,    /* `cell` finished for good (this attempt): progress */
     CA_WAKE,       /* call core_wake at monotonic time t (us) */
+    CA_PAUSE,      /* stop `cell`'s kernel (SIGSTOP): it runs beside a wide cell (core_policy.c) */
+    CA_RESUME,     /* let `cell`'s kernel go on (SIGCONT) */
 } core_action_kind;
 
 typedef struct core_action {
@@ -335,7 +343,7 @@ void core_start_failed(core *c, size_t k);              /* no kernel for a CA_ST
  * driver samples it): a cell whose library runs a thread pool (OpenMP,
  * BLAS) is wide, and starting cells beside it oversubscribes the cores
  * (core_policy.c). */
-void core_cell_cpu(core *c, size_t k, double cores);
+void core_cell_cpu(core *c, size_t k, double cores, int runnable);
 /* Once results are final: every output that carries a display id shows the
  * last update of that id sent, in notebook order, by a later cell that ran
  * up to `stop` (core_stop_index; a cell's updates of its own outputs are

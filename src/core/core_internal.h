@@ -44,6 +44,8 @@ struct core {
     strmap writers;        /* name -> cells that may write, wrote or deleted it */
     strmap pred_writers;   /* name -> cells predicted to write it (deps) */
     sizevec opens;         /* open-world cells, ascending */
+    long rng_last;         /* the last cell planned that draws from or seeds the global random state, -1 */
+    int rng_seeded;        /* ... and one of the cells planned so far seeds it (plan_deps) */
     long history_last;     /* the last cell reading the history (core_cell.history), -1: none;
                             * the cells before it export their results as _N */
     run_stats stats;
@@ -160,6 +162,8 @@ void core_sched_plan(core *c);
 int core_stagger_wait(core *c, size_t k);
 /* core_policy.c: the cores wide running cells take beyond one each (parallel mode). */
 int core_wide_extra(core *c);
+/* Pauses and resumes running cells around wide ones (CA_PAUSE, CA_RESUME). */
+void core_balance(core *c);
 void core_policy_free(core *c);
 
 #endif

@@ -77,12 +77,15 @@ char *core_local_import(const an_cell *c, const char *dir) {
  * their graph (built here when g is NULL); dir: see core_local_import;
  * open[k]: 0, 1 open-world, 2 open-world and needs every name
  * (core_cell_spec). */
+_Static_assert((int)CORE_RNG_DRAWS == (int)AN_RNG_DRAWS && (int)CORE_RNG_SEEDS == (int)AN_RNG_SEEDS, "one meaning of a cell's rng");
+
 static void predict(const an_cell *cells, size_t n, const an_graph *given, const char *dir, strvec *reads,
-                    strvec *writes, int *open) {
+                    strvec *writes, int *open, int *rng) {
     an_graph own = {0};
     const an_graph *g = given;
     if (!g) g = an_build_graph(cells, n, &own) == 0 ? &own : NULL;
     for (size_t k = 0; k < n; k++) {
+        rng[k] = cells[k].rng;
         add_all(&reads[k], g && g->eff_reads ? &g->eff_reads[k] : &cells[k].reads);
         add_all(&reads[k], &cells[k].deletes);
         add_all(&reads[k], &cells[k].mutates);
@@ -110,7 +113,7 @@ void core_add_notebook(core *c, nb *n, const an_cell *analysed, const an_graph *
     size_t ncells = nb_ncode(n), one = ncells ? ncells : 1;
     core_cell_spec *specs = xcalloc(one, sizeof *specs);
     strvec *reads = xcalloc(one, sizeof *reads), *writes = xcalloc(one, sizeof *writes);
-    int *open = xcalloc(one, sizeof *open);
+    int *open = xcalloc(one, sizeof *open), *rng = xcalloc(one, sizeof *rng);
     int count = 0;
     for (size_t k = 0; k < ncells; k++) {
         core_cell_spec *s = &specs[k];
@@ -134,8 +137,9 @@ void core_add_notebook(core *c, nb *n, const an_cell *analysed, const an_graph *
             an_analyze_many(srcs, ncells, cells, (int)sysconf(_SC_NPROCESSORS_ONLN));
             free(srcs);
         }
-        predict(analysed ? analysed : cells, ncells, analysed ? g : NULL, c->o->cwd, reads, writes, open);
+        predict(analysed ? analysed : cells, ncells, analysed ? g : NULL, c->o->cwd, reads, writes, open, rng);
         for (size_t k = 0; k < ncells; k++) {
+            specs[k].rng = rng[k];
             specs[k].open_world = open[k] > 0;
             specs[k].needs_all = open[k] > 1;
         }
@@ -151,14 +155,16 @@ void core_add_notebook(core *c, nb *n, const an_cell *analysed, const an_graph *
     free(reads);
     free(writes);
     free(open);
+    free(rng);
     free(specs);
 }
 
 void core_append_analysed(core *c, core_cell_spec *spec, const an_cell *cells, size_t n) {
     if (!n) return;
     strvec *reads = xcalloc(n, sizeof *reads), *writes = xcalloc(n, sizeof *writes);
-    int *open = xcalloc(n, sizeof *open);
-    predict(cells, n, NULL, c->o->cwd, reads, writes, open);
+    int *open = xcalloc(n, sizeof *open), *rng = xcalloc(n, sizeof *rng);
+    predict(cells, n, NULL, c->o->cwd, reads, writes, open, rng);
+    spec->rng = rng[n - 1];
     spec->reads = &reads[n - 1];
     spec->writes = &writes[n - 1];
     spec->open_world = open[n - 1] > 0;
@@ -171,6 +177,7 @@ void core_append_analysed(core *c, core_cell_spec *spec, const an_cell *cells, s
     free(reads);
     free(writes);
     free(open);
+    free(rng);
     spec->reads = spec->writes = NULL;
 }
 
@@ -192,6 +199,7 @@ static void edge_names(const core *c, size_t j, size_t k, strvec *out) {
     const core_cell *from = &c->cells[j], *to = &c->cells[k];
     for (size_t i = 0; i < to->pred_reads.n; i++)
         if (strvec_contains(&from->pred_writes, to->pred_reads.v[i])) strvec_push(out, to->pred_reads.v[i]);
+    if (from->rng_use && to->rng_use && !from->open_world) strvec_push(out, RNG_NAME); /* core.c plan_deps */
     if (from->open_world || !out->n) strvec_push(out, "*");
 }
 

@@ -124,18 +124,58 @@ int core_wide_extra(core *e) {
     return (int)(extra + 0.5);
 }
 
-void core_cell_cpu(core *e, size_t k, double cores) {
-    if (k >= e->ncells || e->cells[k].state != C_RUNNING) return;
+void core_cell_cpu(core *e, size_t k, double cores, int runnable) {
+    if (k >= e->ncells || e->cells[k].state != C_RUNNING || e->cells[k].paused) return;
     core_cell *c = &e->cells[k];
     int was = c->wide, before = core_wide_extra(e);
+    /* several threads ready to run, twice in a row: a pool that shares the
+     * cores with another cell's uses no more than its share of them, but
+     * it is as wide */
+    int pool = runnable >= 2 && c->runnable >= 2;
+    c->runnable = runnable;
     c->cpu = cores;
-    c->wide = was ? cores >= WIDE_OFF : cores >= WIDE_ON;
+    c->wide = pool || (was ? cores >= WIDE_OFF : cores >= WIDE_ON);
     if (c->wide != was) {
         char args[64];
-        snprintf(args, sizeof args, "{\"cores\":%.2f}", cores);
+        snprintf(args, sizeof args, "{\"cores\":%.2f,\"threads\":%d}", cores, runnable);
         trace_complete(e->tr, c->wide ? "wide" : "narrow", (int)k, 0, time_mono_us(), 0, args);
     }
     if (core_wide_extra(e) < before) core_schedule(e); /* room again */
+    else core_balance(e);
+}
+
+/* Cells already running when one of them turns out wide share the cores
+ * with it, and an OpenMP pool that shares them waits at every barrier for
+ * its threads that lost the core (libgomp spins meanwhile): two such cells
+ * side by side took 3x as long each (pdsh 05.11's K-Means beside TSNE).
+ * So while a wide cell runs, the running cells take the cores in notebook
+ * order -- a wide one its cores, any other one -- and those that do not fit
+ * are stopped (SIGSTOP) until the cores are free again; the first always
+ * runs. A cell waiting for a lazy read uses none. Paused cells keep their
+ * width as it was. */
+void core_balance(core *e) {
+    if (e->o->mode != MODE_PARALLEL || !e->o->wide || e->stopping) return;
+    int any_wide = 0;
+    for (size_t k = 0; k < e->ncells && !any_wide; k++)
+        any_wide = e->cells[k].state == C_RUNNING && e->cells[k].wide;
+    double used = 0, budget = e->o->jobs;
+    for (size_t k = 0; k < e->ncells; k++) {
+        core_cell *c = &e->cells[k];
+        if (c->state != C_RUNNING) {
+            c->paused = 0; /* its kernel goes on when the driver lets it go (engine.c unbind) */
+            continue;
+        }
+        double w = c->parked ? 0 : !c->wide ? 1 : c->cpu > 2 ? c->cpu : 2;
+        if (w > budget) w = budget;
+        int run = !any_wide || used == 0 || used + w <= budget + 0.01 || c->timed_out;
+        if (run) used += w;
+        if (run == !c->paused) continue;
+        c->paused = !run;
+        core_push(e, run ? CA_RESUME : CA_PAUSE, k);
+        char args[64];
+        snprintf(args, sizeof args, "{\"cores_in_use\":%.2f}", used);
+        trace_complete(e->tr, run ? "resume" : "pause", (int)k, 0, time_mono_us(), 0, args);
+    }
 }
 
 /* ---- stagger ------------------------------------------------------------------ */

@@ -231,6 +231,7 @@ static void act(jk_backend *b, core_action *a) {
         break;
     case CA_SETTLED: b->stamp++; break;
     case CA_START_POOL: case CA_RERUN: case CA_WAKE: break; /* no cache, no stagger */
+    case CA_PAUSE: case CA_RESUME: break;           /* no wide-cell policy here */
     }
 }
 

@@ -139,6 +139,8 @@ static void act_start(engine *e, core_action *a) {
 static kernel *unbind(engine *e, size_t k) {
     dcell *d = &e->cells[k];
     kernel *kn = d->kern;
+    if (kn && d->paused) kpool_signal(kn, SIGCONT); /* killed, kept or released: never left stopped */
+    d->paused = 0;
     engine_disarm_timeout(e, d);
     d->kern = NULL;
     if (kn) kn->user = NULL;
@@ -240,6 +242,17 @@ static void act(engine *e, core_action *a) {
     }
     case CA_SETTLED: act_settled(e, a->cell); break;
     case CA_WAKE: act_wake(e, a->t); break;
+    case CA_PAUSE:
+    case CA_RESUME: {
+        dcell *d = &e->cells[a->cell];
+        int stop = a->kind == CA_PAUSE;
+        if (d->kern && d->paused != stop) {
+            kpool_signal(d->kern, stop ? SIGSTOP : SIGCONT);
+            d->paused = stop;
+            d->cpu_t = 0; /* its CPU use is sampled afresh */
+        }
+        break;
+    }
     }
 }
 

@@ -28,6 +28,7 @@ typedef struct dcell {
     unsigned long long cpu_ticks;
     int64_t cpu_t;         /* when, 0 = not yet for this attempt */
     int cpu_pid;
+    int paused;            /* its kernel is stopped (CA_PAUSE): SIGCONT before it leaves the cell */
 } dcell;
 
 typedef struct engine {

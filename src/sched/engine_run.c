@@ -103,9 +103,35 @@ static int cpu_ticks(int pid, unsigned long long *out) {
     return 1;
 }
 
+/* The threads of process pid ready to run now (state R): a thread pool at
+ * work has several, however many cores it gets. */
+static int runnable_threads(int pid) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", pid);
+    DIR *dir = opendir(path);
+    if (!dir) return 0;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(dir)) != NULL) {
+        if (de->d_name[0] < '0' || de->d_name[0] > '9') continue;
+        char stat[320], text[512];
+        snprintf(stat, sizeof stat, "/proc/%d/task/%s/stat", pid, de->d_name);
+        FILE *f = fopen(stat, "re");
+        if (!f) continue;
+        size_t len = fread(text, 1, sizeof text - 1, f);
+        fclose(f);
+        text[len] = 0;
+        const char *p = strrchr(text, ')');
+        if (p && p[1] == ' ' && p[2] == 'R') n++;
+    }
+    closedir(dir);
+    return n;
+}
+
 /* Every WIDTH_MS: the cores each running cell's kernel used since the last
- * sample, told to the core (core_cell_cpu), which holds back new starts
- * while a cell runs a thread pool on several cores. */
+ * sample and its threads ready to run, told to the core (core_cell_cpu),
+ * which holds back new starts while a cell runs a thread pool on several
+ * cores, and pauses cells running beside it (core_balance). */
 #define WIDTH_MS 250
 
 static void on_width(uv_timer_t *t) {
@@ -122,7 +148,8 @@ static void on_width(uv_timer_t *t) {
             continue;
         }
         if (d->cpu_t && d->cpu_pid == (int)d->kern->pid && now > d->cpu_t && ticks >= d->cpu_ticks)
-            core_cell_cpu(e->core, k, (double)(ticks - d->cpu_ticks) / (double)hz / ((double)(now - d->cpu_t) / 1e6));
+            core_cell_cpu(e->core, k, (double)(ticks - d->cpu_ticks) / (double)hz / ((double)(now - d->cpu_t) / 1e6),
+                          runnable_threads((int)d->kern->pid));
         d->cpu_ticks = ticks;
         d->cpu_t = now;
         d->cpu_pid = (int)d->kern->pid;
@@ -147,6 +174,8 @@ static void on_timeout(uv_timer_t *t) {
         core_cell_timed_out(c->eng->core, c->k);
         c->interrupted = 1;
         kpool_signal(c->kern, SIGINT);
+        if (c->paused) kpool_signal(c->kern, SIGCONT); /* a stopped kernel would not see it */
+        c->paused = 0;
         uv_timer_start(&c->timer, on_timeout, 3000, 0);
     } else {
         kpool_signal(c->kern, SIGKILL);
@@ -192,7 +221,11 @@ static void on_signal(uv_signal_t *s, int signo) {
     e->stopping = 1;
     core_stop(e->core);
     for (size_t k = 0; k < e->ncells; k++)
-        if (e->cells[k].kern) kpool_signal(e->cells[k].kern, SIGINT);
+        if (e->cells[k].kern) {
+            kpool_signal(e->cells[k].kern, SIGINT);
+            if (e->cells[k].paused) kpool_signal(e->cells[k].kern, SIGCONT);
+            e->cells[k].paused = 0;
+        }
     uv_timer_init(&e->loop, &grace_timer);
     grace_timer.data = e;
     uv_timer_start(&grace_timer, on_grace, 2000, 0);

@@ -20,6 +20,7 @@ typedef struct an_case {
     buf src;
     strvec want[F_N];
     int open_world;
+    int rng;            /* "--- rng: draws seeds" (AN_RNG_*) */
 } an_case;
 
 /* Splits "a b  c" into v. */
@@ -40,6 +41,17 @@ static int parse_field(an_case *c, const char *line) {
     const char *colon = strchr(p, ':');
     if (!colon) return -1;
     size_t n = (size_t)(colon - p);
+    if (n == 3 && !memcmp(p, "rng", 3)) {
+        strvec v = {0};
+        split_names(colon + 1, &v);
+        for (size_t i = 0; i < v.n; i++) {
+            if (!strcmp(v.v[i], "draws")) c->rng |= AN_RNG_DRAWS;
+            else if (!strcmp(v.v[i], "seeds")) c->rng |= AN_RNG_SEEDS;
+            else c->rng = -1;
+        }
+        strvec_free(&v);
+        return c->rng < 0 ? -1 : 0;
+    }
     if (n == 10 && !memcmp(p, "open_world", 10)) {
         const char *v = colon + 1;
         while (*v == ' ') v++;
@@ -135,12 +147,13 @@ static int run_case(an_case *c) {
     for (size_t i = 0; i < cell.reads.n; i++)
         if (!an_is_builtin(cell.reads.v[i])) strvec_push(&reads, cell.reads.v[i]);
     const strvec *got[F_N] = {&reads, &cell.writes, &cell.deletes, &cell.mutates};
-    int ow = cell.open_world.n > 0, bad = ow != c->open_world;
+    int ow = cell.open_world.n > 0, bad = ow != c->open_world || cell.rng != c->rng;
     for (int f = 0; f < F_N; f++) bad |= differs(&c->want[f], got[f]);
     if (bad) {
         fprintf(stderr, "  case '%s' (cases.txt:%d) failed:\n%s", c->name, c->line, src);
         for (int f = 0; f < F_N; f++)
             if (differs(&c->want[f], got[f])) print_diff(field_names[f], &c->want[f], got[f]);
+        if (cell.rng != c->rng) fprintf(stderr, "    rng: expected %d, got %d\n", c->rng, cell.rng);
         if (ow != c->open_world) {
             fprintf(stderr, "    open_world: expected %s, got %s", c->open_world ? "yes" : "no", ow ? "yes" : "no");
             for (size_t i = 0; i < cell.open_world.n; i++) fprintf(stderr, " [%s]", cell.open_world.v[i]);

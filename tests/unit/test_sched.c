@@ -77,6 +77,7 @@ static void add_cell(core *c, const char *line, int *count) {
     s.always_run = has_word(line, "always");
     s.open_world = has_word(line, "open") || has_word(line, "openlazy");
     s.needs_all = has_word(line, "open");
+    s.rng = (has_word(line, "draws") ? CORE_RNG_DRAWS : 0) | (has_word(line, "seeds") ? CORE_RNG_SEEDS : 0);
     s.count = s.skip ? 0 : ++*count;
     s.reads = &reads;
     s.writes = &writes;
@@ -252,6 +253,8 @@ static void log_action(strvec *log, const core_action *a) {
         if (a->holder) buf_printf(&b, "release %zu holder %d", a->cell, a->holder);
         break;
     case CA_WAKE: buf_puts(&b, "wake"); break;
+    case CA_PAUSE: buf_printf(&b, "pause %zu", a->cell); break;
+    case CA_RESUME: buf_printf(&b, "resume %zu", a->cell); break;
     case CA_SETTLED: break;
     }
     if (b.len) strvec_push(log, b.data);
@@ -324,7 +327,8 @@ static int run_event(core *c, const char *ev, int *count, strvec *log) {
         } else if (!strcmp(word, "timeout")) {
             core_cell_timed_out(c, k);
         } else if (!strcmp(word, "cpu")) {
-            core_cell_cpu(c, k, atof(args));
+            char th[32];
+            core_cell_cpu(c, k, atof(args), word_value(args, "threads", th, sizeof th) ? atoi(th) : 1);
         } else if (!strcmp(word, "need")) {
             char name[128], link[128];
             if (sscanf(args, "%127s", name) != 1) return -1;
