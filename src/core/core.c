@@ -1523,6 +1523,9 @@ static void learn_write(core *e, size_t k, const char *name) {
     core_cell *c = &e->cells[k];
     strvec_push(&c->known_writes, name);
     index_in(&e->writers, name, k);
+    if (getenv("FLOE_DEBUG"))
+        fprintf(stderr, "floe: cell %zu writes %s, a co-variable of a name it mutates: its readers wait for it\n", k,
+                name);
     for (size_t r = k + 1; r < e->ncells; r++) {
         core_cell *d = &e->cells[r];
         if (d->state != C_PENDING || !strvec_contains(&d->pred_reads, name)) continue;
