@@ -478,6 +478,29 @@ def _frame_fingerprint(value):
     return ("frame", value.shape, h)
 
 
+def _groupby_fingerprint(value):
+    """A pandas GroupBy by what it groups and how: its pickle carries the
+    caches an aggregation fills (`grouped.mean()` computes the groups once
+    and keeps them), which must not look like a mutation (pydata-book ch10
+    re-ran the readers of the frame a GroupBy was linked to)."""
+    import numpy as np
+    h = zlib.crc32(pickle.dumps((type(value).__name__, value.axis, value.as_index, value.sort, value.dropna,
+                                 value.group_keys, value.observed, value.level, value._selection,
+                                 sorted(map(str, value.exclusions))), protocol=5))
+    obj = value.obj
+    fp = _frame_fingerprint(obj)
+    h = zlib.crc32(repr(fp).encode(), h)
+    for g in value.grouper.groupings:
+        h = zlib.crc32(pickle.dumps(g.name, protocol=5), h)
+        h = _array_crc(np.asarray(g.grouping_vector), h)
+    return ("groupby", h)
+
+
+def _is_groupby(value):
+    t = type(value)
+    return t.__module__.startswith("pandas.core.groupby") and hasattr(value, "grouper") and hasattr(value, "obj")
+
+
 def _by_name(value):
     """Whether a reader gets value by looking its name up in its own process
     (a library's function or numpy ufunc: pickled as a reference), so that
@@ -515,6 +538,11 @@ def fingerprint(value):
     if _is_frame(value):
         try:
             return _frame_fingerprint(value)
+        except Exception:  # noqa: BLE001 - pandas internals moved: pickle below
+            pass
+    elif _is_groupby(value):
+        try:
+            return _groupby_fingerprint(value)
         except Exception:  # noqa: BLE001 - pandas internals moved: pickle below
             pass
     bufs = []

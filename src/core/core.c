@@ -351,6 +351,10 @@ static int same_chain(core *e, size_t j, const core_artifact *a, long from) {
     return 0;
 }
 
+static int mutated(const core_artifact *a) {
+    return a && json_is_true(json_object_get(a->wire, "mutated"));
+}
+
 /* Cell k read a member of a group that an earlier cell j then wrote again
  * unchanged, linked with a new member, and k changed the member in place
  * (not rebound it): in a top-to-bottom run its write would reach the new
@@ -359,7 +363,7 @@ static const char *same_written(core *e, size_t k, size_t *jw) {
     core_cell *c = &e->cells[k];
     for (size_t i = 0; i < c->exports.n; i++) {
         const char *name = c->exports.v[i].name;
-        if (!json_is_true(json_object_get(c->exports.v[i].wire, "mutated"))) continue;
+        if (!mutated(&c->exports.v[i])) continue;
         long s = read_from(c, name);
         core_artifact *art = NULL;
         long j;
@@ -383,7 +387,7 @@ static void validate_readers(core *e, size_t j, const char *name) {
         for (size_t i = 0; i < c->nreads; i++) {
             if (strcmp(c->reads[i].name, name) != 0) continue;
             if (c->reads[i].from < (long)j && a && a->same && same_chain(e, j, a, c->reads[i].from) &&
-                (c->state == C_RUNNING || !core_find_export(c, name)))
+                (c->state == C_RUNNING || !mutated(core_find_export(c, name))))
                 break;
             if (c->reads[i].from < (long)j) {
                 char why[160];

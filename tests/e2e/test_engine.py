@@ -301,6 +301,25 @@ def test_plotting_a_time_series_is_not_a_mutation(tmp_path):
     assert texts(nb["cells"][2]) == "435.0\n"
 
 
+def test_aggregating_a_groupby_is_not_a_mutation(tmp_path):
+    """An aggregation fills a GroupBy's caches (its pickle carries them): the
+    GroupBy is the same, so a reader of it that ran beside the aggregating
+    cell does not run again (pydata-book ch10)."""
+    p = tmp_path / "g.ipynb"
+    write_nb(p, ["import pandas as pd\ndf = pd.DataFrame({'k': ['a', 'b', 'a'], 'v': [1., 2., 3.]})",
+                 "grouped = df['v'].groupby(df['k'])",
+                 "import time\ntime.sleep(1.0)\nprint(grouped.mean().to_dict())",
+                 "print(len(grouped))"])
+    tr = tmp_path / "t.json"
+    r, nb = run(p, "--mode", "parallel", "-j", "2", "--no-cache", "--preload", "IPython,pandas",
+                "--trace", str(tr))
+    assert r.returncode == 0, r.stderr
+    evs = json.loads(tr.read_text())["traceEvents"]
+    assert not [e for e in evs if e.get("name") == "rerun"]
+    assert texts(nb["cells"][2]) == "{'a': 2.0, 'b': 2.0}\n"
+    assert texts(nb["cells"][3]) == "2\n"
+
+
 def test_unseeded_draws_are_not_rerun_seeded_ones_are(tmp_path):
     """Issue 17: cells drawing from an unseeded generator (Jupyter's numbers
     for them are not reproducible either) run in parallel without re-runs on
