@@ -205,6 +205,8 @@ static int parse_args(int argc, char **argv, run_args *a) {
     /* wide cells (a thread pool on several cores): on unless FLOE_WIDE=0 */
     const char *wd = getenv("FLOE_WIDE");
     a->o.wide = !(wd && *wd) || env_on("FLOE_WIDE");
+    /* experimental, off: pause cells beside a wide one (core_balance) */
+    a->o.wide_pause = a->o.wide && env_on("FLOE_WIDE_PAUSE");
     a->papermill = -1;
     a->save_every = 2;
     a->pm = json_object();

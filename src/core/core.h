@@ -73,6 +73,8 @@ typedef struct run_opts {
                             * to be free, rather than start fresh, 0 = never */
     int wide;              /* parallel: fewer cells at once while a running cell's kernel
                             * uses several cores (core_wide_extra); 0 = off */
+    int wide_pause;        /* with wide: threads ready to run count too, and cells beside a
+                            * wide one are paused (core_balance); 0 = off (the default) */
     const char *python;
     const char *pythonpath;
     const char *preload;

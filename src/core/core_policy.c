@@ -131,7 +131,7 @@ void core_cell_cpu(core *e, size_t k, double cores, int runnable) {
     /* several threads ready to run, twice in a row: a pool that shares the
      * cores with another cell's uses no more than its share of them, but
      * it is as wide */
-    int pool = runnable >= 2 && c->runnable >= 2;
+    int pool = e->o->wide_pause && runnable >= 2 && c->runnable >= 2;
     c->runnable = runnable;
     c->cpu = cores;
     c->wide = pool || (was ? cores >= WIDE_OFF : cores >= WIDE_ON);
@@ -152,9 +152,11 @@ void core_cell_cpu(core *e, size_t k, double cores, int runnable) {
  * order -- a wide one its cores, any other one -- and those that do not fit
  * are stopped (SIGSTOP) until the cores are free again; the first always
  * runs. A cell waiting for a lazy read uses none. Paused cells keep their
- * width as it was. */
+ * width as it was. Off unless FLOE_WIDE_PAUSE=1: on a 2-core VM it paused
+ * and resumed cells every few hundred ms on pdsh 05.12 (kernels at 0.6
+ * cores with two threads ready looked wide) and made it slower, one run. */
 void core_balance(core *e) {
-    if (e->o->mode != MODE_PARALLEL || !e->o->wide || e->stopping) return;
+    if (e->o->mode != MODE_PARALLEL || !e->o->wide || !e->o->wide_pause || e->stopping) return;
     int any_wide = 0;
     for (size_t k = 0; k < e->ncells && !any_wide; k++)
         any_wide = e->cells[k].state == C_RUNNING && e->cells[k].wide;

@@ -427,6 +427,7 @@ static int parse_option(sched_case *sc, const char *l) {
     else if (!strcmp(l, "no_fork")) sc->o.lineage_fork = 0;
     else if (!strcmp(l, "spare")) sc->o.lineage_spare = 1;
     else if (!strcmp(l, "wide")) sc->o.wide = 1;
+    else if (!strcmp(l, "wide_pause")) sc->o.wide = sc->o.wide_pause = 1;
     else if (!strncmp(l, "spare_wait ", 11)) sc->o.spare_wait_ms = atoi(l + 11);
     else if (!strncmp(l, "lineage_wait ", 13)) sc->o.lineage_wait_ms = atoi(l + 13);
     else if (!strncmp(l, "mem_budget ", 11)) sc->o.mem_budget = atoll(l + 11);
