@@ -331,6 +331,13 @@ class Links:
         return vals[info["member"]]
 
 
+# Members written again unchanged marked `same` (readers of the earlier
+# version not stale): off unless FLOE_SAME=1. Under load, one CI run gave a
+# stale figure in adv_matplotlib_state (--no-lineage: `fig` shown without the
+# line a cell beside it drew through `ax`), not explained yet.
+SAME = os.environ.get("FLOE_SAME") == "1"
+
+
 def artifact(name, gid, names, path, nbytes):
     return {"name": name, "codec": protocol.CODEC_GROUP, "path": path, "gid": gid, "member": name, "members": names,
             "bytes": nbytes}
@@ -400,10 +407,12 @@ def export(k, ns, only, version, exports):
         gid = os.path.basename(path)
         for m in g:
             art = artifact(m, gid, g, path, n)
-            if m not in changed:
-                # the value the cell had before it, written again only to
-                # stay linked with a changed member: a reader of the earlier
-                # version read this same value (core.c, same_chain)
+            if SAME and m not in changed and k.before.get(m) == id(cands[m]) and k.imported.get(m) is not None:
+                # the value the cell had before it, its fingerprint compared
+                # equal (a value that cannot be fingerprinted, a Figure, is
+                # never known unchanged), written again only to stay linked
+                # with a changed member: a reader of the earlier version read
+                # this same value (core.c, same_chain)
                 art["same"] = True
             elif k.before.get(m) == id(cands[m]):
                 art["mutated"] = True  # changed in place, not rebound (core.c, same_written)
