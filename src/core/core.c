@@ -1340,6 +1340,13 @@ void core_apply_display_updates(core *e, int stop) {
     }
 }
 
+/* Cell c waits for cell j (once). */
+static void add_dep(core_cell *c, size_t j) {
+    for (size_t i = 0; i < c->deps.n; i++)
+        if (c->deps.v[i] == j) return;
+    sizevec_push(&c->deps, j);
+}
+
 /* The NameError fallback (issue 16, class 3). The kernel reports the names
  * a NameError said were not defined -- its subclasses and libraries'
  * wrappers (pandas, patsy) too, raised anywhere, formatters included. One
@@ -1355,10 +1362,7 @@ static void learn_read(core *e, size_t k, const char *name) {
     strvec_sort_unique(&c->pred_reads);
     for (size_t j = 0; j < k; j++) {
         core_cell *d = &e->cells[j];
-        if (!strvec_contains(&d->pred_writes, name) && !strvec_contains(&d->known_writes, name)) continue;
-        int have = 0;
-        for (size_t i = 0; i < c->deps.n && !have; i++) have = c->deps.v[i] == j;
-        if (!have) sizevec_push(&c->deps, j);
+        if (strvec_contains(&d->pred_writes, name) || strvec_contains(&d->known_writes, name)) add_dep(c, j);
     }
     core_cache_learn(e, k, name);
     if (!e->o->quiet || getenv("FLOE_DEBUG"))
@@ -1532,10 +1536,7 @@ static void learn_write(core *e, size_t k, const char *name) {
                 name);
     for (size_t r = k + 1; r < e->ncells; r++) {
         core_cell *d = &e->cells[r];
-        if (d->state != C_PENDING || !strvec_contains(&d->pred_reads, name)) continue;
-        int have = 0;
-        for (size_t i = 0; i < d->deps.n && !have; i++) have = d->deps.v[i] == k;
-        if (!have) sizevec_push(&d->deps, k);
+        if (d->state == C_PENDING && strvec_contains(&d->pred_reads, name)) add_dep(d, k);
     }
 }
 

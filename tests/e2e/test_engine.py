@@ -261,20 +261,25 @@ def test_random_state_carries_over(tmp_path, mode):
         assert [texts(c) for c in nb["cells"]] == [texts(c) for c in ref["cells"]]
 
 
+def run_traced(tmp_path, cells, preload):
+    """The notebook of `cells` in parallel mode (-j 2, no cache) with a trace:
+    the output notebook and the trace's events."""
+    p = tmp_path / "f.ipynb"
+    write_nb(p, cells)
+    tr = tmp_path / "t.json"
+    r, nb = run(p, "--mode", "parallel", "-j", "2", "--no-cache", "--preload", preload, "--trace", str(tr))
+    assert r.returncode == 0, r.stderr
+    return nb, json.loads(tr.read_text())["traceEvents"]
+
+
 def test_reading_a_frame_is_not_a_mutation(tmp_path):
     """Readers of a DataFrame that only read it (pandas may consolidate its
     blocks meanwhile) must not look like writers: no re-runs."""
-    p = tmp_path / "f.ipynb"
-    write_nb(p, ["import numpy as np\nimport pandas as pd\n"
-                 "df = pd.DataFrame(np.arange(20000).reshape(10000, 2), columns=['x', 'y'])",
-                 "print(df.sample(n=5, random_state=1).to_numpy(dtype='float64').sum())",
-                 "print(df.describe().loc['mean', 'x'])",
-                 "print(df.values.sum())"])
-    tr = tmp_path / "t.json"
-    r, nb = run(p, "--mode", "parallel", "-j", "2", "--no-cache", "--preload", "IPython,numpy,pandas",
-                "--trace", str(tr))
-    assert r.returncode == 0, r.stderr
-    evs = json.loads(tr.read_text())["traceEvents"]
+    nb, evs = run_traced(tmp_path, ["import numpy as np\nimport pandas as pd\n"
+                                    "df = pd.DataFrame(np.arange(20000).reshape(10000, 2), columns=['x', 'y'])",
+                                    "print(df.sample(n=5, random_state=1).to_numpy(dtype='float64').sum())",
+                                    "print(df.describe().loc['mean', 'x'])",
+                                    "print(df.values.sum())"], "IPython,numpy,pandas")
     assert not [e for e in evs if e.get("name") == "rerun"]
     assert not [e for e in evs if e.get("name", "").startswith("export:df") and e["args"].get("cell", 0) > 0]
     assert texts(nb["cells"][3]) == "199990000\n"
@@ -285,16 +290,11 @@ def test_plotting_a_time_series_is_not_a_mutation(tmp_path):
     index (`_cache`: `_reso`, `_unit`), which its pickle carries: the frame
     is the same, so the plotting cell is no writer of it and a reader that
     ran beside it does not run again (pdsh 04.09)."""
-    p = tmp_path / "f.ipynb"
-    write_nb(p, ["import numpy as np\nimport pandas as pd\n"
-                 "df = pd.DataFrame({'v': np.arange(30.)}, index=pd.date_range('2020-01-01', periods=30))",
-                 "ax = df.plot()",
-                 "print(df['v'].sum())"])
-    tr = tmp_path / "t.json"
-    r, nb = run(p, "--mode", "parallel", "-j", "2", "--no-cache", "--preload", "IPython,numpy,pandas,matplotlib",
-                "--trace", str(tr))
-    assert r.returncode == 0, r.stderr
-    evs = json.loads(tr.read_text())["traceEvents"]
+    nb, evs = run_traced(tmp_path, ["import numpy as np\nimport pandas as pd\n"
+                                    "df = pd.DataFrame({'v': np.arange(30.)}, index=pd.date_range('2020-01-01', "
+                                    "periods=30))",
+                                    "ax = df.plot()",
+                                    "print(df['v'].sum())"], "IPython,numpy,pandas,matplotlib")
     assert not [e for e in evs if e.get("name") == "rerun"]
     assert not [e for e in evs if e.get("name", "") == "export:df" and e.get("tid") != 0 and
                 e["args"].get("cell", 0) == 1]
@@ -305,16 +305,10 @@ def test_aggregating_a_groupby_is_not_a_mutation(tmp_path):
     """An aggregation fills a GroupBy's caches (its pickle carries them): the
     GroupBy is the same, so a reader of it that ran beside the aggregating
     cell does not run again (pydata-book ch10)."""
-    p = tmp_path / "g.ipynb"
-    write_nb(p, ["import pandas as pd\ndf = pd.DataFrame({'k': ['a', 'b', 'a'], 'v': [1., 2., 3.]})",
-                 "grouped = df['v'].groupby(df['k'])",
-                 "import time\ntime.sleep(1.0)\nprint(grouped.mean().to_dict())",
-                 "print(len(grouped))"])
-    tr = tmp_path / "t.json"
-    r, nb = run(p, "--mode", "parallel", "-j", "2", "--no-cache", "--preload", "IPython,pandas",
-                "--trace", str(tr))
-    assert r.returncode == 0, r.stderr
-    evs = json.loads(tr.read_text())["traceEvents"]
+    nb, evs = run_traced(tmp_path, ["import pandas as pd\ndf = pd.DataFrame({'k': ['a', 'b', 'a'], 'v': [1., 2., 3.]})",
+                                    "grouped = df['v'].groupby(df['k'])",
+                                    "import time\ntime.sleep(1.0)\nprint(grouped.mean().to_dict())",
+                                    "print(len(grouped))"], "IPython,pandas")
     assert not [e for e in evs if e.get("name") == "rerun"]
     assert texts(nb["cells"][2]) == "{'a': 2.0, 'b': 2.0}\n"
     assert texts(nb["cells"][3]) == "2\n"
