@@ -21,6 +21,7 @@ import pickle
 import struct
 import sys
 import types
+import weakref
 import zlib
 
 from . import protocol
@@ -148,13 +149,45 @@ def _write_pickle(value, path, pickler=None, refs=None):
     return os.path.getsize(path)
 
 
+def _transform_setstate(self, state):
+    """TransformNode.__setstate__ keyed by the parents' own ids.
+
+    matplotlib keys a transform's `_parents` by id(parent) and, on unpickling,
+    keeps the keys the pickling process had. In the reader those are stale
+    ids: a transform made later whose id equals one of them replaces that
+    entry (set_children), so the restored parent is no longer invalidated
+    when its child changes. savefig(bbox_inches='tight') moves the figure's
+    box and draws again: a stale axes box clips the line short (seen: 1 run
+    of 30 under load, an address coincidence between kernels forked from one
+    zygote). Jupyter never unpickles the figure, so floe must not differ."""
+    self.__dict__ = state
+    parents = {}
+    for parent in state.get("_parents", {}).values():
+        if parent is not None:
+            key = id(parent)
+            parents[key] = weakref.ref(parent, lambda r, d=parents, k=key: d.get(k) is r and d.pop(k))
+    self._parents = parents
+
+
+def _fix_matplotlib():
+    """Installs _transform_setstate once matplotlib.transforms is imported
+    (it is, by find_class, before any transform's state is set)."""
+    mt = sys.modules.get("matplotlib.transforms")
+    node = getattr(mt, "TransformNode", None)
+    if node is not None and node.__dict__.get("__setstate__") is not _transform_setstate:
+        node.__setstate__ = _transform_setstate
+
+
 class _Unpickler(pickle.Unpickler):
     resolve_main = None
 
     def find_class(self, module, name):
         if module == "__main__" and self.resolve_main is not None:
             return self.resolve_main(name)
-        return super().find_class(module, name)
+        cls = super().find_class(module, name)
+        if module.startswith("matplotlib"):
+            _fix_matplotlib()
+        return cls
 
 
 def _map(path):

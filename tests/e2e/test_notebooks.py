@@ -77,11 +77,12 @@ def test_notebook_matches_jupyter(tmp_path, path, mode):
 # (B4), an attribute set on a module (B6), the inline backend's %config (B7),
 # a module made at run time and put in sys.modules (B5), IPython's In/Out
 # history (B8), a class changed after its definition and instances of a
-# class since redefined (B2).
+# class since redefined (B2), a figure's transforms (their parents keyed by
+# ids of the kernel that pickled them).
 # Without kernel lineage no cell goes on in its producer's kernel, so the
 # state itself must be carried or held where it was made.
 BY_REFERENCE = ["adv_lru_cache", "adv_library_state", "adv_matplotlib_state", "adv_sys_state",
-                "adv_output_history", "adv_class_state", "adv_class_redefined"]
+                "adv_output_history", "adv_class_state", "adv_class_redefined", "adv_matplotlib_pickled"]
 
 
 @pytest.mark.parametrize("name", BY_REFERENCE)
