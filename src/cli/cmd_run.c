@@ -200,6 +200,10 @@ static int parse_args(int argc, char **argv, run_args *a) {
     /* the spare kernel: on with lineage unless FLOE_LINEAGE_SPARE=0 */
     const char *ls = getenv("FLOE_LINEAGE_SPARE");
     a->o.lineage_spare = !(ls && *ls) || env_on("FLOE_LINEAGE_SPARE");
+    /* where the graph branches, fork readers only when they are known to
+     * take longer than a new kernel costs (core_lineage.c branch_pays) */
+    const char *bm = getenv("FLOE_BRANCH_MS");
+    a->o.branch_ms = bm && *bm ? atoi(bm) : 150;
     const char *sw = getenv("FLOE_SPARE_WAIT_MS");
     a->o.spare_wait_ms = sw && *sw ? atoi(sw) : 30;
     /* wide cells (a thread pool on several cores): on unless FLOE_WIDE=0 */

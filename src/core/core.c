@@ -1643,6 +1643,7 @@ static void init_cell(core *e, core_cell *c, const core_cell_spec *s) {
     }
     c->open_world = s->open_world;
     c->rng_use = s->rng;
+    c->expect = s->expect > 0 ? s->expect : -1;
     c->needs_all = s->open_world && s->needs_all;
     for (size_t i = 0; i < c->pred_reads.n && !c->history; i++) c->history = history_name(c->pred_reads.v[i]);
 }
@@ -1740,7 +1741,12 @@ void core_add_cells(core *e, const core_cell_spec *specs, size_t n) {
     }
 }
 
-void core_plan(core *e) { core_sched_plan(e); }
+void core_plan(core *e) {
+    if (e->cache && e->o->mode == MODE_PARALLEL)
+        for (size_t k = 0; k < e->ncells; k++)
+            if (e->cells[k].expect < 0) e->cells[k].expect = core_cache_duration(e, k);
+    core_sched_plan(e);
+}
 
 /* ---- the core as a whole ------------------------------------------------------------ */
 

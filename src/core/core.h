@@ -68,6 +68,11 @@ typedef struct run_opts {
     int lineage_spare;     /* with lineage: one idle kernel is kept when no pending cell reads
                             * what it holds, for a ready cell that reads nothing any kernel
                             * holds to go on in (core_lineage_spare); 0 = off */
+    int branch_ms;         /* parallel, lineage: what running a cell in a new kernel costs beyond
+                            * going on in one (fork, copy-on-write faults, first-use costs);
+                            * where the graph branches, a reader forks only when the cells
+                            * are known to take longer, or its imports would (core_lineage_fork);
+                            * 0 = no such bound */
     int spare_wait_ms;     /* with the spare, parallel: a ready cell with no idle kernel to go on
                             * in waits up to this long after a busy kernel's cell started for it
                             * to be free, rather than start fresh, 0 = never */
@@ -126,6 +131,8 @@ typedef struct core_cell_spec {
     const strvec *reads, *writes; /* predicted; NULL = none */
     int open_world;        /* the prediction may be incomplete: it waits for every earlier cell */
     int rng;               /* CORE_RNG_*: draws from or seeds the global random state */
+    double expect;         /* seconds it is expected to take (tests; 0 = unknown: the cache's
+                            * earlier runs tell, core_plan) */
     int needs_all;         /* ... and it may look names up past the lazy hook (globals(), %who,
                             * $x in a shell line, a callee using frames): it imports every
                             * visible name before it runs; else names resolve on demand */
@@ -226,6 +233,7 @@ typedef struct core_cell {
     int parked;
     int64_t t_ready, t_dispatch, t_park, t_start, t_compute, t_end, t_done;
     double weight, rank;   /* expected duration; longest path from it to the end (core_policy.c) */
+    double expect;         /* seconds it took in an earlier run (the cache), < 0 unknown */
     char *big;             /* the large artifact (path) it reads, for --stagger, or NULL */
     strvec rfiles, wfiles; /* files the current attempt read / wrote (kernel.py FileInputs) */
     strvec tfiles;         /* of wfiles, those written from scratch (truncated, created, removed) */

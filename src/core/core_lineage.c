@@ -211,7 +211,8 @@ static int64_t running_due(core *e, size_t k, int64_t wait) {
         const core_cell *d = &e->cells[m];
         if (d->state != C_RUNNING || d->run_in) continue;
         const core_lineage *l = find(e, d->cont);
-        if (l && (l->stale || l->threads > 1 || l->mem > SPARE_MEM)) continue;
+        /* with branch_ms any idle kernel takes a cell (core_lineage_spare), a large one too */
+        if (l && (l->stale || l->threads > 1 || (l->mem > SPARE_MEM && !e->o->branch_ms))) continue;
         int64_t due = d->t_dispatch + wait;
         if (due > now) return due;
     }
@@ -226,11 +227,15 @@ static int64_t running_due(core *e, size_t k, int64_t wait) {
  * ms with pandas preloaded, and the first-use costs of its first cell, as
  * much again: bench/overhead, pdsh 02.02). Cells shorter than that then go
  * on one after the other in one kernel; a longer running cell lets the
- * ready one start fresh once the wait is over. */
+ * ready one start fresh once the wait is over. Both waits are at least
+ * branch_ms, what a new kernel costs where copy-on-write faults are dear. */
 int core_lineage_wait(core *e, size_t k) {
     if (!e->o->lineage || e->o->mode != MODE_PARALLEL) return 0;
-    int64_t due = busy_due(e, k, (int64_t)e->o->lineage_wait_ms * 1000);
-    if (!due && e->o->lineage_spare) due = running_due(e, k, (int64_t)e->o->spare_wait_ms * 1000);
+    int lw = e->o->lineage_wait_ms, sw = e->o->spare_wait_ms;
+    if (e->o->branch_ms > lw) lw = e->o->branch_ms;
+    if (e->o->branch_ms > sw) sw = e->o->branch_ms;
+    int64_t due = busy_due(e, k, (int64_t)lw * 1000);
+    if (!due && e->o->lineage_spare) due = running_due(e, k, (int64_t)sw * 1000);
     if (!due) return 0;
     core_wake_at(e, due);
     return 1;
@@ -543,6 +548,7 @@ void core_lineage_free(core *e) {
  * keeps, at about 2 GB/s). */
 
 #define IMPORT_US 1000LL
+#define IMPORT_RATE_MIN (1LL << 20) /* imports from this size on teach the rate */
 #define FORK_US 8000LL
 
 void core_lineage_learn(core *e, size_t k, json_t *done) {
@@ -552,7 +558,12 @@ void core_lineage_learn(core *e, size_t k, json_t *done) {
     json_array_foreach(json_object_get(done, "events"), i, ev) {
         const char *name = json_string_value(json_object_get(ev, "name"));
         if (!name || strncmp(name, "import:", 7) != 0) continue;
-        e->imp_bytes += json_integer_value(json_object_get(json_object_get(ev, "args"), "bytes"));
+        /* a small import's time is its first-use costs (40 ms for the first
+         * Arrow read of a kernel), not a rate: 2 KB in 40 ms made every
+         * import look dear and every reader fork (pydata-book ch05) */
+        json_int_t bytes = json_integer_value(json_object_get(json_object_get(ev, "args"), "bytes"));
+        if (bytes < IMPORT_RATE_MIN) continue;
+        e->imp_bytes += bytes;
         e->imp_us += json_integer_value(json_object_get(ev, "dur"));
     }
 }
@@ -565,18 +576,23 @@ static double import_rate(core *e) {
 }
 
 /* Whether a pending cell other than k, whose predicted producers are
- * done (it could start beside k), would go on in l too. One that must wait
- * for another cell can go on later in k's kernel, which keeps what k read. */
-static int other_reader(core *e, size_t k, const core_lineage *l) {
+ * done (it could start beside k), would go on in l too: 0 when none, else
+ * the longest such cell's expected duration in us (1 when none is known).
+ * One that must wait for another cell can go on later in k's kernel, which
+ * keeps what k read. */
+static int64_t other_reader(core *e, size_t k, const core_lineage *l) {
+    int64_t most = 0;
     for (size_t m = (size_t)l->last + 1; m < e->ncells; m++) {
         core_cell *d = &e->cells[m];
         if (m == k || d->skip || d->state != C_PENDING || !gain(e, m, l)) continue;
         int ready = 1;
         for (size_t i = 0; i < d->deps.n && ready; i++)
             ready = e->cells[d->deps.v[i]].skip || e->cells[d->deps.v[i]].state == C_DONE;
-        if (ready) return 1;
+        if (!ready) continue;
+        int64_t us = d->expect > 0 ? (int64_t)(d->expect * 1e6) : 1;
+        if (us > most) most = us;
     }
-    return 0;
+    return most;
 }
 
 static void no_fork(core *e, size_t k, const core_lineage *l, const char *why) {
@@ -606,12 +622,51 @@ int core_lineage_spare(core *e, size_t k) {
      * no fork, no first-use costs (IPython's first traceback: 150-400 ms), and
      * the lineage is not evicted for the fresh kernel (pydata-book ch03 in
      * serial: five error cells each paid a fresh kernel's first traceback). */
-    int one = one_at_a_time(e);
+    /* In parallel mode with branch_ms, the same: a new kernel costs more than
+     * a short cell (branch_pays), so any idle kernel takes k, the one whose
+     * pending readers would save the least in it; they wait for it, or
+     * import elsewhere once it has run longer than branch_ms. */
+    int one = one_at_a_time(e), any = one || e->o->branch_ms > 0;
+    core_lineage *best = NULL;
+    long long least = 0;
     for (size_t i = 0; i < e->nlins; i++) {
         core_lineage *l = &e->lins[i];
         if (l->last >= (long)k || forks_running(e, l)) continue;
         if (spare_ok(e, l) && !usefulness(e, l, 1)) return l->id;
-        if (one && e->o->lineage_spare && !l->busy && !l->stale && l->threads <= 1) return l->id;
+        if (!any || !e->o->lineage_spare || l->busy || l->stale || l->threads > 1) continue;
+        if (one) return l->id;
+        long long u = usefulness(e, l, 0);
+        if (!best || u < least) best = l, least = u;
+    }
+    return best ? best->id : 0;
+}
+
+static double import_us(core *e, size_t k, const core_lineage *l, long long *bytes, int *live);
+
+/* Where l's readers k and others are ready at once, whether running them
+ * side by side pays: a reader in a new kernel pays the fork and then a
+ * copy-on-write fault for every page it touches, of the template's heap as
+ * of its own (60 us a fault on a VM: 60-150 ms of a short cell's compute;
+ * pydata-book ch05: 71 forks, compute 7.1 s against 0.62 s one after the
+ * other), and the first-use costs of a new kernel. That is run_opts.branch_ms.
+ * It pays when both k and the longest other ready reader are known (the
+ * cache's earlier runs) to take longer, or when k's imports would (a reader
+ * that waits for k then starts fresh and imports). Otherwise k goes on in l
+ * and the others wait for it (core_lineage_wait), as one kernel would. */
+static int branch_pays(core *e, size_t k, const core_lineage *l, int64_t other_us) {
+    int64_t penalty = (int64_t)e->o->branch_ms * 1000;
+    if (!penalty) return 1;
+    const core_cell *c = &e->cells[k];
+    int64_t k_us = c->expect > 0 ? (int64_t)(c->expect * 1e6) : 0;
+    if (k_us > penalty && other_us > penalty) return 1;
+    long long bytes = 0;
+    int live = 0;
+    if (import_us(e, k, l, &bytes, &live) > (double)penalty) return 1;
+    if (e->tr) {
+        char why[160];
+        snprintf(why, sizeof why, "its readers are not known to take longer than a new kernel costs (%d ms)",
+                 e->o->branch_ms);
+        no_fork(e, k, l, why);
     }
     return 0;
 }
@@ -620,26 +675,41 @@ int core_lineage_fork(core *e, size_t k, int id) {
     core_lineage *l = find(e, id);
     if (!l || !e->o->lineage_fork) return 0;
     int busy = forks_running(e, l);
-    /* one cell at a time, the readers go on one after the other */
-    if (!busy && (e->o->mode != MODE_PARALLEL || e->o->jobs < 2 || !other_reader(e, k, l))) return 0;
+    if (!busy) {
+        /* one cell at a time, the readers go on one after the other */
+        if (e->o->mode != MODE_PARALLEL || e->o->jobs < 2) return 0;
+        int64_t other = other_reader(e, k, l);
+        if (!other || (e->o->lineage_fork < 2 && !branch_pays(e, k, l, other))) return 0;
+    }
     int f = fork_pays(e, k, l, busy);
     return busy && !f ? -1 : f;
+}
+
+/* What k would pay to import what it reads of l: per name and per byte. */
+static double import_us(core *e, size_t k, const core_lineage *l, long long *bytes, int *live) {
+    core_cell *c = &e->cells[k];
+    long long names = 0;
+    *bytes = 0;
+    *live = 0;
+    for (size_t i = 0; i < l->nns; i++) {
+        const core_held *h = &l->ns[i];
+        if (!(wanted(e, c, h->name) || group_kept(e, c, l, h)) || !valid_for(e, k, h)) continue;
+        if (is_live(h->codec)) *live = 1;
+        *bytes += h->size > 0 ? h->size : 0;
+        names++;
+    }
+    return (double)(names * IMPORT_US) + (double)*bytes / import_rate(e);
 }
 
 /* 1 when k forks from l: it can, and the imports saved cost more than the
  * fork (or anyway: must, or FLOE_LINEAGE_FORK=always). */
 static int fork_pays(core *e, size_t k, core_lineage *l, int must) {
-    core_cell *c = &e->cells[k];
-    long long bytes = 0, names = 0;
-    for (size_t i = 0; i < l->nns; i++) {
-        const core_held *h = &l->ns[i];
-        if (!(wanted(e, c, h->name) || group_kept(e, c, l, h)) || !valid_for(e, k, h)) continue;
-        if (is_live(h->codec)) {
-            no_fork(e, k, l, "it keeps a value no artifact carries");
-            return 0;
-        }
-        bytes += h->size > 0 ? h->size : 0;
-        names++;
+    long long bytes = 0;
+    int live = 0;
+    double imp_us = import_us(e, k, l, &bytes, &live);
+    if (live) {
+        no_fork(e, k, l, "it keeps a value no artifact carries");
+        return 0;
     }
     if (l->threads > 1) {
         no_fork(e, k, l, "threads its cells started are running in the template");
@@ -649,9 +719,8 @@ static int fork_pays(core *e, size_t k, core_lineage *l, int must) {
         no_fork(e, k, l, "native threads (a thread pool: OpenMP, BLAS) are running in the template");
         return 0;
     }
-    double import_us = (double)(names * IMPORT_US) + (double)bytes / import_rate(e);
     double fork_us = (double)FORK_US + (double)l->mem * 30.0 / 1048576.0 + (double)bytes / 2048.0;
-    return must || e->o->lineage_fork > 1 || import_us > fork_us;
+    return must || e->o->lineage_fork > 1 || imp_us > fork_us;
 }
 
 void core_lineage_start_fork(core *e, size_t k, int id, json_t *m, strvec *kept) {

@@ -11,9 +11,10 @@
  * earlier cell, every later open-world cell. Expected duration: the time
  * the cell took (dispatch to done) in an earlier run, from the result cache
  * (any entry for the same source; cache entries record it); else a static
- * estimate of one unit, where a unit is the median of the known durations,
- * or 1 when none is known. The ranks are computed once, before the run;
- * cells re-run after a misprediction keep theirs.
+ * estimate of one unit, where a unit is the median of the known durations.
+ * When no duration is known at all, notebook order (see core_sched_plan).
+ * The ranks are computed once, before the run; cells re-run after a
+ * misprediction keep theirs.
  *
  * --stagger MS: a ready cell whose predicted inputs include a large
  * artifact (>= STAGGER_MIN_BYTES) does not start within MS of a running
@@ -38,13 +39,14 @@ static int cmp_double(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* Sets every cell's weight: its duration from the cache, else the unit. */
-static void set_weights(core *e) {
+/* Sets every cell's weight: its duration from the cache, else the unit.
+ * Returns how many durations were known. */
+static size_t set_weights(core *e) {
     double *known = xcalloc(e->ncells ? e->ncells : 1, sizeof *known);
     size_t nknown = 0;
     for (size_t k = 0; k < e->ncells; k++) {
         core_cell *c = &e->cells[k];
-        c->weight = c->skip ? 0 : core_cache_duration(e, k);
+        c->weight = c->skip ? 0 : c->expect;
         if (c->weight >= 0 && !c->skip) known[nknown++] = c->weight;
     }
     double unit = 1;
@@ -55,6 +57,7 @@ static void set_weights(core *e) {
     for (size_t k = 0; k < e->ncells; k++)
         if (e->cells[k].weight < 0) e->cells[k].weight = unit;
     free(known);
+    return nknown;
 }
 
 /* rank = weight + the largest rank of a cell waiting for it. Producers
@@ -85,7 +88,15 @@ static int by_rank(const void *a, const void *b) {
 
 void core_sched_plan(core *e) {
     if (e->o->mode != MODE_PARALLEL || e->o->schedule != SCHED_CRITICAL || !e->ncells) return;
-    set_weights(e);
+    if (!set_weights(e)) {
+        /* No duration known (a first run, --no-cache): notebook order. One
+         * unit per cell ranked later cells first, and a kernel that ran a
+         * later cell cannot take an earlier one (its process state is ahead
+         * of it), so short cells each paid a new kernel: pydata-book ch05,
+         * 142 short cells, 2.3-3.8 s against 1.1-1.2 s in notebook order. */
+        if (getenv("FLOE_DEBUG")) fprintf(stderr, "floe: critical path: no durations known, notebook order\n");
+        return;
+    }
     set_ranks(e);
     e->order = xmalloc(e->ncells * sizeof *e->order);
     for (size_t k = 0; k < e->ncells; k++) e->order[k] = k;

@@ -139,7 +139,9 @@ def test_branching_readers_fork_from_the_template_import_nothing_and_match_jupyt
              "print(len(s), b is s, v.base is arr, id(s) == i0)"]
     nb = tmp_path / "branch.ipynb"
     write_nb(nb, cells)
-    r, texts, events = run(nb, tmp_path, "--mode", "parallel", "-j", "3")
+    # FLOE_BRANCH_MS=0: fork whatever the readers' durations (by default
+    # short readers go on one after the other: the next test)
+    r, texts, events = run(nb, tmp_path, "--mode", "parallel", "-j", "3", env={"FLOE_BRANCH_MS": "0"})
     assert r.returncode == 0, r.stderr
     assert texts[1] == "11 True True True\n"
     want = oracle.normalise(oracle.run_jupyter(str(nb)))
@@ -148,6 +150,26 @@ def test_branching_readers_fork_from_the_template_import_nothing_and_match_jupyt
     forks = named(events, "fork-template")
     assert len(forks) >= 2, [e["name"] for e in events]
     assert {e["args"]["cell"] for e in forks} | {e["args"]["cell"] for e in named(events, "continue")} == {1, 2, 3}
+    assert not [e for e in events if e["name"].startswith("import:")]
+
+
+def test_short_branching_readers_go_on_one_after_the_other(tmp_path):
+    # the same readers by default: not known to take longer than a new
+    # kernel costs (FLOE_BRANCH_MS, 150 ms), they do not fork (each forked
+    # short cell paid 60-150 ms of copy-on-write faults on a VM: pydata-book
+    # ch05); they go on in the producer's kernel in turn, importing nothing
+    cells = ["import numpy as np, pandas as pd\n" + BIG + "\nb = s\narr = np.arange(10.0)\nv = arr[2:5]\ni0 = id(s)",
+             "print(s.iloc[11], b is s, v.base is arr, id(s) == i0)",
+             "print(s.iloc[22], b is s, v.base is arr, id(b) == i0)",
+             "print(len(s), b is s, v.base is arr, id(s) == i0)"]
+    nb = tmp_path / "branch.ipynb"
+    write_nb(nb, cells)
+    r, texts, events = run(nb, tmp_path, "--mode", "parallel", "-j", "3")
+    assert r.returncode == 0, r.stderr
+    assert texts[1:] == ["11 True True True\n", "22 True True True\n", "300000 True True True\n"]
+    assert not named(events, "fork-template"), [e["name"] for e in events]
+    assert {e["args"]["cell"] for e in named(events, "continue")} == {1, 2, 3}
+    assert any("not known to take longer" in e["args"]["why"] for e in named(events, "no-fork"))
     assert not [e for e in events if e["name"].startswith("import:")]
 
 
@@ -162,7 +184,7 @@ def test_a_producer_that_leaves_a_thread_running_is_not_forked_from(tmp_path):
              "x = sum(range(4_000_000))\nprint(s.iloc[3])"]
     nb = tmp_path / "thread.ipynb"
     write_nb(nb, cells)
-    r, texts, events = run(nb, tmp_path, "--mode", "parallel", "-j", "3")
+    r, texts, events = run(nb, tmp_path, "--mode", "parallel", "-j", "3", env={"FLOE_BRANCH_MS": "0"})
     assert r.returncode == 0, r.stderr
     assert texts[1:] == ["1\n", "2\n", "3\n"]
     assert not named(events, "fork-template")
@@ -183,7 +205,7 @@ def test_a_template_dropped_while_its_forked_children_run_waits_for_them(tmp_pat
              "print(y, s.iloc[3])"]
     nb = tmp_path / "drop.ipynb"
     write_nb(nb, cells)
-    r, texts, events = run(nb, tmp_path, "--mode", "parallel", "-j", "3")
+    r, texts, events = run(nb, tmp_path, "--mode", "parallel", "-j", "3", env={"FLOE_BRANCH_MS": "0"})
     assert r.returncode == 0, r.stderr
     assert texts[2:] == ["2\n", "4\n", "1 3\n"]
     assert len(named(events, "fork-template")) >= 2

@@ -78,6 +78,7 @@ static void add_cell(core *c, const char *line, int *count) {
     s.open_world = has_word(line, "open") || has_word(line, "openlazy");
     s.needs_all = has_word(line, "open");
     s.rng = (has_word(line, "draws") ? CORE_RNG_DRAWS : 0) | (has_word(line, "seeds") ? CORE_RNG_SEEDS : 0);
+    if (word_value(line, "expect", buf, sizeof buf)) s.expect = atof(buf) / 1000.0;
     s.count = s.skip ? 0 : ++*count;
     s.reads = &reads;
     s.writes = &writes;
@@ -430,6 +431,7 @@ static int parse_option(sched_case *sc, const char *l) {
     else if (!strcmp(l, "wide_pause")) sc->o.wide = sc->o.wide_pause = 1;
     else if (!strncmp(l, "spare_wait ", 11)) sc->o.spare_wait_ms = atoi(l + 11);
     else if (!strncmp(l, "lineage_wait ", 13)) sc->o.lineage_wait_ms = atoi(l + 13);
+    else if (!strncmp(l, "branch ", 7)) sc->o.branch_ms = atoi(l + 7);
     else if (!strncmp(l, "mem_budget ", 11)) sc->o.mem_budget = atoll(l + 11);
     else if (!strcmp(l, "schedule critical")) sc->o.schedule = SCHED_CRITICAL;
     else return -1;
