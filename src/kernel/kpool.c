@@ -3,6 +3,7 @@
 
 #include "store/hash.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -151,6 +152,38 @@ static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *
 /* The socket's name: a hash of what shaped the zygote -- the interpreter,
  * the working directory (sys.path[0] and local modules), this floe binary
  * and the zygote's whole environment (which holds the preload set). */
+/* Adds the kernel package's own files (name, size, mtime) to h: a warm
+ * zygote that imported an older floe_kernel is not reused after it changed
+ * (a checkout, a rebuilt extension). In any order: the files' digests are
+ * summed. */
+static void hash_kernel_files(hasher *h, const char *pythonpath) {
+    char *dir = xasprintf("%s/floe_kernel", pythonpath ? pythonpath : ".");
+    DIR *d = opendir(dir);
+    uint64_t sum[2] = {0, 0};
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        if (!(len > 3 && !strcmp(de->d_name + len - 3, ".py")) && !(len > 3 && !strcmp(de->d_name + len - 3, ".so")) &&
+            strcmp(de->d_name, "protocol.def"))
+            continue;
+        char *p = xasprintf("%s/%s", dir, de->d_name);
+        struct stat st;
+        if (stat(p, &st) == 0) {
+            hasher one;
+            hasher_init(&one);
+            hasher_str(&one, de->d_name);
+            long long v[3] = {(long long)st.st_size, (long long)st.st_mtim.tv_sec, (long long)st.st_mtim.tv_nsec};
+            hasher_update(&one, v, sizeof v);
+            hash128 x = hasher_final(&one);
+            sum[0] += x.a, sum[1] += x.b;
+        }
+        free(p);
+    }
+    if (d) closedir(d);
+    free(dir);
+    hasher_update(h, sum, sizeof sum);
+}
+
 static char *warm_path(const kpool_opts *o, char **env, char *err, size_t errlen) {
     char *dir = kpool_warm_dir(err, errlen);
     if (!dir) return NULL;
@@ -168,6 +201,7 @@ static char *warm_path(const kpool_opts *o, char **env, char *err, size_t errlen
         long long v[2] = {(long long)st.st_mtim.tv_sec, (long long)st.st_mtim.tv_nsec};
         hasher_update(&h, v, sizeof v);
     }
+    hash_kernel_files(&h, o->pythonpath);
     for (size_t i = 0; i < n; i++)
         if (strncmp(sorted[i], "_=", 2)) hasher_str(&h, sorted[i]); /* $_ is the shell's last argument */
     free(sorted);

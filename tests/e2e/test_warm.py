@@ -126,6 +126,26 @@ def test_a_changed_module_restarts_the_warm_process(tmp_path, wdir):
     assert not alive(first[0])
 
 
+def test_a_changed_floe_kernel_gets_another_warm_process(tmp_path, wdir):
+    """floe's own kernel package changed (a checkout, a rebuilt extension):
+    a warm zygote that imported the older one is not reused."""
+    nb = tmp_path / "nb.ipynb"
+    write_nb(nb, ["print(1)"])
+    src = os.path.join(os.path.dirname(os.path.abspath(FLOE)), "..", "python", "floe_kernel", "store.py")
+    st = os.stat(src)
+    floe("run", str(nb), "--no-cache", "-q", "--warm")
+    first = warm_pids()
+    floe("run", str(nb), "--no-cache", "-q", "--warm")
+    assert warm_pids() == first
+    try:
+        os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+        floe("run", str(nb), "--no-cache", "-q", "--warm")
+    finally:
+        os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns))
+    second = warm_pids()
+    assert len(first) == 1 and len(second) == 2 and first[0] in second
+
+
 @pytest.mark.parametrize("mode", ["serial", "parallel"])
 def test_a_removed_and_remade_directory_restarts_the_warm_process(tmp_path, wdir, mode):
     """A notebook's directory deleted and copied again (a test harness, a
