@@ -811,6 +811,13 @@ class Kernel:
             pass
         cls.shell.forget_history()
         _pandas_as_in_jupyter()
+        # the process-state snapshot once (every cell takes two): IPython
+        # makes its display formatters on first use, 15-45 ms that every
+        # forked kernel paid again in its first cell's snapshot
+        try:
+            _rng_fingerprint()
+        except Exception:  # noqa: BLE001 - warm-up is best effort
+            pass
         # pyplot preloaded: resolve its backend now, as the first plot in a
         # Jupyter kernel does, so that every kernel shows figures as PNG --
         # also a Figure made in another cell and only displayed in this one

@@ -50,7 +50,10 @@ static kernel *take_kernel(engine *e) {
 /* Keeps `want` kernels forked ahead of demand (isolated modes). */
 static void prefork(engine *e) {
     if (e->o->mode == MODE_MONOLITHIC || e->stopping || !e->pool || !e->t_ready) return;
-    int want = e->o->mode == MODE_SERIAL ? 1 : e->o->jobs;
+    /* one ahead where a new kernel is priced (branch_ms): cells mostly go on
+     * in kernels that ran earlier ones, and each kernel forked ahead costs a
+     * fork in the zygote and a warm-up beside the first cells */
+    int want = e->o->mode == MODE_SERIAL || (e->o->lineage && e->o->branch_ms > 0) ? 1 : e->o->jobs;
     int left = core_pending(e->core);
     if (want > left) want = left;
     while ((int)e->nidle + e->forking < want) {
