@@ -575,6 +575,11 @@ static double import_rate(core *e) {
     return 200.0;
 }
 
+/* A cell's expected duration in us (an earlier run's, core_cell.expect), else `unknown`. */
+static int64_t expect_us(const core_cell *c, int64_t unknown) {
+    return c->expect > 0 ? (int64_t)(c->expect * 1e6) : unknown;
+}
+
 /* Whether a pending cell other than k, whose predicted producers are
  * done (it could start beside k), would go on in l too: 0 when none, else
  * the longest such cell's expected duration in us (1 when none is known).
@@ -589,7 +594,7 @@ static int64_t other_reader(core *e, size_t k, const core_lineage *l) {
         for (size_t i = 0; i < d->deps.n && ready; i++)
             ready = e->cells[d->deps.v[i]].skip || e->cells[d->deps.v[i]].state == C_DONE;
         if (!ready) continue;
-        int64_t us = d->expect > 0 ? (int64_t)(d->expect * 1e6) : 1;
+        int64_t us = expect_us(d, 1);
         if (us > most) most = us;
     }
     return most;
@@ -656,9 +661,7 @@ static double import_us(core *e, size_t k, const core_lineage *l, long long *byt
 static int branch_pays(core *e, size_t k, const core_lineage *l, int64_t other_us) {
     int64_t penalty = (int64_t)e->o->branch_ms * 1000;
     if (!penalty) return 1;
-    const core_cell *c = &e->cells[k];
-    int64_t k_us = c->expect > 0 ? (int64_t)(c->expect * 1e6) : 0;
-    if (k_us > penalty && other_us > penalty) return 1;
+    if (expect_us(&e->cells[k], 0) > penalty && other_us > penalty) return 1;
     long long bytes = 0;
     int live = 0;
     if (import_us(e, k, l, &bytes, &live) > (double)penalty) return 1;
