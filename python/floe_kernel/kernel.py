@@ -325,26 +325,69 @@ def _inline_apply(inline):
 # earlier cell that finishes later re-runs it.
 _SEEDED = [False]
 _SEEDERS = (("random", ("seed", "setstate")), ("numpy.random", ("seed", "set_state")))
+# Their state readers: a cell that reads a generator's state before seeding
+# it depends on the state it was given.
+_STATE_READERS = (("random", ("getstate",)), ("numpy.random", ("get_state",)))
+# While a cell runs: each global generator's state as the cell got it (the
+# index of _rng_fingerprint's list), and, per generator, whether the cell's
+# first seed (or state read) of it came while it still had that state
+# (True: nothing drew from it before; a read of the state counts as False).
+_GEN_NAMES = ("random", "numpy.random")
+_GEN0 = {}
+_FRESH = {}
+
+
+def _gen_state(modname):
+    mod = sys.modules.get(modname)
+    f = getattr(mod, "getstate" if modname == "random" else "get_state", None)
+    f = getattr(f, "_floe_orig", f)
+    st = f()
+    if modname == "random":
+        return st
+    kind, keys, pos, has_gauss, gauss = st
+    return (kind, keys.tobytes(), pos, has_gauss, gauss)
 
 
 def _wrap_seeders():
     """Returns the modules it changed."""
     changed = []
-    for modname, names in _SEEDERS:
+    for (modname, names), reader in [(s, False) for s in _SEEDERS] + [(s, True) for s in _STATE_READERS]:
         mod = sys.modules.get(modname)
         for name in names if mod is not None else ():
             f = getattr(mod, name, None)
             if f is None or getattr(f, "_floe_seeder", False):
                 continue
 
-            def seeder(*a, _f=f, **k):
-                _SEEDED[0] = True
+            def seeder(*a, _f=f, _m=modname, _reader=reader, **k):
+                if _GEN0 and _m not in _FRESH:
+                    try:
+                        _FRESH[_m] = not _reader and _GEN0.get(_m) is not None and _gen_state(_m) == _GEN0[_m]
+                    except Exception:  # noqa: BLE001 - the cell's state counts as read
+                        _FRESH[_m] = False
+                if not _reader:
+                    _SEEDED[0] = True
                 return _f(*a, **k)
             seeder._floe_seeder = True
+            seeder._floe_orig = f
             seeder.__name__, seeder.__doc__ = getattr(f, "__name__", name), getattr(f, "__doc__", None)
             setattr(mod, name, seeder)
             changed.append(mod)
     return changed
+
+
+def _rng_fresh(rng0, rng1):
+    """Whether a cell's results owe nothing to the random state it was
+    given: every global generator it changed it seeded first (set_state
+    included) before drawing from it or reading its state, and it changed
+    no other process state. Such a cell still writes the state (later
+    drawers read what it left), but does not read it: nothing re-runs it
+    when an earlier cell's seed lands after it started (pdsh 04.11: seven
+    cells calling a function that seeds numpy, each re-run once it had run
+    beside the one before)."""
+    if rng0[1] != rng1[1]:
+        return False
+    changed = [i for i in range(len(rng1[0])) if i >= len(rng0[0]) or rng0[0][i] != rng1[0][i]]
+    return bool(changed) and all(i < len(_GEN_NAMES) and _FRESH.get(_GEN_NAMES[i]) for i in changed)
 
 
 def _rng_state():
@@ -473,6 +516,21 @@ def _state_hash(st):
     if "env" in key:
         key["env"] = {k: v for k, v in key["env"].items() if not k.startswith("FLOE_")}
     return hashlib.blake2b(pickle.dumps(key, protocol=4), digest_size=16).hexdigest()
+
+
+def _rest_hash(rest):
+    """The hash of _rng_fingerprint's process state besides the generators
+    (floe's own environment variables left out), or None: what a cell that
+    seeded its generators itself still depends on (core.c rng_rest_same)."""
+    import hashlib
+    import pickle
+    try:
+        r = list(rest)
+        r[1] = {k: v for k, v in r[1].items()
+                if not (k.startswith(b"FLOE_") if isinstance(k, bytes) else str(k).startswith("FLOE_"))}
+        return hashlib.blake2b(pickle.dumps(r, protocol=4), digest_size=16).hexdigest()
+    except Exception:  # noqa: BLE001 - unpicklable state: the cell counts as reading it
+        return None
 
 
 def _state_changed(before, after):
@@ -1176,10 +1234,15 @@ class Kernel:
             cell_builtins["input"] = builtins.input
         self.shell.discard_pending()
         nmods = len(sys.modules)
+        _FRESH.clear()
+        _GEN0.clear()
+        if rng0 is not None:
+            _GEN0.update((_GEN_NAMES[i], g) for i, g in enumerate(rng0[0]) if i < len(_GEN_NAMES))
         try:
             res = self.shell.run_cell(msg["code"], msg["count"], self._emit, silent=bool(msg.get("silent")),
                                       store_history=bool(msg.get("store_history", True)))
         finally:
+            _GEN0.clear()
             listed = FileInputs.scratch()
             FileInputs.recording = None
             builtins.input, getpass.getpass = saved_input
@@ -1216,6 +1279,9 @@ class Kernel:
             elif rest_changed or drew:
                 _SEEDED[0] = _SEEDED[0] or seeded
                 out["rng_touched"] = True
+                rest0 = _rest_hash(rng0[1]) if _rng_fresh(rng0, rng1) else None
+                if rest0:
+                    out["rng_fresh"], out["rng_rest0"] = True, rest0
                 out["cwd"] = os.getcwd()
                 path = os.path.join(self.run_dir, "%s@%d" % (RNG, msg["version"]))
                 st = _rng_state()
@@ -1230,6 +1296,9 @@ class Kernel:
                     art["hash"] = _state_hash(st)
                 except Exception:  # noqa: BLE001 - unpicklable: the core hashes the file
                     pass
+                rest = _rest_hash(rng1[1])
+                if rest:
+                    art["rest"] = rest
                 out["exports"].append(art)
             out["reads"] = self.reads
             if self.aside_reads:

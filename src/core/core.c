@@ -379,6 +379,8 @@ static const char *same_written(core *e, size_t k, size_t *jw) {
 /* A finished cell j exported or deleted `name`: later cells that read an
  * older version are stale (unless it is the same value, and they do not
  * write it: checked again when a running one finishes, same_written). */
+static int rng_rest_same(const core_cell *c, const core_artifact *a);
+
 static void validate_readers(core *e, size_t j, const char *name) {
     core_artifact *a = core_find_export(&e->cells[j], name);
     for (size_t k = j + 1; k < e->ncells; k++) {
@@ -389,7 +391,7 @@ static void validate_readers(core *e, size_t j, const char *name) {
             if (c->reads[i].from < (long)j && a && a->same && same_chain(e, j, a, c->reads[i].from) &&
                 (c->state == C_RUNNING || !mutated(core_find_export(c, name))))
                 break;
-            if (c->reads[i].from < (long)j) {
+            if (c->reads[i].from < (long)j && !(!strcmp(name, RNG_NAME) && rng_rest_same(c, a))) {
                 char why[160];
                 snprintf(why, sizeof why, "cell %zu wrote '%s' after cell %zu read it", j, name, k);
                 core_invalidate(e, k, why);
@@ -548,6 +550,19 @@ static long rng_writer(core *e, size_t k, core_artifact **art) {
     return -1;
 }
 
+/* Whether cell c, which seeded every generator it used before drawing
+ * (rng_fresh), owes nothing to how the state a (the random state's
+ * artifact now before it, or NULL: none) differs from what it was given:
+ * a's process state besides the generators (cwd, environment, options...)
+ * is the one c had ("rest": its hash; "-" for no state at all). Such a
+ * cell is neither stale nor re-run when an earlier seed lands after it
+ * started. */
+static int rng_rest_same(const core_cell *c, const core_artifact *a) {
+    if (!c->rng_fresh || !c->rng_rest0) return 0;
+    const char *rest = a ? json_string_value(json_object_get(a->wire, "rest")) : "-";
+    return rest && !strcmp(rest, c->rng_rest0);
+}
+
 /* A cell that used the random state read it: recorded, so that an earlier
  * cell finishing later with a new state makes it run again; and if that
  * already happened while it ran, it runs again now. "Already happened"
@@ -557,15 +572,22 @@ static long rng_writer(core *e, size_t k, core_artifact **art) {
  * later drawers are not re-run on it, a seed set earlier still re-runs it. */
 static int rng_stale(core *e, size_t k, json_t *msg) {
     core_cell *c = &e->cells[k];
+    const char *rest0 = json_string_value(json_object_get(msg, "rng_rest0"));
+    c->rng_fresh = msg && json_is_true(json_object_get(msg, "rng_fresh")) && rest0;
+    free(c->rng_rest0);
+    c->rng_rest0 = c->rng_fresh ? xstrdup(rest0) : NULL;
     if (!msg || !(json_is_true(json_object_get(msg, "rng_touched")) || json_is_true(json_object_get(msg, "rng_drew"))))
         return 0;
     core_record_read(c, RNG_NAME, c->rng_from);
     core_artifact *art;
-    if (rng_writer(e, k, &art) != c->rng_from) return 1;
-    /* the same writer, re-run while this cell ran: another state */
-    const char *now = art ? art->path : NULL;
-    if (!now || !c->rng_path) return now != c->rng_path;
-    return strcmp(now, c->rng_path) != 0;
+    int stale;
+    if (rng_writer(e, k, &art) != c->rng_from) {
+        stale = 1;
+    } else { /* the same writer, re-run while this cell ran: another state */
+        const char *now = art ? art->path : NULL;
+        stale = !now || !c->rng_path ? now != c->rng_path : strcmp(now, c->rng_path) != 0;
+    }
+    return stale && !rng_rest_same(c, art);
 }
 
 /* ---- building requests ------------------------------------------------------- */
@@ -1782,6 +1804,7 @@ void core_free(core *e) {
         strvec_free(&c->known_writes);
         strvec_free(&c->files_seen);
         free(c->rng_path);
+        free(c->rng_rest0);
         core_held_free(c);
     }
     core_lineage_free(e);

@@ -206,6 +206,8 @@ typedef struct core_cell {
     strvec known_writes;   /* names any attempt of this cell exported */
     long rng_from;         /* the cell whose random state this attempt started with, or -1 */
     char *rng_path;        /* that state's file, or NULL: a re-run of rng_from writes another */
+    int rng_fresh;         /* its last run seeded every generator it used first (kernel.py _rng_fresh) */
+    char *rng_rest0;       /* and the hash of the process state besides the generators it was given */
     sizevec deps;          /* predicted producers: earlier cells that may write a
                             * name this one reads, and earlier open-world cells */
     int export_all;        /* a later cell may read anything, or a dropped name was needed */
