@@ -338,6 +338,8 @@ _FRESH = {}
 
 
 def _gen_state(modname):
+    """A global generator's state, comparable with == (numpy's key array as
+    bytes), read past floe's wrapper."""
     mod = sys.modules.get(modname)
     f = getattr(mod, "getstate" if modname == "random" else "get_state", None)
     f = getattr(f, "_floe_orig", f)
@@ -488,8 +490,7 @@ def _rng_fingerprint():
     np = sys.modules.get("numpy")
     if np is not None:
         try:
-            kind, keys, pos, has_gauss, gauss = np.random.get_state()
-            gen.append((kind, keys.tobytes(), pos, has_gauss, gauss))
+            gen.append(_gen_state("numpy.random"))
             rest.append(np.get_printoptions())
         except Exception:  # noqa: BLE001 - numpy half-imported
             pass

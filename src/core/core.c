@@ -554,13 +554,11 @@ static long rng_writer(core *e, size_t k, core_artifact **art) {
  * (rng_fresh), owes nothing to how the state a (the random state's
  * artifact now before it, or NULL: none) differs from what it was given:
  * a's process state besides the generators (cwd, environment, options...)
- * is the one c had ("rest": its hash; "-" for no state at all). Such a
- * cell is neither stale nor re-run when an earlier seed lands after it
- * started. */
+ * is the one c had ("rest": its hash). Such a cell is neither stale nor
+ * re-run when an earlier seed lands after it started. */
 static int rng_rest_same(const core_cell *c, const core_artifact *a) {
-    if (!c->rng_fresh || !c->rng_rest0) return 0;
-    const char *rest = a ? json_string_value(json_object_get(a->wire, "rest")) : "-";
-    return rest && !strcmp(rest, c->rng_rest0);
+    const char *rest = a ? json_string_value(json_object_get(a->wire, "rest")) : NULL;
+    return c->rng_fresh && c->rng_rest0 && rest && !strcmp(rest, c->rng_rest0);
 }
 
 /* A cell that used the random state read it: recorded, so that an earlier
