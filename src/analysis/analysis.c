@@ -37,6 +37,7 @@ typedef struct walker {
     const char *src;
     an_cell *out;
     strvec uncond;      /* bound at top level on the path walked so far */
+    strvec walrus;      /* bound by a walrus anywhere (it may sit in a short-circuit) */
     size_t *marks;      /* per open region, uncond.n when it was entered */
     size_t nmarks;
     int depth, too_deep;
@@ -1052,7 +1053,9 @@ static void walk(walker *w, TSNode n) {
     case 'n':
         if (!strcmp(t, "named_expression")) {
             walk(w, field(n, "value"));
-            bind_target(w, field(n, "name"));
+            TSNode target = field(n, "name");
+            if (is(target, "identifier")) strvec_push_owned(&w->walrus, text(w, target));
+            bind_target(w, target);
         } else if (!strcmp(t, "nonlocal_statement")) {
             break;
         } else {
@@ -1173,6 +1176,21 @@ static void top_level(walker *w, TSNode root) {
     strvec_free(&bound.nonlocals);
 }
 
+/* Whether the names a cell binds at top level are bound in the user's
+ * namespace when it ends: not under %timeit/%%timeit (a namespace of its
+ * own), %%python (another process) or another cell magic but %%time and
+ * %%capture. */
+static int binds_in_user_ns(const char *src, size_t len) {
+    if (memmem(src, len, "%timeit", 7)) return 0;
+    size_t i = 0;
+    while (i < len && (src[i] == ' ' || src[i] == '\t' || src[i] == '\n' || src[i] == '\r')) i++;
+    if (len - i < 2 || src[i] != '%' || src[i + 1] != '%') return 1;
+    const char *m = src + i + 2;
+    size_t n = len - i - 2;
+    return (n >= 4 && !memcmp(m, "time", 4) && (n == 4 || m[4] == ' ' || m[4] == '\n' || m[4] == '\r')) ||
+           (n >= 7 && !memcmp(m, "capture", 7));
+}
+
 /* Analyses one cell with parser p (reused between cells: creating a
  * parser per cell costs more than parsing a small cell). */
 static int analyze_with(TSParser *p, const char *src, size_t len, an_cell *out) {
@@ -1196,7 +1214,12 @@ static int analyze_with(TSParser *p, const char *src, size_t len, an_cell *out) 
     }
     if (w.too_deep) strvec_push(&out->open_world, "nesting deeper than the analyser follows");
     while (w.sc) pop_scope(&w);
+    int certain = !out->syntax_error_line && !w.too_deep && binds_in_user_ns(src, len);
+    for (size_t i = 0; certain && i < w.uncond.n; i++)
+        if (!strvec_contains(&w.walrus, w.uncond.v[i])) strvec_push(&out->certain, w.uncond.v[i]);
+    strvec_sort_unique(&out->certain);
     strvec_free(&w.uncond);
+    strvec_free(&w.walrus);
     free(w.marks);
     finish(out);
     ts_tree_delete(tree);
@@ -1272,6 +1295,7 @@ int an_analyze_many(const char *const *srcs, size_t n, an_cell *outs, int thread
 void an_cell_free(an_cell *c) {
     strvec_free(&c->reads);
     strvec_free(&c->writes);
+    strvec_free(&c->certain);
     strvec_free(&c->deletes);
     strvec_free(&c->mutates);
     strvec_free(&c->open_world);

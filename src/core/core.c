@@ -473,6 +473,42 @@ static int holder_for(core *e, size_t k, int *wait) {
     return h;
 }
 
+/* Whether a cell between k and m binds name before m runs: a top-level
+ * binding outside any branch (an_cell.certain). Then no value of name as k
+ * left it reaches m, unless that cell stops before the binding and the run
+ * goes on (--allow-errors, a raises-exception tag): unshadow. */
+static int shadowed_between(core *e, size_t k, size_t m, const char *name) {
+    for (size_t j = k + 1; j < m; j++) {
+        const core_cell *d = &e->cells[j];
+        if (!d->skip && strvec_contains(&d->certain_writes, name)) return 1;
+    }
+    return 0;
+}
+
+/* Cell k stopped (an error, the run going on) before binding a name it
+ * binds whenever it ends well: an earlier cell's unmovable value of it,
+ * whose kernel was let go as k was to hide it (shadowed_between), is what a
+ * later cell reads now. The cell that made it runs again, in a kernel that
+ * then holds it. */
+static void unshadow(core *e, size_t k) {
+    core_cell *c = &e->cells[k];
+    for (size_t i = 0; i < c->certain_writes.n && c->state == C_DONE; i++) {
+        const char *name = c->certain_writes.v[i];
+        if (core_find_export(c, name)) continue;
+        for (size_t m = k + 1; m < e->ncells; m++) {
+            core_cell *d = &e->cells[m];
+            core_artifact *art = NULL;
+            long from;
+            if (d->skip || d->state == C_DONE || !strvec_contains(&d->pred_reads, name) ||
+                core_resolve(e, m, name, &art, &from) != RES_FOUND || !is_unmovable(art) || e->cells[from].holder)
+                continue;
+            char why[160];
+            snprintf(why, sizeof why, "cell %zu stopped before binding '%s', which cell %zu reads", k, name, m);
+            core_invalidate(e, (size_t)from, why);
+        }
+    }
+}
+
 /* Whether a cell after k that has yet to finish is predicted to read an
  * unmovable value made by k or held by h (0: k ran in a kernel of its
  * own): only then is the kernel kept when k finishes (a `with open(...) as
@@ -500,7 +536,7 @@ static int holder_wanted(core *e, size_t k, int h) {
                 return 1;
             core_artifact *u = r == RES_FOUND && !is_unmovable(art) ? refs_unmovable(e, art, from) : NULL;
             if (u && (u->cell == (long)k || (h && e->cells[u->cell].holder == h))) return 1;
-            if (r != RES_WAIT) continue;
+            if (r != RES_WAIT || shadowed_between(e, k, m, name)) continue;
             /* behind a cell that may write it: wanted if it is held here */
             if (is_unmovable(core_find_export(&e->cells[k], name))) return 1;
             for (size_t j = 0; h && j < k; j++)
@@ -1508,6 +1544,7 @@ static void finish_cell(core *e, size_t k, json_t *msg) {
     core_push(e, CA_SETTLED, k);
     core_after_done(e, k);
     if (!settled_kernel) core_lineage_settle(e, k, can_go_on(c, msg));
+    unshadow(e, k);
 }
 
 void core_cell_done(core *e, size_t k, json_t *done) {
@@ -1661,6 +1698,10 @@ static void init_cell(core *e, core_cell *c, const core_cell_spec *s) {
         for (size_t i = 0; i < s->writes->n; i++) strvec_push(&c->pred_writes, s->writes->v[i]);
         strvec_sort_unique(&c->pred_writes);
     }
+    if (s->certain) {
+        for (size_t i = 0; i < s->certain->n; i++) strvec_push(&c->certain_writes, s->certain->v[i]);
+        strvec_sort_unique(&c->certain_writes);
+    }
     c->open_world = s->open_world;
     c->rng_use = s->rng;
     c->expect = s->expect > 0 ? s->expect : -1;
@@ -1797,6 +1838,7 @@ void core_free(core *e) {
         free(c->reads);
         strvec_free(&c->pred_reads);
         strvec_free(&c->pred_writes);
+        strvec_free(&c->certain_writes);
         sizevec_free(&c->deps);
         strvec_free(&c->need_later);
         strvec_free(&c->known_writes);

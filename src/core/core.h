@@ -129,6 +129,7 @@ typedef struct core_cell_spec {
     json_t *code;          /* the source as sent to the kernel (string or array) */
     int skip, raises, always_run, count;
     const strvec *reads, *writes; /* predicted; NULL = none */
+    const strvec *certain; /* of writes, those bound whenever the cell ends well (an_cell.certain) */
     int open_world;        /* the prediction may be incomplete: it waits for every earlier cell */
     int rng;               /* CORE_RNG_*: draws from or seeds the global random state */
     double expect;         /* seconds it is expected to take (tests; 0 = unknown: the cache's
@@ -202,6 +203,7 @@ typedef struct core_cell {
                             * (kept, hidden, imported, answered), for the lineage */
     size_t nheld, capheld;
     strvec pred_reads, pred_writes;
+    strvec certain_writes; /* names it binds whenever it ends without an error (an_cell.certain) */
     strvec need_later;     /* names later cells are predicted to read */
     strvec known_writes;   /* names any attempt of this cell exported */
     long rng_from;         /* the cell whose random state this attempt started with, or -1 */

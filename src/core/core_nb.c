@@ -80,7 +80,7 @@ char *core_local_import(const an_cell *c, const char *dir) {
 _Static_assert((int)CORE_RNG_DRAWS == (int)AN_RNG_DRAWS && (int)CORE_RNG_SEEDS == (int)AN_RNG_SEEDS, "one meaning of a cell's rng");
 
 static void predict(const an_cell *cells, size_t n, const an_graph *given, const char *dir, strvec *reads,
-                    strvec *writes, int *open, int *rng) {
+                    strvec *writes, strvec *certain, int *open, int *rng) {
     an_graph own = {0};
     const an_graph *g = given;
     if (!g) g = an_build_graph(cells, n, &own) == 0 ? &own : NULL;
@@ -90,6 +90,7 @@ static void predict(const an_cell *cells, size_t n, const an_graph *given, const
         add_all(&reads[k], &cells[k].deletes);
         add_all(&reads[k], &cells[k].mutates);
         add_all(&writes[k], &cells[k].writes);
+        add_all(&certain[k], &cells[k].certain);
         add_all(&writes[k], &cells[k].deletes);
         add_all(&writes[k], &cells[k].mutates);
         for (size_t d = 0; d < cells[k].ndefs; d++) add_all(&writes[k], &cells[k].defs[d].mutates);
@@ -113,6 +114,7 @@ void core_add_notebook(core *c, nb *n, const an_cell *analysed, const an_graph *
     size_t ncells = nb_ncode(n), one = ncells ? ncells : 1;
     core_cell_spec *specs = xcalloc(one, sizeof *specs);
     strvec *reads = xcalloc(one, sizeof *reads), *writes = xcalloc(one, sizeof *writes);
+    strvec *certain = xcalloc(one, sizeof *certain);
     int *open = xcalloc(one, sizeof *open), *rng = xcalloc(one, sizeof *rng);
     int count = 0;
     for (size_t k = 0; k < ncells; k++) {
@@ -127,6 +129,7 @@ void core_add_notebook(core *c, nb *n, const an_cell *analysed, const an_graph *
         s->count = s->skip ? 0 : ++count;
         s->reads = &reads[k];
         s->writes = &writes[k];
+        s->certain = &certain[k];
     }
     if (c->o->mode != MODE_MONOLITHIC) {
         an_cell *cells = NULL;
@@ -137,7 +140,7 @@ void core_add_notebook(core *c, nb *n, const an_cell *analysed, const an_graph *
             an_analyze_many(srcs, ncells, cells, (int)sysconf(_SC_NPROCESSORS_ONLN));
             free(srcs);
         }
-        predict(analysed ? analysed : cells, ncells, analysed ? g : NULL, c->o->cwd, reads, writes, open, rng);
+        predict(analysed ? analysed : cells, ncells, analysed ? g : NULL, c->o->cwd, reads, writes, certain, open, rng);
         for (size_t k = 0; k < ncells; k++) {
             specs[k].rng = rng[k];
             specs[k].open_world = open[k] > 0;
@@ -151,9 +154,11 @@ void core_add_notebook(core *c, nb *n, const an_cell *analysed, const an_graph *
         json_decref(specs[k].code);
         strvec_free(&reads[k]);
         strvec_free(&writes[k]);
+        strvec_free(&certain[k]);
     }
     free(reads);
     free(writes);
+    free(certain);
     free(open);
     free(rng);
     free(specs);
@@ -162,23 +167,27 @@ void core_add_notebook(core *c, nb *n, const an_cell *analysed, const an_graph *
 void core_append_analysed(core *c, core_cell_spec *spec, const an_cell *cells, size_t n) {
     if (!n) return;
     strvec *reads = xcalloc(n, sizeof *reads), *writes = xcalloc(n, sizeof *writes);
+    strvec *certain = xcalloc(n, sizeof *certain);
     int *open = xcalloc(n, sizeof *open), *rng = xcalloc(n, sizeof *rng);
-    predict(cells, n, NULL, c->o->cwd, reads, writes, open, rng);
+    predict(cells, n, NULL, c->o->cwd, reads, writes, certain, open, rng);
     spec->rng = rng[n - 1];
     spec->reads = &reads[n - 1];
     spec->writes = &writes[n - 1];
+    spec->certain = &certain[n - 1];
     spec->open_world = open[n - 1] > 0;
     spec->needs_all = open[n - 1] > 1;
     core_add_cells(c, spec, 1);
     for (size_t k = 0; k < n; k++) {
         strvec_free(&reads[k]);
         strvec_free(&writes[k]);
+        strvec_free(&certain[k]);
     }
     free(reads);
     free(writes);
+    free(certain);
     free(open);
     free(rng);
-    spec->reads = spec->writes = NULL;
+    spec->reads = spec->writes = spec->certain = NULL;
 }
 
 /* ---- the edges waited on --------------------------------------------------------- */
