@@ -75,8 +75,23 @@ def _safe_auto(name):
 
 def preload(mods):
     """Imports the preload set ("?name": only if _safe_auto); returns
-    {module: error} for failures of the explicit ones."""
+    {module: error} for failures of the explicit ones. With
+    FLOE_OMP_PASSIVE=1 (floe: kernels run side by side) an OpenMP runtime
+    these imports load (libgomp reads its settings once, when loaded) waits
+    passively; the variable is gone again before any cell runs, so a cell
+    sees the environment Jupyter's kernel would."""
     import importlib
+    passive = os.environ.pop("FLOE_OMP_PASSIVE", None) == "1" and "OMP_WAIT_POLICY" not in os.environ
+    if passive:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    try:
+        return _preload(importlib, mods)
+    finally:
+        if passive:
+            os.environ.pop("OMP_WAIT_POLICY", None)
+
+
+def _preload(importlib, mods):
     failed = {}
     for m in mods:
         auto = m.startswith("?")

@@ -43,8 +43,8 @@ struct kpool {
 
 /* The variables floe sets for its kernel processes. */
 static int is_ours(const char *var) {
-    static const char *const ours[] = {"FLOE_FD=", "FLOE_PRELOAD=", "FLOE_RUN_DIR=", "FLOE_MEM_LIMIT=", "FLOE_WARM_",
-                                       "FLOE_DASK"};
+    static const char *const ours[] = {"FLOE_FD=",  "FLOE_PRELOAD=", "FLOE_RUN_DIR=", "FLOE_MEM_LIMIT=", "FLOE_WARM_",
+                                       "FLOE_DASK", "FLOE_OMP_PASSIVE="};
     for (size_t i = 0; i < sizeof ours / sizeof *ours; i++)
         if (!strncmp(var, ours[i], strlen(ours[i]))) return 1;
     return 0;
@@ -65,6 +65,7 @@ static char **child_env(const kpool_opts *o, int warm) {
     }
     env[k++] = pp && *pp ? xasprintf("PYTHONPATH=%s:%s", o->pythonpath, pp) : xasprintf("PYTHONPATH=%s", o->pythonpath);
     env[k++] = xasprintf("FLOE_PRELOAD=%s", o->preload ? o->preload : "IPython");
+    if (o->omp_passive) env[k++] = xstrdup("FLOE_OMP_PASSIVE=1"); /* part of a warm zygote's key */
     if (!warm) {
         env[k++] = xstrdup("FLOE_FD=3");
         if (o->run_dir) env[k++] = xasprintf("FLOE_RUN_DIR=%s", o->run_dir);

@@ -65,6 +65,8 @@ typedef struct kpool_opts {
      * tls_*: the client's TLS files (NULL: Dask's config). NULL = local. */
     const char *dask, *tls_ca, *tls_cert, *tls_key;
     int dask_fetch;         /* the artifacts' files are copied to run_dir too (the cache, --keep-run) */
+    int omp_passive;        /* kernels run side by side: OpenMP runtimes the zygote loads wait
+                               passively (main.py, _omp_passive) */
 } kpool_opts;
 
 /* The directory of warm zygotes' sockets: $FLOE_WARM_DIR, else

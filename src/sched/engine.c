@@ -430,10 +430,23 @@ char *engine_interpreter_id(const char *python) {
     return id;
 }
 
+/* Whether the zygote's OpenMP runtimes are to wait passively: kernels run
+ * side by side on this machine (parallel mode, -j 2 or more; not on Dask).
+ * An OpenMP team's idle threads spin for a while by default (libgomp:
+ * 300,000 turns), which is right for one process owning the cores and
+ * wrong for two: pdsh 05.11's KMeans cells took 2-20x as long beside
+ * another kernel. Waiting changes no result. FLOE_OMP_PASSIVE=0 turns it
+ * off; a user's own OMP_WAIT_POLICY is kept as it is. */
+static int omp_passive(const run_opts *o) {
+    const char *v = getenv("FLOE_OMP_PASSIVE");
+    if (v && !strcmp(v, "0")) return 0;
+    return o->mode == MODE_PARALLEL && o->jobs > 1 && !o->dask && !getenv("OMP_WAIT_POLICY");
+}
+
 int engine_start_pool(engine *e) {
     kpool_opts ko = {e->o->python, e->o->pythonpath, e->o->preload, e->run_dir, e->o->cwd, e->o->mem_limit,
                      e->o->warm_idle_s, e->o->dask, e->o->dask_tls_ca, e->o->dask_tls_cert, e->o->dask_tls_key,
-                     e->cache != NULL || e->o->keep_run != NULL};
+                     e->cache != NULL || e->o->keep_run != NULL, omp_passive(e->o)};
     char err[512];
     e->lazy_pool = 0;
     if (kpool_start(&e->pool, &e->loop, &ko, &pool_cbs, e, err, sizeof err) < 0) {
