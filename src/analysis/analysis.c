@@ -930,13 +930,32 @@ static void walk_keyword_argument(walker *w, TSNode n) { walk(w, field(n, "value
 
 /* if/while: the first condition always runs; each block, elif and else is
  * a region. try: the body and each handler, else and finally is a region
- * (an exception may cut the body short anywhere). */
+ * (an exception may cut the body short anywhere). with: walk_with. */
 static void walk_conditional(walker *w, TSNode n) {
     TSNode cond = field(n, "condition");
     uint32_t c = ts_node_named_child_count(n);
     for (uint32_t i = 0; i < c; i++) {
         TSNode k = ts_node_named_child(n, i);
         if (ts_node_eq(k, cond)) {
+            walk(w, k);
+            continue;
+        }
+        region_enter(w);
+        walk(w, k);
+        region_exit(w);
+    }
+}
+
+/* with: the items (and their `as` targets) as any statement; the body is
+ * a region, as a try body is: `with suppress(E):` ends it early and the
+ * cell goes on, so a name it binds may still be read from an earlier cell
+ * after it (and is not certain, an_cell.certain). */
+static void walk_with(walker *w, TSNode n) {
+    TSNode body = field(n, "body");
+    uint32_t c = ts_node_named_child_count(n);
+    for (uint32_t i = 0; i < c; i++) {
+        TSNode k = ts_node_named_child(n, i);
+        if (!ts_node_eq(k, body)) {
             walk(w, k);
             continue;
         }
@@ -1068,6 +1087,7 @@ static void walk(walker *w, TSNode n) {
         break;
     case 'w':
         if (!strcmp(t, "while_statement")) walk_conditional(w, n);
+        else if (!strcmp(t, "with_statement")) walk_with(w, n);
         else walk_children(w, n);
         break;
     case 't':

@@ -27,7 +27,8 @@ typedef struct an_cell {
     strvec reads;        /* names read before (or without) being bound here */
     strvec writes;       /* names (re)bound at top level */
     strvec certain;      /* of writes, those every run reaching the cell's end binds: outside
-                          * any branch, loop body, try or walrus, and not deleted after */
+                          * any branch, loop body, try, with body or walrus, and not deleted
+                          * after */
     strvec deletes;      /* names deleted at top level (`del x`) */
     strvec mutates;      /* names possibly mutated in place */
     strvec imports;      /* modules it imports, at any depth: `import a.b` gives a.b;
